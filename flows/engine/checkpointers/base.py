@@ -1,0 +1,620 @@
+"""The checkpointer contract: shared logic here, only I/O in the stores.
+
+A store (memory, Redis, SQL, Django) implements the small ``_``-prefixed async
+primitives at the bottom of :class:`BaseCheckpointer`. Everything else — deltas,
+serialisation and codecs, session leases and waiting, forks, materialisation,
+retention — lives here once, so every backend materialises the same states.
+
+Storage model
+    Every checkpoint has a ``seq``, increasing within its session. A checkpoint
+    stores one write per field it changed (``set`` or ``extend``) and, in its
+    metadata, ``bases``: for each field, the ``seq`` of that field's last ``set``.
+    The value of field ``f`` at checkpoint ``C`` folds the writes of ``f`` with
+    ``bases[f] <= seq <= C.seq``. A checkpoint is written as a delta only when its
+    parent is the newest checkpoint of the session; otherwise (a fork from an
+    older checkpoint) it writes every field in full. So the seqs between a
+    field's base and a checkpoint always belong to that checkpoint's own
+    history, reads never replay superseded values, and storage grows with what
+    changed rather than with the state's size times the number of steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import math
+import re
+import time
+import uuid
+from abc import ABC, abstractmethod
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
+
+from ..errors import (
+    CheckpointNotFound,
+    InvalidSessionId,
+    LeaseLost,
+    SessionBusy,
+    StateTooLarge,
+)
+from ..serde import DEFAULT_SERIALIZER, JsonSerializer
+from . import delta
+from .codec import BlobCodec
+from .types import (
+    SET,
+    Change,
+    Checkpoint,
+    CheckpointMetadata,
+    Lease,
+    LeaseGrant,
+    StoredCheckpoint,
+    StoredWrite,
+)
+
+SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")
+ON_BUSY_CHOICES = ("wait", "reject")
+
+#: A drop range: (field or None for every field, lowest seq, highest seq), inclusive.
+WriteRange = tuple[str | None, int, int]
+
+
+def validate_session_id(session_id: Any) -> str:
+    if not isinstance(session_id, str) or not SESSION_ID_PATTERN.match(session_id):
+        raise InvalidSessionId(
+            f"invalid session id {session_id!r}: use 1-255 characters from A-Z a-z 0-9 _ . : -"
+        )
+    return session_id
+
+
+class BaseCheckpointer(ABC):
+    """Persists checkpoints and provides the per-session lock.
+
+    Options shared by every backend:
+
+    * ``max_checkpoints_per_session`` — history kept per session (see :meth:`aprune`);
+    * ``ttl_seconds`` — a session not written for this long expires whole;
+    * ``compress`` / ``encryption_keys`` — zlib and Fernet at rest (:class:`BlobCodec`);
+    * ``max_state_bytes`` — a write that would make the stored state larger fails;
+    * ``lease_seconds`` — how long a lock outlives a silent (crashed) holder;
+    * ``busy_timeout`` — how long ``on_busy="wait"`` waits before :class:`SessionBusy`.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_checkpoints_per_session: int | None = None,
+        ttl_seconds: float | None = None,
+        compress: bool = False,
+        encryption_keys: Sequence[str | bytes] | None = None,
+        max_state_bytes: int | None = None,
+        lease_seconds: float = 30.0,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        if max_checkpoints_per_session is not None and max_checkpoints_per_session < 1:
+            raise ValueError("max_checkpoints_per_session must be at least 1")
+        if ttl_seconds is not None and ttl_seconds <= 0:
+            raise ValueError("ttl_seconds must be positive")
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        self.max_checkpoints_per_session = max_checkpoints_per_session
+        self.ttl_seconds = ttl_seconds
+        self.max_state_bytes = max_state_bytes
+        self.lease_seconds = lease_seconds
+        self.busy_timeout = busy_timeout
+        self.codec = BlobCodec(compress=compress, encryption_keys=encryption_keys)
+        self._retain_every = (
+            max(1, math.ceil(max_checkpoints_per_session / 4)) if max_checkpoints_per_session else 0
+        )
+
+    # ------------------------------------------------------------------ locks
+
+    async def aacquire(
+        self, session_id: str, *, on_busy: str = "wait", timeout: float | None = None
+    ) -> Lease:
+        """Takes the session's lease, waiting (``"wait"``) or failing at once (``"reject"``)."""
+        validate_session_id(session_id)
+        if on_busy not in ON_BUSY_CHOICES:
+            raise ValueError(f"on_busy must be one of {ON_BUSY_CHOICES}, not {on_busy!r}")
+        limit = self.busy_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        pause = 0.001
+        while True:
+            grant = await self._try_acquire(session_id, self.lease_seconds)
+            if grant is not None:
+                return Lease(session_id, grant.token, grant.head, grant.last_seq)
+            remaining = deadline - time.monotonic()
+            if on_busy == "reject" or remaining <= 0:
+                raise SessionBusy(
+                    f"session {session_id!r} is busy: another run holds it"
+                    + ("" if on_busy == "reject" else f" (waited {limit:g}s)")
+                )
+            await asyncio.sleep(min(pause, remaining))
+            pause = min(pause * 2, 0.05)
+
+    async def arelease(self, lease: Lease) -> None:
+        await self._release(lease)
+
+    @asynccontextmanager
+    async def alock(
+        self, session_id: str, *, on_busy: str = "wait", timeout: float | None = None
+    ) -> AsyncIterator[Lease]:
+        """Holds the session for the block, renewing the lease in the background."""
+        lease = await self.aacquire(session_id, on_busy=on_busy, timeout=timeout)
+        keeper = asyncio.create_task(self._keep_alive(lease))
+        try:
+            yield lease
+        finally:
+            keeper.cancel()
+            await self._release(lease)
+
+    async def _keep_alive(self, lease: Lease) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            if not await self._renew(lease, self.lease_seconds):
+                lease.lost = True
+                return
+
+    # ------------------------------------------------------------------ writing
+
+    async def aput(
+        self,
+        lease: Lease,
+        *,
+        parent: CheckpointMetadata | None,
+        state: Mapping[str, Any],
+        changes: Mapping[str, Change],
+        run_id: str,
+        node: str | None,
+        step: int,
+        next: Sequence[str] = (),
+        interrupt: Sequence[dict[str, Any]] = (),
+        schedule: Mapping[str, Any] | None = None,
+        attempt: int = 1,
+        dispatch_id: str | None = None,
+        serializer: JsonSerializer = DEFAULT_SERIALIZER,
+    ) -> CheckpointMetadata:
+        """Saves one checkpoint atomically under ``lease`` and makes it the head.
+
+        ``state`` is the full state after the step and ``changes`` what the step
+        changed; a fork (``parent`` is not the session's newest checkpoint) writes
+        ``state`` in full, any other checkpoint only ``changes``.
+        """
+        if lease.lost:
+            raise LeaseLost(f"the lease on session {lease.session_id!r} was lost; not writing")
+        seq = lease.last_seq + 1
+        is_delta = parent is not None and parent.seq == lease.last_seq
+        if is_delta:
+            assert parent is not None
+            bases = dict(parent.bases)
+            sizes = dict(parent.sizes)
+            items = changes.items()
+        else:
+            bases, sizes = {}, {}
+            items = ((name, Change(SET, value)) for name, value in state.items())
+        writes: list[StoredWrite] = []
+        encode = self.codec.encode
+        for name, change in items:
+            blob = encode(serializer.dumps(change.value))
+            writes.append(StoredWrite(seq, name, change.op, blob))
+            if change.op == SET:
+                bases[name] = seq
+                sizes[name] = len(blob)
+            else:
+                sizes[name] = sizes.get(name, 0) + len(blob)
+        if self.max_state_bytes is not None:
+            total = sum(sizes.values())
+            if total > self.max_state_bytes:
+                raise StateTooLarge(
+                    f"session {lease.session_id!r}: the state would take {total} bytes, "
+                    f"over max_state_bytes={self.max_state_bytes}"
+                )
+        created = time.time()
+        meta = CheckpointMetadata(
+            checkpoint_id=uuid.uuid4().hex,
+            session_id=lease.session_id,
+            run_id=run_id,
+            parent_id=parent.checkpoint_id if parent else None,
+            created_at=dt.datetime.fromtimestamp(created, dt.timezone.utc),
+            node=node,
+            prev_node=parent.node if parent else None,
+            step=step,
+            updated_fields=tuple(changes),
+            attempt=attempt,
+            dispatch_id=dispatch_id,
+            next=tuple(next),
+            interrupt=tuple(interrupt),
+            seq=seq,
+            depth=parent.depth + 1 if parent else 1,
+            branch_start=parent.branch_start if is_delta and parent else seq,
+            bases=bases,
+            sizes=sizes,
+            schedule=schedule or {},
+        )
+        record = StoredCheckpoint(
+            session_id=lease.session_id,
+            checkpoint_id=meta.checkpoint_id,
+            seq=seq,
+            parent_id=meta.parent_id,
+            created_at=created,
+            run_id=run_id,
+            node=node,
+            blob=self._encode_meta(meta, serializer),
+        )
+        await self._write(lease, record, writes)
+        lease.head = record
+        lease.last_seq = seq
+        if self._retain_every and meta.depth > self.max_checkpoints_per_session and (
+            meta.depth % self._retain_every == 0
+        ):
+            await self._retain(lease, keep=self.max_checkpoints_per_session, cutoff=None)
+        return meta
+
+    # ------------------------------------------------------------------ reading
+
+    async def aget_metadata(
+        self,
+        session_id: str,
+        checkpoint_id: str | None = None,
+        *,
+        serializer: JsonSerializer = DEFAULT_SERIALIZER,
+    ) -> CheckpointMetadata | None:
+        """The head's metadata (or a given checkpoint's); ``None`` for an unknown session."""
+        record = await self._find(session_id, checkpoint_id)
+        return None if record is None else self.decode_metadata(record, serializer)
+
+    async def aget(
+        self,
+        session_id: str,
+        checkpoint_id: str | None = None,
+        *,
+        serializer: JsonSerializer = DEFAULT_SERIALIZER,
+    ) -> Checkpoint | None:
+        """A checkpoint with its full state: the head, or ``checkpoint_id``."""
+        record = await self._find(session_id, checkpoint_id)
+        if record is None:
+            return None
+        meta = self.decode_metadata(record, serializer)
+        state, changes = await self._materialise(meta, serializer)
+        return Checkpoint(meta, state, changes)
+
+    async def alist(
+        self,
+        session_id: str,
+        *,
+        limit: int = 10,
+        before: str | None = None,
+        serializer: JsonSerializer = DEFAULT_SERIALIZER,
+    ) -> list[CheckpointMetadata]:
+        """The head's history, newest first, following parents across forks.
+
+        ``before`` starts the page just below that checkpoint (cursor paging).
+        """
+        if limit < 1:
+            return []
+        validate_session_id(session_id)
+        if self.max_checkpoints_per_session is not None:
+            limit = min(limit, self.max_checkpoints_per_session)
+        if before is None:
+            start = await self._read_head(session_id)
+        else:
+            cursor = await self._read_checkpoint(session_id, before)
+            if cursor is None:
+                raise CheckpointNotFound(f"no checkpoint {before!r} in session {session_id!r}")
+            start = None
+            if cursor.parent_id is not None:
+                start = await self._read_checkpoint(session_id, cursor.parent_id)
+        if start is None:
+            return []
+        records = await self._read_chain(session_id, start, limit)
+        return [self.decode_metadata(record, serializer) for record in records]
+
+    async def _find(self, session_id: str, checkpoint_id: str | None) -> StoredCheckpoint | None:
+        validate_session_id(session_id)
+        if checkpoint_id is None:
+            return await self._read_head(session_id)
+        record = await self._read_checkpoint(session_id, checkpoint_id)
+        if record is None:
+            raise CheckpointNotFound(f"no checkpoint {checkpoint_id!r} in session {session_id!r}")
+        return record
+
+    async def amaterialise(
+        self, meta: CheckpointMetadata, serializer: JsonSerializer = DEFAULT_SERIALIZER
+    ) -> dict[str, Any]:
+        """The full state at ``meta``, in one read of its live writes."""
+        state, _ = await self._materialise(meta, serializer)
+        return state
+
+    async def _materialise(
+        self, meta: CheckpointMetadata, serializer: JsonSerializer
+    ) -> tuple[dict[str, Any], dict[str, Change]]:
+        ranges = {name: (base, meta.seq) for name, base in meta.bases.items()}
+        writes = await self._read_writes(meta.session_id, ranges)
+        decode, loads = self.codec.decode, serializer.loads
+        by_field: dict[str, list[tuple[str, Any]]] = {}
+        changes: dict[str, Change] = {}
+        updated = set(meta.updated_fields)
+        for write in writes:
+            value = loads(decode(write.blob))
+            by_field.setdefault(write.field, []).append((write.op, value))
+            if write.seq == meta.seq and write.field in updated:
+                changes[write.field] = Change(write.op, value)
+        state = {name: delta.fold(by_field[name]) for name in meta.bases if name in by_field}
+        return state, changes
+
+    # ------------------------------------------------------------------ deleting
+
+    async def adelete(self, session_id: str, checkpoint_id: str | None = None) -> int:
+        """Deletes a whole session, or one checkpoint with every checkpoint built on it.
+
+        Deleting a checkpoint on the head's history moves the head to its parent
+        (an "undo"). Returns how many checkpoints were deleted.
+        """
+        async with self.alock(session_id) as lease:
+            if checkpoint_id is None:
+                count = await self._count(session_id)
+                await self._delete_session(lease)
+                lease.head, lease.last_seq = None, 0
+                return count
+            target = await self._read_checkpoint(session_id, checkpoint_id)
+            if target is None:
+                raise CheckpointNotFound(f"no checkpoint {checkpoint_id!r} in session {session_id!r}")
+            doomed = {target.checkpoint_id}
+            seqs = [target.seq]
+            for record in await self._read_records_from(session_id, target.seq + 1):
+                if record.parent_id in doomed:
+                    doomed.add(record.checkpoint_id)
+                    seqs.append(record.seq)
+            head = lease.head
+            if head is not None and head.checkpoint_id in doomed:
+                head = None
+                if target.parent_id is not None:
+                    head = await self._read_checkpoint(session_id, target.parent_id)
+                if head is None:
+                    count = await self._count(session_id)
+                    await self._delete_session(lease)
+                    return count
+            ranges: list[WriteRange] = [(None, lo, hi) for lo, hi in _runs(sorted(seqs))]
+            await self._delete(lease, drop_ids=doomed, drop_writes=ranges, head=head)
+            lease.head = head
+            return len(doomed)
+
+    async def aprune(
+        self,
+        session_id: str | None = None,
+        *,
+        keep: int | None = None,
+        older_than: float | None = None,
+    ) -> int:
+        """Compacts history: keeps the newest ``keep`` checkpoints of the head's
+        history and those younger than ``older_than`` seconds (both when given),
+        drops the rest and every other branch. The head and its pending interrupt
+        are always kept, and kept checkpoints materialise exactly as before:
+        writes they build on stay even when their checkpoint goes.
+
+        ``session_id=None`` prunes every session (and drops expired ones).
+        Returns the number of checkpoints deleted.
+        """
+        if keep is None and older_than is None:
+            keep = self.max_checkpoints_per_session
+            if keep is None:
+                raise ValueError("aprune needs keep= or older_than= (or max_checkpoints_per_session)")
+        if keep is not None and keep < 1:
+            raise ValueError("keep must be at least 1")
+        cutoff = None if older_than is None else time.time() - older_than
+        session_ids = [session_id] if session_id is not None else await self._session_ids()
+        deleted = 0
+        for sid in session_ids:
+            async with self.alock(sid) as lease:
+                deleted += await self._retain(lease, keep=keep, cutoff=cutoff)
+        return deleted
+
+    async def _retain(self, lease: Lease, *, keep: int | None, cutoff: float | None) -> int:
+        head = lease.head
+        if head is None:
+            return 0
+        chain = await self._read_chain(lease.session_id, head, keep or 2**31)
+        kept = chain[:1]  # the head, always
+        for record in chain[1:]:
+            if cutoff is not None and record.created_at < cutoff:
+                break
+            kept.append(record)
+        total = await self._count(lease.session_id)
+        if total <= len(kept):
+            return 0
+        metas = [self.decode_metadata(record, full=False) for record in kept]
+        ranges = _unneeded_writes(metas, upto=lease.last_seq)
+        await self._delete(
+            lease,
+            drop_ids=None,
+            keep_ids={record.checkpoint_id for record in kept},
+            drop_writes=ranges,
+            head=head,
+        )
+        return total - len(kept)
+
+    # ------------------------------------------------------------------ stats
+
+    async def aget_stats(self) -> dict[str, int]:
+        """Sessions, checkpoints, writes and bytes held by the store."""
+        return await self._stats()
+
+    # ------------------------------------------------------------------ encoding
+
+    def _encode_meta(self, meta: CheckpointMetadata, serializer: JsonSerializer) -> bytes:
+        to_jsonable = serializer.to_jsonable
+        payload = {
+            "r": meta.run_id,
+            "n": meta.node,
+            "pn": meta.prev_node,
+            "s": meta.step,
+            "u": meta.updated_fields,
+            "a": meta.attempt,
+            "d": meta.dispatch_id,
+            "x": meta.next,
+            "i": to_jsonable(list(meta.interrupt)) if meta.interrupt else [],
+            "h": meta.depth,
+            "b": meta.branch_start,
+            "B": meta.bases,
+            "S": meta.sizes,
+            "k": to_jsonable(dict(meta.schedule)) if meta.schedule else {},
+        }
+        return self.codec.encode(json.dumps(payload, separators=(",", ":")).encode())
+
+    def decode_metadata(
+        self, record: StoredCheckpoint, serializer: JsonSerializer = DEFAULT_SERIALIZER, *, full: bool = True
+    ) -> CheckpointMetadata:
+        """Decodes a stored record; ``full=False`` skips the user data (interrupts,
+        scheduled Send payloads) for bookkeeping that only needs the storage fields."""
+        data = json.loads(self.codec.decode(record.blob))
+        from_jsonable = serializer.from_jsonable
+        return CheckpointMetadata(
+            checkpoint_id=record.checkpoint_id,
+            session_id=record.session_id,
+            run_id=data["r"],
+            parent_id=record.parent_id,
+            created_at=dt.datetime.fromtimestamp(record.created_at, dt.timezone.utc),
+            node=data["n"],
+            prev_node=data["pn"],
+            step=data["s"],
+            updated_fields=tuple(data["u"]),
+            attempt=data["a"],
+            dispatch_id=data["d"],
+            next=tuple(data["x"]),
+            interrupt=tuple(from_jsonable(data["i"])) if full else (),
+            seq=record.seq,
+            depth=data["h"],
+            branch_start=data["b"],
+            bases=data["B"],
+            sizes=data["S"],
+            schedule=from_jsonable(data["k"]) if full else {},
+        )
+
+    # ------------------------------------------------------------------ store I/O
+
+    @abstractmethod
+    async def _try_acquire(self, session_id: str, lease_seconds: float) -> LeaseGrant | None:
+        """Takes the session's lease if it is free or expired, with a new, higher token.
+
+        Returns the token, the head record and the session's highest seq ever
+        written, or ``None`` when a live lease is held by someone else.
+        """
+
+    @abstractmethod
+    async def _renew(self, lease: Lease, lease_seconds: float) -> bool:
+        """Extends the lease; ``False`` if it was taken over (token changed)."""
+
+    @abstractmethod
+    async def _release(self, lease: Lease) -> None:
+        """Frees the lease if ``lease.token`` still holds it."""
+
+    @abstractmethod
+    async def _write(self, lease: Lease, record: StoredCheckpoint, writes: list[StoredWrite]) -> None:
+        """Atomically stores ``record`` and ``writes`` and makes ``record`` the head.
+
+        Must raise :class:`LeaseLost` and write nothing when the session's lease
+        token is no longer ``lease.token``. Refreshes the session's TTL.
+        """
+
+    @abstractmethod
+    async def _read_head(self, session_id: str) -> StoredCheckpoint | None:
+        """The head record, ``None`` for an unknown or expired session."""
+
+    @abstractmethod
+    async def _read_checkpoint(self, session_id: str, checkpoint_id: str) -> StoredCheckpoint | None: ...
+
+    @abstractmethod
+    async def _read_writes(
+        self, session_id: str, ranges: Mapping[str, tuple[int, int]]
+    ) -> list[StoredWrite]:
+        """The writes of each field with ``lo <= seq <= hi``, in seq order per field."""
+
+    @abstractmethod
+    async def _read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:
+        """``start`` and its ancestors, newest first, at most ``limit``; stops at a missing parent."""
+
+    @abstractmethod
+    async def _read_records_from(self, session_id: str, min_seq: int) -> list[StoredCheckpoint]:
+        """Every record of the session with ``seq >= min_seq``, in seq order."""
+
+    @abstractmethod
+    async def _count(self, session_id: str) -> int:
+        """How many checkpoints the session holds."""
+
+    @abstractmethod
+    async def _delete(
+        self,
+        lease: Lease,
+        *,
+        drop_writes: Iterable[WriteRange],
+        head: StoredCheckpoint,
+        drop_ids: set[str] | None = None,
+        keep_ids: set[str] | None = None,
+    ) -> None:
+        """Atomically (and fenced like :meth:`_write`) deletes the records in
+        ``drop_ids`` — or, with ``keep_ids``, every record not in it — and the
+        writes in ``drop_writes``, and points the session's head at ``head``.
+        """
+
+    @abstractmethod
+    async def _delete_session(self, lease: Lease) -> None:
+        """Deletes every record and write of the session, and its lease."""
+
+    @abstractmethod
+    async def _session_ids(self) -> list[str]:
+        """Every live session id (expired ones may be purged on the way)."""
+
+    @abstractmethod
+    async def _stats(self) -> dict[str, int]:
+        """``{"sessions", "checkpoints", "writes", "bytes"}`` held by the store."""
+
+
+def _runs(seqs: Sequence[int]) -> Iterable[tuple[int, int]]:
+    """Collapses sorted integers into inclusive ``(lo, hi)`` runs."""
+    start = prev = None
+    for seq in seqs:
+        if prev is not None and seq == prev + 1:
+            prev = seq
+            continue
+        if start is not None:
+            yield start, prev  # type: ignore[misc]
+        start = prev = seq
+    if start is not None:
+        yield start, prev  # type: ignore[misc]
+
+
+def _merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(intervals):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _gaps(intervals: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:
+    """The parts of ``[lo, hi]`` not covered by sorted, merged ``intervals``."""
+    gaps, cursor = [], lo
+    for start, end in intervals:
+        if start > cursor:
+            gaps.append((cursor, min(start - 1, hi)))
+        cursor = max(cursor, end + 1)
+    if cursor <= hi:
+        gaps.append((cursor, hi))
+    return [(a, b) for a, b in gaps if a <= b]
+
+
+def _unneeded_writes(kept: Sequence[CheckpointMetadata], *, upto: int) -> list[WriteRange]:
+    """The writes no kept checkpoint reads: outside every field's needed seqs."""
+    needed: dict[str, list[tuple[int, int]]] = {}
+    for meta in kept:
+        for name, base in meta.bases.items():
+            needed.setdefault(name, []).append((base, meta.seq))
+    per_field = {name: _merge(spans) for name, spans in needed.items()}
+    union = _merge(span for spans in per_field.values() for span in spans)
+    ranges: list[WriteRange] = [(None, lo, hi) for lo, hi in _gaps(union, 0, upto)]
+    for name, spans in per_field.items():
+        for lo, hi in union:
+            ranges.extend((name, a, b) for a, b in _gaps([s for s in spans if s[1] >= lo and s[0] <= hi], lo, hi))
+    return ranges

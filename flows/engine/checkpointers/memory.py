@@ -1,0 +1,242 @@
+"""In-process checkpoints: for development, tests and single-process use.
+
+State is lost when the process ends. Writes are stored encoded, like every
+other backend, so a node that mutates the live state in place cannot reach
+saved checkpoints, and :meth:`InMemoryCheckpointer.get_stats` counts real bytes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+from ..errors import LeaseLost
+from .base import BaseCheckpointer, WriteRange
+from .types import Lease, LeaseGrant, StoredCheckpoint, StoredWrite
+
+
+@dataclass
+class _FieldLog:
+    seqs: list[int] = field(default_factory=list)
+    writes: list[StoredWrite] = field(default_factory=list)
+
+
+@dataclass
+class _Session:
+    records: dict[str, StoredCheckpoint] = field(default_factory=dict)
+    fields: dict[str, _FieldLog] = field(default_factory=dict)
+    head: StoredCheckpoint | None = None
+    last_seq: int = 0
+    token: int = 0
+    holder: int | None = None
+    lease_until: float = 0.0
+    touched: float = 0.0
+
+
+class InMemoryCheckpointer(BaseCheckpointer):
+    """Checkpoints in a dict, safe across the tasks and threads of one process.
+
+    Accepts every :class:`BaseCheckpointer` option; ``max_checkpoints_per_session``
+    and ``ttl_seconds`` are the seed's.
+    """
+
+    def __init__(
+        self,
+        max_checkpoints_per_session: int | None = None,
+        ttl_seconds: float | None = None,
+        **options,
+    ) -> None:
+        super().__init__(
+            max_checkpoints_per_session=max_checkpoints_per_session,
+            ttl_seconds=ttl_seconds,
+            **options,
+        )
+        self._sessions: dict[str, _Session] = {}
+        self._mutex = threading.Lock()
+
+    def get_stats(self) -> dict[str, int]:
+        """Sessions, checkpoints, writes and bytes held (encoded writes and metadata)."""
+        with self._mutex:
+            self._expire_all()
+            sessions = self._sessions.values()
+            writes = [w for s in sessions for log in s.fields.values() for w in log.writes]
+            records = [r for s in sessions for r in s.records.values()]
+            return {
+                "sessions": len(self._sessions),
+                "checkpoints": len(records),
+                "writes": len(writes),
+                "bytes": sum(len(w.blob) for w in writes) + sum(len(r.blob) for r in records),
+            }
+
+    # -- helpers (call with the mutex held) ------------------------------------
+
+    def _live(self, session_id: str) -> _Session | None:
+        session = self._sessions.get(session_id)
+        if session is not None and self._expired(session, time.monotonic()):
+            del self._sessions[session_id]
+            return None
+        return session
+
+    def _expired(self, session: _Session, now: float) -> bool:
+        return (
+            self.ttl_seconds is not None
+            and session.touched + self.ttl_seconds < now
+            and (session.holder is None or session.lease_until < now)
+        )
+
+    def _expire_all(self) -> None:
+        now = time.monotonic()
+        for sid in [sid for sid, s in self._sessions.items() if self._expired(s, now)]:
+            del self._sessions[sid]
+
+    def _held(self, lease: Lease) -> _Session:
+        session = self._sessions.get(lease.session_id)
+        if session is None or session.token != lease.token or session.holder is None:
+            raise LeaseLost(
+                f"session {lease.session_id!r}: this worker's lease was taken over; write refused"
+            )
+        return session
+
+    # -- store I/O -------------------------------------------------------------
+
+    async def _try_acquire(self, session_id: str, lease_seconds: float) -> LeaseGrant | None:
+        now = time.monotonic()
+        with self._mutex:
+            session = self._live(session_id)
+            if session is None:
+                session = self._sessions[session_id] = _Session(touched=now)
+            elif session.holder is not None and session.lease_until > now:
+                return None
+            session.token += 1
+            session.holder = session.token
+            session.lease_until = now + lease_seconds
+            return LeaseGrant(session.token, session.head, session.last_seq)
+
+    async def _renew(self, lease: Lease, lease_seconds: float) -> bool:
+        with self._mutex:
+            session = self._sessions.get(lease.session_id)
+            if session is None or session.token != lease.token or session.holder is None:
+                return False
+            session.lease_until = time.monotonic() + lease_seconds
+            return True
+
+    async def _release(self, lease: Lease) -> None:
+        with self._mutex:
+            session = self._sessions.get(lease.session_id)
+            if session is None or session.token != lease.token:
+                return
+            session.holder = None
+            if not session.records:
+                del self._sessions[lease.session_id]
+
+    async def _write(self, lease: Lease, record: StoredCheckpoint, writes: list[StoredWrite]) -> None:
+        with self._mutex:
+            session = self._held(lease)
+            session.records[record.checkpoint_id] = record
+            for write in writes:
+                log = session.fields.get(write.field)
+                if log is None:
+                    log = session.fields[write.field] = _FieldLog()
+                log.seqs.append(write.seq)
+                log.writes.append(write)
+            session.head = record
+            session.last_seq = record.seq
+            session.touched = time.monotonic()
+
+    async def _read_head(self, session_id: str) -> StoredCheckpoint | None:
+        with self._mutex:
+            session = self._live(session_id)
+            return None if session is None else session.head
+
+    async def _read_checkpoint(self, session_id: str, checkpoint_id: str) -> StoredCheckpoint | None:
+        with self._mutex:
+            session = self._live(session_id)
+            return None if session is None else session.records.get(checkpoint_id)
+
+    async def _read_writes(
+        self, session_id: str, ranges: Mapping[str, tuple[int, int]]
+    ) -> list[StoredWrite]:
+        with self._mutex:
+            session = self._live(session_id)
+            if session is None:
+                return []
+            found: list[StoredWrite] = []
+            for name, (lo, hi) in ranges.items():
+                log = session.fields.get(name)
+                if log is None:
+                    continue
+                start = bisect.bisect_left(log.seqs, lo)
+                stop = bisect.bisect_right(log.seqs, hi)
+                found.extend(log.writes[start:stop])
+            return found
+
+    async def _read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:
+        with self._mutex:
+            session = self._live(session_id)
+            if session is None:
+                return []
+            chain = [start]
+            record = start
+            while len(chain) < limit and record.parent_id is not None:
+                parent = session.records.get(record.parent_id)
+                if parent is None:
+                    break
+                chain.append(parent)
+                record = parent
+            return chain
+
+    async def _read_records_from(self, session_id: str, min_seq: int) -> list[StoredCheckpoint]:
+        with self._mutex:
+            session = self._live(session_id)
+            if session is None:
+                return []
+            return sorted((r for r in session.records.values() if r.seq >= min_seq), key=lambda r: r.seq)
+
+    async def _count(self, session_id: str) -> int:
+        with self._mutex:
+            session = self._live(session_id)
+            return 0 if session is None else len(session.records)
+
+    async def _delete(
+        self,
+        lease: Lease,
+        *,
+        drop_writes: Iterable[WriteRange],
+        head: StoredCheckpoint,
+        drop_ids: set[str] | None = None,
+        keep_ids: set[str] | None = None,
+    ) -> None:
+        with self._mutex:
+            session = self._held(lease)
+            if keep_ids is not None:
+                session.records = {k: r for k, r in session.records.items() if k in keep_ids}
+            for checkpoint_id in drop_ids or ():
+                session.records.pop(checkpoint_id, None)
+            ranges = list(drop_writes)
+            for name, log in list(session.fields.items()):
+                spans = [(lo, hi) for f, lo, hi in ranges if f is None or f == name]
+                if not spans:
+                    continue
+                kept = [w for w in log.writes if not any(lo <= w.seq <= hi for lo, hi in spans)]
+                if kept:
+                    session.fields[name] = _FieldLog([w.seq for w in kept], kept)
+                else:
+                    del session.fields[name]
+            session.head = head
+            session.touched = time.monotonic()
+
+    async def _delete_session(self, lease: Lease) -> None:
+        with self._mutex:
+            self._held(lease)
+            del self._sessions[lease.session_id]
+
+    async def _session_ids(self) -> list[str]:
+        with self._mutex:
+            self._expire_all()
+            return [sid for sid, s in self._sessions.items() if s.records]
+
+    async def _stats(self) -> dict[str, int]:
+        return self.get_stats()

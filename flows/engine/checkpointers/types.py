@@ -1,0 +1,130 @@
+"""The checkpoint records: what callers see, and what a store persists."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Mapping, NamedTuple
+
+SET = "set"
+EXTEND = "extend"
+
+
+class Change(NamedTuple):
+    """One field's write in a checkpoint: ``set`` replaces, ``extend`` appends to a list or string."""
+
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointMetadata:
+    """Everything known about one checkpoint except the state it stands for.
+
+    ``next`` names the nodes still to run in the checkpoint's run (empty once the
+    run reached END); ``interrupt`` lists the questions pending at it. ``seq``,
+    ``bases``, ``sizes``, ``depth`` and ``schedule`` are storage and scheduling
+    bookkeeping that the engine and the checkpointers share.
+    """
+
+    checkpoint_id: str
+    session_id: str
+    run_id: str
+    parent_id: str | None
+    created_at: dt.datetime
+    node: str | None
+    prev_node: str | None
+    step: int
+    updated_fields: tuple[str, ...]
+    attempt: int
+    dispatch_id: str | None
+    next: tuple[str, ...]
+    interrupt: tuple[dict[str, Any], ...]
+    seq: int
+    depth: int
+    branch_start: int
+    bases: Mapping[str, int]
+    sizes: Mapping[str, int]
+    schedule: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return not self.next and not self.interrupt
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public metadata as JSON-friendly data (for APIs and admin pages)."""
+        return {
+            "checkpoint_id": self.checkpoint_id,
+            "session_id": self.session_id,
+            "run_id": self.run_id,
+            "parent_id": self.parent_id,
+            "created_at": self.created_at.isoformat(),
+            "node": self.node,
+            "prev_node": self.prev_node,
+            "step": self.step,
+            "updated_fields": list(self.updated_fields),
+            "attempt": self.attempt,
+            "dispatch_id": self.dispatch_id,
+            "next": list(self.next),
+            "interrupt": [dict(i) for i in self.interrupt],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A checkpoint with the full state it stands for and what it changed."""
+
+    metadata: CheckpointMetadata
+    state: dict[str, Any]
+    changes: Mapping[str, Change]
+
+    @property
+    def checkpoint_id(self) -> str:
+        return self.metadata.checkpoint_id
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A checkpoint row as a store keeps it: indexed columns plus the encoded metadata."""
+
+    session_id: str
+    checkpoint_id: str
+    seq: int
+    parent_id: str | None
+    created_at: float
+    run_id: str
+    node: str | None
+    blob: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWrite:
+    """One field write: ``seq`` is the writing checkpoint's position in its session."""
+
+    seq: int
+    field: str
+    op: str
+    blob: bytes
+
+
+@dataclass(slots=True)
+class Lease:
+    """A held session lock. ``token`` fences writes: a store refuses a stale one.
+
+    ``head`` and ``last_seq`` track the session as this holder sees it; only the
+    holder writes, so they stay exact while the lease is held.
+    """
+
+    session_id: str
+    token: int
+    head: StoredCheckpoint | None
+    last_seq: int
+    lost: bool = False
+
+
+class LeaseGrant(NamedTuple):
+    """What a store returns when a session lock is taken."""
+
+    token: int
+    head: StoredCheckpoint | None
+    last_seq: int

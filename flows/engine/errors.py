@@ -1,0 +1,83 @@
+"""Exceptions raised by the engine and its checkpointers.
+
+Every error carries a stable ``code`` so that API layers can map it to a status
+without parsing messages.
+"""
+
+from __future__ import annotations
+
+
+class FlowError(Exception):
+    """Base class of every error raised by ``flows.engine``."""
+
+    code = "flow_error"
+
+
+class GraphValidationError(FlowError, ValueError):
+    """The graph is malformed (unknown node, unreachable node, bad reducer...)."""
+
+    code = "invalid_graph"
+
+
+class InvalidSessionId(FlowError, ValueError):
+    code = "invalid_session_id"
+
+
+class InvalidInput(FlowError, ValueError):
+    """A call's arguments are wrong (unknown state field, resume with nothing pending...)."""
+
+    code = "invalid_input"
+
+
+class CheckpointNotFound(FlowError, LookupError):
+    code = "checkpoint_not_found"
+
+
+class MaxStepsExceeded(FlowError, RuntimeError):
+    code = "max_steps_exceeded"
+
+
+class NodeError(FlowError, RuntimeError):
+    """A node failed on its final attempt; the original exception is ``__cause__``."""
+
+    code = "node_failed"
+
+    def __init__(self, node: str, attempt: int, attempts: int, error: BaseException) -> None:
+        self.node = node
+        self.attempt = attempt
+        self.attempts = attempts
+        self.error = error
+        super().__init__(
+            f"node {node!r} failed on attempt {attempt}/{attempts}: "
+            f"{type(error).__name__}: {error}"
+        )
+
+
+class NodeTimeout(FlowError, TimeoutError):
+    code = "node_timeout"
+
+
+class SessionBusy(FlowError, RuntimeError):
+    """Another call holds the session (``on_busy="reject"``, or the wait timed out)."""
+
+    code = "session_busy"
+
+
+class LeaseLost(FlowError, RuntimeError):
+    """This worker's lease on the session was taken over; its write was refused (fencing)."""
+
+    code = "lease_lost"
+
+
+class SerializationError(FlowError, TypeError):
+    code = "serialization_error"
+
+
+class StateTooLarge(FlowError, ValueError):
+    code = "state_too_large"
+
+
+class CheckpointerUnavailable(FlowError, ConnectionError):
+    """The checkpointer's server cannot be reached; the message names it without secrets."""
+
+    code = "checkpointer_unavailable"
