@@ -8,6 +8,7 @@ saved checkpoints, and :meth:`InMemoryCheckpointer.get_stats` counts real bytes.
 from __future__ import annotations
 
 import bisect
+import itertools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -56,6 +57,8 @@ class InMemoryCheckpointer(BaseCheckpointer):
         )
         self._sessions: dict[str, _Session] = {}
         self._mutex = threading.Lock()
+        # one counter for every session: a token is never reused, even after a reset
+        self._tokens = itertools.count(1)
 
     def get_stats(self) -> dict[str, int]:
         """Sessions, checkpoints, writes and bytes held (encoded writes and metadata)."""
@@ -110,8 +113,7 @@ class InMemoryCheckpointer(BaseCheckpointer):
                 session = self._sessions[session_id] = _Session(touched=now)
             elif session.holder is not None and session.lease_until > now:
                 return None
-            session.token += 1
-            session.holder = session.token
+            session.token = session.holder = next(self._tokens)
             session.lease_until = now + lease_seconds
             return LeaseGrant(session.token, session.head, session.last_seq)
 
