@@ -368,3 +368,16 @@ async def test_concurrent_lockers_serialise(checkpointer):
     state = (await checkpointer.aget(session_id)).state
     assert sorted(state["messages"]) == list(range(8))
     assert state["messages"] == order
+
+
+async def test_fencing_tokens_are_never_reused_even_after_a_reset(checkpointer):
+    session_id = sid()
+    await put_chain(checkpointer, session_id, 1)
+    first = await checkpointer.aacquire(session_id)
+    await checkpointer.arelease(first)
+    await checkpointer.adelete(session_id)
+    second = await checkpointer.aacquire(session_id)
+    assert second.token > first.token
+    with pytest.raises(LeaseLost):
+        await checkpointer.aput(first, parent=None, state={"x": 1}, changes={"x": Change(SET, 1)}, run_id="r", node="n", step=1)
+    await checkpointer.arelease(second)
