@@ -1,0 +1,351 @@
+"""``FlowEngine``: build a graph over a typed state, then run it, checkpointed."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence
+
+from .checkpointers.base import BaseCheckpointer, validate_session_id
+from .checkpointers.types import Checkpoint, CheckpointMetadata, Lease
+from .errors import GraphValidationError, InvalidInput
+from .graph import Graph
+from .hooks import EVENT_HOOKS, FlowEngineHooks
+from .primitives import START
+from .retry import RetryPolicy
+from .runner import INTERRUPT_KEY, Emit, Run
+from .schedule import Schedule
+from .serde import JsonSerializer
+from .state import StateSchema
+
+_UNSET: Any = object()
+
+
+class FlowEngine:
+    """A graph workflow whose state is checkpointed after every node.
+
+    Build it with :meth:`add_node`, :meth:`add_edge` and
+    :meth:`add_conditional_edges`, then :meth:`build` (done on first use if
+    forgotten). Without a ``checkpointer`` every call starts from scratch.
+    Sync code drives it through :attr:`sync`.
+    """
+
+    def __init__(
+        self,
+        state_schema: type,
+        checkpointer: BaseCheckpointer | None = None,
+        *,
+        max_steps: int = 100,
+        types: Iterable[type] | None = None,
+        hooks: FlowEngineHooks | None = None,
+    ) -> None:
+        if checkpointer is not None and not isinstance(checkpointer, BaseCheckpointer):
+            raise TypeError("checkpointer must be a BaseCheckpointer (InMemoryCheckpointer, RedisCheckpointer, ...)")
+        if max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
+        self.state_schema = state_schema
+        self.checkpointer = checkpointer
+        self.max_steps = max_steps
+        self.hooks = hooks
+        self._schema = StateSchema(state_schema)
+        self._serializer = JsonSerializer(types or ())
+        self._graph = Graph()
+        self._built = False
+        self._hook_calls: dict[str, Callable[..., Any]] = {}
+        self._on_checkpoint: Callable[..., Any] | None = None
+        if hooks is not None:
+            active = hooks.overridden()
+            self._hook_calls = {kind: getattr(hooks, name) for kind, name in EVENT_HOOKS.items() if name in active}
+            if "on_checkpoint" in active:
+                self._on_checkpoint = hooks.on_checkpoint
+
+    # -- building -------------------------------------------------------------------
+
+    def add_node(
+        self,
+        name: str,
+        func: Callable[..., Any],
+        *,
+        stream: bool = False,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        interrupt_before: bool = False,
+        interrupt_after: bool = False,
+    ) -> "FlowEngine":
+        self._check_not_built()
+        self._graph.add_node(
+            name, func, stream=stream, retry=retry, timeout=timeout,
+            interrupt_before=interrupt_before, interrupt_after=interrupt_after,
+        )
+        return self
+
+    def add_edge(self, source: str | Sequence[str], target: str | Sequence[str]) -> "FlowEngine":
+        """``target`` may be a list (fan-out); a node with several static predecessors is a join."""
+        self._check_not_built()
+        self._graph.add_edge(source, target)
+        return self
+
+    def add_conditional_edges(
+        self,
+        source: str,
+        condition: Callable[..., Any],
+        targets: Sequence[str] | Mapping[str, str] | None = None,
+    ) -> "FlowEngine":
+        """``condition(state)`` returns a target, a key of ``targets``, ``END``, a ``Send`` or a list."""
+        self._check_not_built()
+        self._graph.add_branch(source, condition, targets)
+        return self
+
+    def build(self) -> "FlowEngine":
+        """Validates the graph; raises :class:`GraphValidationError` naming the problem."""
+        if not self._built:
+            self._graph.validate()
+            self._built = True
+        return self
+
+    def _check_not_built(self) -> None:
+        if self._built:
+            raise GraphValidationError("the flow is already built; create a new FlowEngine to change it")
+
+    def details(self) -> str:
+        return self._graph.details()
+
+    def to_mermaid(self) -> str:
+        return self._graph.to_mermaid()
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return tuple(self._graph.nodes)
+
+    @property
+    def state_fields(self) -> tuple[str, ...]:
+        return tuple(self._schema.fields)
+
+    # -- running --------------------------------------------------------------------
+
+    async def invoke(
+        self,
+        apply_state: Mapping[str, Any] | None = None,
+        session_id: str | None = None,
+        *,
+        max_steps: int | None = None,
+        resume: Any = _UNSET,
+        checkpoint_id: str | None = None,
+        on_busy: str | None = None,
+    ) -> dict[str, Any]:
+        """Runs the flow and returns its state (with ``"__interrupt__"`` when paused).
+
+        With a checkpointer and ``session_id``: a new session starts from START;
+        a finished head starts a new run with ``apply_state`` merged in; an
+        unfinished head continues exactly where it stopped. ``resume`` answers
+        a pending interrupt; ``checkpoint_id`` continues from an older
+        checkpoint, forking a new branch.
+        """
+        return await self._run(apply_state, session_id, max_steps, resume, checkpoint_id, on_busy, None)
+
+    async def stream(
+        self,
+        apply_state: Mapping[str, Any] | None = None,
+        session_id: str | None = None,
+        *,
+        max_steps: int | None = None,
+        resume: Any = _UNSET,
+        checkpoint_id: str | None = None,
+        on_busy: str | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Same as :meth:`invoke`, yielding events live; a failure is yielded, then raised.
+
+        Leaving the loop early cancels the run; it resumes from its last
+        checkpoint on the next call.
+        """
+        queue: asyncio.Queue = asyncio.Queue()
+
+        async def emit(event: dict[str, Any]) -> None:
+            queue.put_nowait(event)
+
+        async def produce() -> None:
+            try:
+                await self._run(apply_state, session_id, max_steps, resume, checkpoint_id, on_busy, emit)
+            finally:
+                queue.put_nowait(None)
+
+        runner = asyncio.ensure_future(produce())
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+            await runner
+        finally:
+            if not runner.done():
+                runner.cancel()
+                await asyncio.gather(runner, return_exceptions=True)
+
+    async def _run(self, apply_state, session_id, max_steps, resume, checkpoint_id, on_busy, stream_emit) -> dict:
+        self.build()
+        if session_id is not None:
+            validate_session_id(session_id)
+        if apply_state is not None and not isinstance(apply_state, Mapping):
+            raise InvalidInput(f"apply_state must be a dict or None, not {type(apply_state).__name__}")
+        updates = dict(apply_state) if apply_state else None
+        for name in updates or ():
+            self._schema.field(name, "the input")
+        emit = self._emitter(stream_emit)
+        steps = max_steps or self.max_steps
+        if self.checkpointer is None or session_id is None:
+            if resume is not _UNSET or checkpoint_id is not None:
+                raise InvalidInput("resume and checkpoint_id need a checkpointer and a session_id")
+            run = Run(self, run_id=uuid.uuid4().hex, session_id=session_id, state={}, schedule=Schedule(),
+                      parent=None, lease=None, emit=emit, max_steps=steps)
+            await run.start(updates)
+            return await run.execute()
+        async with self.checkpointer.alock(session_id, on_busy=on_busy or "wait") as lease:
+            return await self._run_session(lease, updates, checkpoint_id, resume, emit, steps)
+
+    async def _run_session(self, lease: Lease, updates, checkpoint_id, resume, emit, steps) -> dict:
+        checkpointer = self.checkpointer
+        assert checkpointer is not None
+        session_id = lease.session_id
+        if checkpoint_id is not None:
+            start = await checkpointer.aget_metadata(session_id, checkpoint_id, serializer=self._serializer)
+        elif lease.head is not None:
+            start = checkpointer.decode_metadata(lease.head, self._serializer)
+        else:
+            start = None
+        state = await checkpointer.amaterialise(start, self._serializer) if start else {}
+        schedule = Schedule.from_json(dict(start.schedule)) if start else Schedule()
+
+        if start is None or start.finished:
+            if resume is not _UNSET:
+                raise InvalidInput(f"session {session_id!r} has no pending interrupt to resume")
+            run = Run(self, run_id=uuid.uuid4().hex, session_id=session_id, state=state, schedule=Schedule(),
+                      parent=start, lease=lease, emit=emit, max_steps=steps)
+            await run.start(updates)
+            return await run.execute()
+        run = Run(self, run_id=start.run_id, session_id=session_id, state=state, schedule=schedule,
+                  parent=start, lease=lease, emit=emit, max_steps=steps)
+        if start.interrupt:
+            if resume is _UNSET:
+                # New input while a question is pending: keep both, run nothing.
+                if updates:
+                    changes = self._schema.merge(state, updates, "the input", True)
+                    await run.save("__input__", changes, interrupt=start.interrupt)
+                return {**state, INTERRUPT_KEY: [dict(q) for q in start.interrupt]}
+            _answer(schedule, start.interrupt, resume)
+        elif resume is not _UNSET:
+            raise InvalidInput(f"session {session_id!r} has no pending interrupt to resume")
+        if updates or start.interrupt:
+            changes = self._schema.merge(state, updates or {}, "the input", True)
+            await run.save("__input__", changes)
+        return await run.execute()
+
+    def _emitter(self, stream_emit: Emit | None) -> Emit | None:
+        hooks = self._hook_calls
+        if not hooks:
+            return stream_emit
+
+        async def emit(event: dict[str, Any]) -> None:
+            hook = hooks.get(event["event"])
+            if hook is not None:
+                result = hook(event)
+                if asyncio.iscoroutine(result):
+                    await result
+            if stream_emit is not None:
+                await stream_emit(event)
+
+        return emit
+
+    # -- inspecting and editing ---------------------------------------------------------
+
+    def _require_checkpointer(self) -> BaseCheckpointer:
+        if self.checkpointer is None:
+            raise InvalidInput("this flow has no checkpointer, so it keeps no sessions")
+        return self.checkpointer
+
+    async def get_state(self, session_id: str, checkpoint_id: str | None = None) -> dict[str, Any] | None:
+        """The state at the head (or at ``checkpoint_id``); ``None`` for an unknown session.
+
+        A pending question shows as ``"__interrupt__"``, as in :meth:`invoke`.
+        """
+        checkpoint = await self.get_checkpoint(session_id, checkpoint_id)
+        if checkpoint is None:
+            return None
+        state = dict(checkpoint.state)
+        if checkpoint.metadata.interrupt:
+            state[INTERRUPT_KEY] = [dict(q) for q in checkpoint.metadata.interrupt]
+        return state
+
+    async def get_checkpoint(self, session_id: str, checkpoint_id: str | None = None) -> Checkpoint | None:
+        return await self._require_checkpointer().aget(session_id, checkpoint_id, serializer=self._serializer)
+
+    async def list_checkpoints(
+        self, session_id: str, limit: int = 10, before: str | None = None
+    ) -> list[CheckpointMetadata]:
+        """The head's history, newest first (metadata only; see :meth:`get_checkpoint`)."""
+        return await self._require_checkpointer().alist(
+            session_id, limit=limit, before=before, serializer=self._serializer
+        )
+
+    async def update_state(
+        self, session_id: str, values: Mapping[str, Any], as_node: str | None = None
+    ) -> CheckpointMetadata:
+        """Writes a checkpoint applying ``values`` through the reducers, running no node.
+
+        With ``as_node`` the checkpoint counts as that node's completion: the run
+        continues with its successors (pending questions are dropped). Without
+        it, what was pending stays pending.
+        """
+        self.build()
+        checkpointer = self._require_checkpointer()
+        if as_node is not None and as_node not in self._graph.nodes:
+            raise InvalidInput(f"as_node {as_node!r} is not a node of this flow")
+        async with checkpointer.alock(session_id) as lease:
+            head = checkpointer.decode_metadata(lease.head, self._serializer) if lease.head else None
+            state = await checkpointer.amaterialise(head, self._serializer) if head else {}
+            schedule = Schedule.from_json(dict(head.schedule)) if head else Schedule()
+            run = Run(self, run_id=head.run_id if head else uuid.uuid4().hex, session_id=session_id,
+                      state=state, schedule=schedule, parent=head, lease=lease, emit=None,
+                      max_steps=self.max_steps)
+            changes = self._schema.merge(state, dict(values), "update_state", True)
+            interrupt = head.interrupt if head else ()
+            if as_node is not None:
+                interrupt = ()
+                schedule.current = [t for t in schedule.current if t.node != as_node]
+                for target in await run.successors(as_node):
+                    run._route(as_node, target)
+                schedule.normalise()
+            await run.save(as_node or "__update__", changes, interrupt=interrupt)
+            assert run.parent is not None
+            return run.parent
+
+    async def delete_checkpoints(self, session_id: str, checkpoint_id: str | None = None) -> int:
+        """Deletes the session's checkpoints, or one and those built on it (the head moves back)."""
+        return await self._require_checkpointer().adelete(session_id, checkpoint_id)
+
+    async def reset_session(self, session_id: str) -> None:
+        """Clears every checkpoint of the session: the next call starts fresh."""
+        await self._require_checkpointer().adelete(session_id)
+
+    @property
+    def sync(self) -> "SyncFlow":
+        """Blocking versions of the methods, for sync code (views, commands, a shell)."""
+        from .sync import SyncFlow
+
+        return SyncFlow(self)
+
+
+def _answer(schedule: Schedule, pending: Sequence[Mapping[str, Any]], resume: Any) -> None:
+    """Delivers ``resume`` to the pending questions (a dict by id when several)."""
+    ids = [q["id"] for q in pending]
+    if len(ids) == 1:
+        answers = {ids[0]: resume}
+    elif isinstance(resume, Mapping) and set(resume) <= set(ids) and resume:
+        answers = dict(resume)
+    else:
+        raise InvalidInput(f"several questions are pending ({ids}): resume with a dict {{id: answer}}")
+    tasks = {t.id: t for t in schedule.current}
+    for question_id, answer in answers.items():
+        task_id, _, kind = question_id.rpartition(":")
+        task = tasks.get(task_id)
+        if kind == "before" and task is not None:
+            task.before_ok = True
+        elif kind.isdigit() and task is not None:
+            task.answers.append(answer)

@@ -1,0 +1,345 @@
+"""Executes one run: supersteps of tasks, a checkpoint after every node.
+
+Nodes scheduled together form a superstep: they all see the state as it was
+when the superstep began, run concurrently, and merge their updates as each
+completes, each completion saving a checkpoint whose schedule says exactly what
+is left. Interrupts and failures leave their task in the schedule, so the next
+call continues with it and with nothing else that already completed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from . import interrupts
+from .checkpointers.types import Change, CheckpointMetadata, Lease
+from .errors import MaxStepsExceeded, NodeError, NodeTimeout
+from .graph import NODE_ASYNC, NODE_ASYNC_GEN, NODE_GEN, NODE_PLAIN, Node
+from .primitives import START, Send
+from .schedule import NO_ARG, Schedule, Task
+
+if TYPE_CHECKING:
+    from .flow import FlowEngine
+
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+INTERRUPT_KEY = "__interrupt__"
+_DONE = object()
+
+
+@dataclass(slots=True)
+class _Outcome:
+    task: Task
+    updates: list[dict[str, Any]] | None = None
+    attempt: int = 1
+    interrupt: interrupts.Interrupted | None = None
+    error: BaseException | None = None
+
+
+class Run:
+    """One call's execution of a run, from a schedule and a state."""
+
+    def __init__(
+        self,
+        flow: "FlowEngine",
+        *,
+        run_id: str,
+        session_id: str | None,
+        state: dict[str, Any],
+        schedule: Schedule,
+        parent: CheckpointMetadata | None,
+        lease: Lease | None,
+        emit: Emit | None,
+        max_steps: int,
+    ) -> None:
+        self.flow = flow
+        self.graph = flow._graph
+        self.run_id = run_id
+        self.session_id = session_id
+        self.state = state
+        self.schedule = schedule
+        self.parent = parent
+        self.lease = lease
+        self.emit = emit
+        self.max_steps = max_steps
+        self.track = lease is not None
+
+    # -- events & checkpoints -----------------------------------------------------
+
+    async def send(self, kind: str, node: str | None = None, **data: Any) -> None:
+        if self.emit is not None:
+            await self.emit(
+                {"event": kind, "run_id": self.run_id, "session_id": self.session_id, "node": node,
+                 "step": self.schedule.step, **data}
+            )
+
+    async def save(
+        self,
+        node: str | None,
+        changes: dict[str, Change],
+        *,
+        attempt: int = 1,
+        dispatch_id: str | None = None,
+        interrupt: tuple[dict[str, Any], ...] = (),
+        step: int | None = None,
+    ) -> str | None:
+        if self.lease is None:
+            return None
+        flow = self.flow
+        meta = await flow.checkpointer.aput(  # type: ignore[union-attr]
+            self.lease,
+            parent=self.parent,
+            state=self.state,
+            changes=changes,
+            run_id=self.run_id,
+            node=node,
+            step=self.schedule.step if step is None else step,
+            next=self.schedule.names(),
+            interrupt=interrupt,
+            schedule=self.schedule.to_json(),
+            attempt=attempt,
+            dispatch_id=dispatch_id,
+            serializer=flow._serializer,
+        )
+        self.parent = meta
+        if flow._on_checkpoint is not None:
+            await _call(flow._on_checkpoint, meta)
+        return meta.checkpoint_id
+
+    # -- entry points -------------------------------------------------------------
+
+    async def start(self, updates: dict[str, Any] | None) -> None:
+        """Begins a new run: merges the input, schedules START's targets, saves."""
+        changes = self.flow._schema.merge(self.state, updates or {}, "the input", self.track)
+        for target in await self.successors(START):
+            self._route(START, target)
+        self.schedule.normalise()
+        await self.save(START, changes, step=0)
+
+    async def execute(self) -> dict[str, Any]:
+        """Runs supersteps until END, an interrupt, or a failure."""
+        await self.send("run_started")
+        steps = 0
+        try:
+            while self.schedule.current:
+                paused = self._paused_before()
+                if paused:
+                    return await self.pause(paused)
+                steps += 1
+                if steps > self.max_steps:
+                    names = ", ".join(repr(t.node) for t in self.schedule.current)
+                    raise MaxStepsExceeded(
+                        f"the run exceeded max_steps={self.max_steps} in one call; it stopped before node {names}"
+                    )
+                paused = await self.superstep()
+                if paused:
+                    return await self.pause(paused)
+        except BaseException as error:
+            if not isinstance(error, asyncio.CancelledError):
+                await self.send("run_failed", error={"type": type(error).__name__, "message": str(error),
+                                                     "node": getattr(error, "node", None)})
+            raise
+        await self.send("run_finished", state=self.state)
+        return self.state
+
+    # -- supersteps -----------------------------------------------------------------
+
+    async def superstep(self) -> list[dict[str, Any]]:
+        """Runs the current tasks; returns the interrupts raised (if any)."""
+        tasks = list(self.schedule.current)
+        pending: list[dict[str, Any]] = []
+        errors: list[BaseException] = []
+        if len(tasks) == 1:
+            outcome = await self.run_task(tasks[0], self.input_of(tasks[0]))
+            await self.complete(outcome, pending, errors)
+        else:
+            running = {asyncio.ensure_future(self.run_task(t, self.input_of(t))) for t in tasks}
+            try:
+                while running:
+                    done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    for future in done:
+                        await self.complete(future.result(), pending, errors)
+            finally:
+                for future in running:
+                    future.cancel()
+                if running:
+                    await asyncio.gather(*running, return_exceptions=True)
+        if errors:
+            raise errors[0]
+        if pending:
+            return pending
+        return [
+            {"id": f"{t.id}:after", "node": t.node, "value": {"when": "after", "node": t.node}}
+            for t in tasks
+            if self.graph.nodes[t.node].interrupt_after and t not in self.schedule.current
+        ]
+
+    def input_of(self, task: Task) -> Any:
+        return dict(self.state) if task.arg is NO_ARG else task.arg
+
+    async def complete(self, outcome: _Outcome, pending: list, errors: list) -> None:
+        task = outcome.task
+        if outcome.interrupt is not None:
+            pending.append({"id": f"{task.id}:{outcome.interrupt.index}", "node": task.node,
+                            "value": outcome.interrupt.value})
+            return
+        if outcome.error is not None:
+            errors.append(outcome.error)
+            return
+        origin = f"node {task.node!r}"
+        updates = outcome.updates or []
+        if len(updates) == 1:
+            changes = self.flow._schema.merge(self.state, updates[0], origin, self.track)
+        else:
+            changes = self._merge_many(updates, origin)
+        for target in await self.successors(task.node):
+            self._route(task.node, target)
+        self.schedule.current.remove(task)
+        self.schedule.normalise()
+        checkpoint_id = await self.save(task.node, changes, attempt=outcome.attempt, dispatch_id=task.id)
+        await self.send("node_finished", task.node, task_id=task.id, attempt=outcome.attempt,
+                        updates=_merged(updates), checkpoint_id=checkpoint_id)
+
+    def _merge_many(self, updates: list[dict[str, Any]], origin: str) -> dict[str, Change]:
+        from .checkpointers import delta
+
+        touched = {name for update in updates for name in update}
+        before = {name: self.state.get(name, delta.MISSING) for name in touched}
+        for update in updates:
+            self.flow._schema.merge(self.state, update, origin, False)
+        if not self.track:
+            return {}
+        return {name: delta.diff(before[name], self.state[name]) for name in touched}
+
+    def _route(self, source: str, target: str | Send) -> None:
+        if isinstance(target, Send):
+            self.schedule.schedule(Task(target.node, arg=target.state))
+            return
+        preds = self.graph.joins.get(target)
+        if preds is None or source not in preds:
+            self.schedule.schedule(Task(target))
+            return
+        arrived = self.schedule.arrivals.setdefault(target, [])
+        if source not in arrived:
+            arrived.append(source)
+        if len(arrived) == len(preds):
+            del self.schedule.arrivals[target]
+            self.schedule.schedule(Task(target))
+
+    async def successors(self, node: str) -> list[str | Send]:
+        graph = self.graph
+        targets: list[str | Send] = [t for t in graph.edges.get(node, ()) if t != "__end__"]
+        for branch in graph.branches.get(node, ()):
+            result = branch.condition(dict(self.state))
+            if branch.is_async or inspect.isawaitable(result):
+                result = await result
+            targets.extend(graph.resolve(node, branch, result))
+        return targets
+
+    # -- interrupts -------------------------------------------------------------------
+
+    def _paused_before(self) -> list[dict[str, Any]]:
+        return [
+            {"id": f"{t.id}:before", "node": t.node, "value": {"when": "before", "node": t.node}}
+            for t in self.schedule.current
+            if self.graph.nodes[t.node].interrupt_before and not t.before_ok
+        ]
+
+    async def pause(self, questions: list[dict[str, Any]]) -> dict[str, Any]:
+        checkpoint_id = await self.save(questions[0]["node"], {}, interrupt=tuple(questions))
+        await self.send("interrupted", questions[0]["node"], interrupts=questions, checkpoint_id=checkpoint_id)
+        return {**self.state, INTERRUPT_KEY: questions}
+
+    # -- one task ------------------------------------------------------------------------
+
+    async def run_task(self, task: Task, node_input: Any) -> _Outcome:
+        node = self.graph.nodes[task.node]
+        policy = node.retry
+        attempts = policy.max_attempts if policy else 1
+        scope = interrupts.TaskScope(answers=task.answers)
+        attempt = 1
+        while True:
+            await self.send("node_started", node.name, task_id=task.id, attempt=attempt)
+            scope.calls = 0
+            token = interrupts.enter(scope)
+            try:
+                updates = await self.call(node, node_input, task)
+                return _Outcome(task, updates, attempt)
+            except interrupts.Interrupted as paused:
+                return _Outcome(task, interrupt=paused)
+            except Exception as error:  # the node's own failure: the retry policy decides
+                if attempt < attempts and policy is not None and policy.should_retry(error):
+                    await asyncio.sleep(policy.delay(attempt))
+                    attempt += 1
+                    continue
+                failure = NodeError(node.name, attempt, attempts, error)
+                failure.__cause__ = error
+                return _Outcome(task, error=failure)
+            finally:
+                interrupts.leave(token)
+
+    async def call(self, node: Node, node_input: Any, task: Task) -> list[dict[str, Any]]:
+        """Calls the node once, within its timeout; returns its updates."""
+        timeout = node.timeout
+        kind = node.kind
+        if kind == NODE_PLAIN and timeout is None:
+            return _as_updates(node, node.func(node_input))
+        if kind == NODE_PLAIN:
+            work: Awaitable[Any] = asyncio.to_thread(node.func, node_input)
+        elif kind == NODE_ASYNC:
+            work = node.func(node_input)
+        else:
+            work = self.drain(node, node_input, task)
+            if timeout is None:
+                return await work
+        if timeout is None:
+            return _as_updates(node, await work)
+        try:
+            result = await asyncio.wait_for(work, timeout)
+        except TimeoutError as exc:
+            raise NodeTimeout(f"node {node.name!r} timed out after {timeout:g}s") from exc
+        return result if kind in (NODE_GEN, NODE_ASYNC_GEN) else _as_updates(node, result)
+
+    async def drain(self, node: Node, node_input: Any, task: Task) -> list[dict[str, Any]]:
+        """Runs a stream node: dicts it yields are updates, anything else a chunk."""
+        updates: list[dict[str, Any]] = []
+        if node.kind == NODE_ASYNC_GEN:
+            async for item in node.func(node_input):
+                await self._take(node, task, item, updates)
+        else:
+            iterator = iter(node.func(node_input))
+            while (item := await asyncio.to_thread(next, iterator, _DONE)) is not _DONE:
+                await self._take(node, task, item, updates)
+        return updates
+
+    async def _take(self, node: Node, task: Task, item: Any, updates: list) -> None:
+        if isinstance(item, dict):
+            updates.append(item)
+        else:
+            await self.send("chunk", node.name, task_id=task.id, chunk=item)
+
+
+def _as_updates(node: Node, result: Any) -> list[dict[str, Any]]:
+    if result is None:
+        return []
+    if not isinstance(result, dict):
+        raise TypeError(f"node {node.name!r} returned {type(result).__name__}; a node returns a dict of updates")
+    return [result]
+
+
+def _merged(updates: list[dict[str, Any]]) -> dict[str, Any]:
+    if len(updates) == 1:
+        return updates[0]
+    combined: dict[str, Any] = {}
+    for update in updates:
+        combined.update(update)
+    return combined
+
+
+async def _call(func: Callable[..., Any], *args: Any) -> Any:
+    result = func(*args)
+    if inspect.isawaitable(result):
+        return await result
+    return result

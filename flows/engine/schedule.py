@@ -1,0 +1,94 @@
+"""A run's to-do list, stored in every checkpoint so a run resumes exactly.
+
+``current`` holds the tasks of the superstep in progress that have not
+completed; ``following`` the tasks already scheduled for the next superstep;
+``arrivals`` the predecessors each join has heard from. The stored schedule is
+always normalised: an empty ``current`` means the run has finished.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+NO_ARG: Any = object()
+
+
+@dataclass(slots=True)
+class Task:
+    node: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    arg: Any = NO_ARG  # the input of a ``Send`` branch
+    answers: list[Any] = field(default_factory=list)  # resume values, in interrupt() order
+    before_ok: bool = False  # its interrupt_before pause was answered
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"node": self.node, "id": self.id}
+        if self.arg is not NO_ARG:
+            data["arg"] = self.arg
+        if self.answers:
+            data["answers"] = self.answers
+        if self.before_ok:
+            data["before_ok"] = True
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Task":
+        return cls(
+            data["node"], data["id"], data.get("arg", NO_ARG), list(data.get("answers", ())), data.get("before_ok", False)
+        )
+
+
+@dataclass(slots=True)
+class Schedule:
+    step: int = 0
+    current: list[Task] = field(default_factory=list)
+    following: list[Task] = field(default_factory=list)
+    arrivals: dict[str, list[str]] = field(default_factory=dict)
+
+    def names(self) -> tuple[str, ...]:
+        """The nodes still to run, each once, in schedule order."""
+        return tuple(dict.fromkeys(t.node for t in self.current + self.following))
+
+    def schedule(self, task: Task) -> None:
+        """Adds a task to the next superstep; a plain node is triggered once per superstep."""
+        if task.arg is NO_ARG and any(t.node == task.node and t.arg is NO_ARG for t in self.following):
+            return
+        self.following.append(task)
+
+    def normalise(self) -> None:
+        """Starts the next superstep once the current one is done.
+
+        Joins still waiting on predecessors that will not come (skipped by a
+        condition) fire when nothing else is left, so a run never stalls.
+        """
+        if self.current:
+            return
+        if self.following:
+            self.current, self.following = self.following, []
+        elif self.arrivals:
+            self.current = [Task(node) for node in self.arrivals]
+            self.arrivals = {}
+        else:
+            return
+        self.step += 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "current": [t.to_json() for t in self.current],
+            "following": [t.to_json() for t in self.following],
+            "arrivals": self.arrivals,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Schedule":
+        if not data:
+            return cls()
+        return cls(
+            data.get("step", 0),
+            [Task.from_json(t) for t in data.get("current", ())],
+            [Task.from_json(t) for t in data.get("following", ())],
+            {k: list(v) for k, v in data.get("arrivals", {}).items()},
+        )

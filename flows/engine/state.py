@@ -1,0 +1,120 @@
+"""The state schema: its fields, their reducers, and how updates merge."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .checkpointers import delta
+from .checkpointers.types import SET, Change
+from .errors import GraphValidationError, InvalidInput
+from .primitives import RESERVED
+from .reducers import appends
+
+Reducer = Callable[[Any, Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    reducer: Reducer | None
+    appends: bool
+
+
+class StateSchema:
+    """Reads a ``TypedDict`` (or plain ``dict``: any keys, no reducers) once, at build."""
+
+    def __init__(self, schema: type) -> None:
+        self.schema = schema
+        self.open = schema is dict
+        self.fields: dict[str, Field] = {} if self.open else _fields(schema)
+
+    def field(self, name: str, origin: str) -> Field:
+        spec = self.fields.get(name)
+        if spec is not None:
+            return spec
+        if self.open:
+            return Field(name, None, False)
+        raise InvalidInput(
+            f"{origin} wrote unknown state field {name!r}; the schema "
+            f"{self.schema.__name__} has {sorted(self.fields)}"
+        )
+
+    def merge(
+        self, state: dict[str, Any], updates: Mapping[str, Any], origin: str, track: bool
+    ) -> dict[str, Change]:
+        """Applies ``updates`` to ``state`` in place through the reducers.
+
+        Returns each updated field's write when ``track`` (a checkpointer is
+        attached); computing writes is skipped otherwise.
+        """
+        if not isinstance(updates, Mapping):
+            raise InvalidInput(f"{origin} must return a dict of state updates, not {type(updates).__name__}")
+        changes: dict[str, Change] = {}
+        for name, value in updates.items():
+            spec = self.field(name, origin)
+            old = state.get(name, delta.MISSING)
+            if spec.reducer is None or old is delta.MISSING:
+                new = value
+                if spec.reducer is not None and old is delta.MISSING:
+                    new = _first_value(spec, value)
+                if track:
+                    changes[name] = delta.diff(old, new) if spec.reducer is None else Change(SET, new)
+            else:
+                new = spec.reducer(old, value)
+                if track:
+                    changes[name] = _appended(old, new) if spec.appends else delta.diff(old, new)
+            state[name] = new
+        return changes
+
+
+def _first_value(spec: Field, value: Any) -> Any:
+    """A reducer field's first value: reduced from the empty value of its kind when possible."""
+    if spec.appends:
+        return spec.reducer(type(value)() if isinstance(value, (list, str)) else [], value)  # type: ignore[misc]
+    return value
+
+
+def _appended(old: Any, new: Any) -> Change:
+    kind = type(old)
+    if kind is type(new) and kind in (list, str) and old and len(new) >= len(old):
+        return Change("extend", new[len(old):])
+    return Change(SET, new)
+
+
+def _fields(schema: type) -> dict[str, Field]:
+    try:
+        hints = typing.get_type_hints(schema, include_extras=True)
+    except (NameError, TypeError) as exc:
+        raise GraphValidationError(f"cannot read the state schema {schema!r}: {exc}") from exc
+    if not hints:
+        raise GraphValidationError(f"state schema {schema!r} declares no fields; use a TypedDict")
+    fields = {}
+    for name, hint in hints.items():
+        if name in RESERVED:
+            raise GraphValidationError(f"state field {name!r} uses a reserved name")
+        reducer = _reducer(name, hint)
+        fields[name] = Field(name, reducer, reducer is not None and appends(reducer))
+    return fields
+
+
+def _reducer(name: str, hint: Any) -> Reducer | None:
+    if typing.get_origin(hint) is not typing.Annotated:
+        return None
+    reducers = [meta for meta in hint.__metadata__ if callable(meta)]
+    if not reducers:
+        return None
+    reducer = reducers[-1]
+    try:
+        signature = inspect.signature(reducer)
+    except (TypeError, ValueError):
+        return reducer  # builtins such as operator.add have no readable signature
+    try:
+        signature.bind(None, None)
+    except TypeError as exc:
+        raise GraphValidationError(
+            f"the reducer of state field {name!r} must take two arguments (old, new): {exc}"
+        ) from exc
+    return reducer
