@@ -43,7 +43,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 try:
     from redis import exceptions as redis_errors
@@ -503,18 +503,14 @@ class RedisCheckpointer(BaseCheckpointer):
 def redact_url(url: str) -> str:
     """``url`` with its password (in the netloc or a ``password=`` query) masked."""
     parts = urlsplit(url)
-    netloc = parts.netloc
     if parts.password is not None:
-        user = parts.username or ""
-        host = netloc.rpartition("@")[2]
-        netloc = f"{user}:***@{host}"
-    query = parts.query
-    if "password" in query:
-        query = urlencode(
-            [(k, "***" if k == "password" else v) for k, v in parse_qsl(query, keep_blank_values=True)],
-            safe="*",
-        )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        host = parts.netloc.rpartition("@")[2]
+        url = url.replace(f"{parts.netloc}", f"{parts.username or ''}:***@{host}", 1)
+    if "password" in parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        masked = urlencode([(k, "***" if k == "password" else v) for k, v in pairs], safe="*")
+        url = url.replace(f"?{parts.query}", f"?{masked}", 1)
+    return url
 
 
 def _glob_escape(text: str) -> str:

@@ -1,0 +1,393 @@
+"""Redis-specific behaviour of RedisCheckpointer (the shared contract is in tests/conformance).
+
+Everything runs against the real server from ``scripts/with-test-services``;
+a missing server is a loud failure (:func:`tests.backends.service_url`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from typing import Any, AsyncIterator, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis.asyncio as aioredis
+
+from flows.engine.checkpointers.memory import InMemoryCheckpointer
+from flows.engine.checkpointers.redis import RedisCheckpointer, redact_url
+from flows.engine.checkpointers.types import EXTEND, SET, Change
+from flows.engine.errors import CheckpointerUnavailable, LeaseLost, SerializationError
+from tests.backends import service_url
+
+pytestmark = pytest.mark.services
+
+
+def sid() -> str:
+    return f"s-{uuid.uuid4().hex[:12]}"
+
+
+def with_netloc(url: str, netloc: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return service_url("redis")
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A plain client, to look at what the checkpointer stored."""
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def make(redis_url: str) -> AsyncIterator[Callable[..., RedisCheckpointer]]:
+    """Builds checkpointers on a fresh prefix each; closes them after the test."""
+    made: list[RedisCheckpointer] = []
+
+    def factory(prefix: str | None = None, **options: Any) -> RedisCheckpointer:
+        cp = RedisCheckpointer(redis_url, prefix=prefix or f"t{uuid.uuid4().hex[:10]}:", **options)
+        made.append(cp)
+        return cp
+
+    yield factory
+    for cp in made:
+        await cp.aclose()
+
+
+async def put_turns(cp, session_id: str, turns: int, text: str = "m") -> list:
+    metas = []
+    parent = None
+    state: dict = {}
+    async with cp.alock(session_id) as lease:
+        for i in range(turns):
+            old = state.get("messages")
+            message = f"{text}{i}"
+            state = {"messages": (old or []) + [message], "turn": i}
+            changes = {
+                "messages": Change(EXTEND, [message]) if old else Change(SET, state["messages"]),
+                "turn": Change(SET, i),
+            }
+            parent = await cp.aput(lease, parent=parent, state=state, changes=changes, run_id="r", node="n", step=i)
+            metas.append(parent)
+    return metas
+
+
+async def session_keys(raw: aioredis.Redis, cp: RedisCheckpointer, session_id: str) -> list[bytes]:
+    return [key async for key in raw.scan_iter(match=f"*{{{session_id}}}*", count=1000)]
+
+
+async def raw_values(raw: aioredis.Redis, keys: list[bytes]) -> list[bytes]:
+    """Every stored byte string of ``keys``, read by type (never DUMP, which may compress)."""
+    values: list[bytes] = []
+    for key in keys:
+        kind = (await raw.type(key)).decode()
+        if kind == "string":
+            values.append(await raw.get(key))
+        elif kind == "hash":
+            values += (await raw.hgetall(key)).values()
+        elif kind == "zset":
+            values += await raw.zrange(key, 0, -1)
+        elif kind == "set":
+            values += await raw.smembers(key)
+    return values
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# ------------------------------------------------------------------ errors
+
+
+async def test_unreachable_server_names_the_url_without_its_password():
+    port = closed_port()
+    cp = RedisCheckpointer(f"redis://:hunter2@127.0.0.1:{port}/0")
+    with pytest.raises(CheckpointerUnavailable) as caught:
+        await cp.aget(sid())
+    message = str(caught.value)
+    assert f"redis://:***@127.0.0.1:{port}/0" in message
+    assert "Redis" in message and "hunter2" not in message
+    await cp.aclose()
+
+
+async def test_wrong_password_is_unavailable_without_the_password(redis_url):
+    host = urlsplit(redis_url).netloc.rpartition("@")[2]
+    cp = RedisCheckpointer(with_netloc(redis_url, f"nobody-{uuid.uuid4().hex[:6]}:s3cret-pw@{host}"))
+    with pytest.raises(CheckpointerUnavailable) as caught:
+        await cp.aacquire(sid(), on_busy="reject")
+    assert "s3cret-pw" not in str(caught.value)
+    assert ":***@" in str(caught.value)
+    await cp.aclose()
+
+
+def test_redact_url_masks_netloc_and_query_passwords():
+    assert redact_url("redis://user:pw@h:1/2") == "redis://user:***@h:1/2"
+    assert redact_url("rediss://:pw@h/0?ssl_cert_reqs=none") == "rediss://:***@h/0?ssl_cert_reqs=none"
+    assert redact_url("unix:///tmp/r.sock?db=1&password=pw") == "unix:///tmp/r.sock?db=1&password=***"
+    assert redact_url("redis://h:6379/0") == "redis://h:6379/0"
+
+
+async def test_dropped_connection_mid_run_is_unavailable(make, redis_url):
+    """A proxy in front of the real server goes away between two steps of a run."""
+    target = urlsplit(redis_url)
+    proxy = await _Proxy.start(target.hostname or "127.0.0.1", target.port or 6379)
+    userinfo = target.netloc.rpartition("@")[0]
+    via_proxy = with_netloc(redis_url, f"{userinfo + '@' if userinfo else ''}127.0.0.1:{proxy.port}")
+    cp = RedisCheckpointer(via_proxy, prefix=f"t{uuid.uuid4().hex[:10]}:")
+    session_id = sid()
+    lease = await cp.aacquire(session_id)
+    await cp.aput(lease, parent=None, state={"x": 1}, changes={"x": Change(SET, 1)}, run_id="r", node="n", step=1)
+    await proxy.stop()
+    with pytest.raises(CheckpointerUnavailable, match=f"127.0.0.1:{proxy.port}"):
+        await cp.aput(lease, parent=None, state={"x": 2}, changes={"x": Change(SET, 2)}, run_id="r", node="n", step=2)
+    await cp.aclose()
+    # the first checkpoint is intact and nothing partial of the second exists
+    direct = make(prefix=cp.prefix)
+    assert (await direct.aget(session_id)).state == {"x": 1}
+    assert len(await direct.alist(session_id)) == 1
+
+
+def test_missing_redis_package_explains_the_extra():
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "try:\n"
+        "    from flows.engine.checkpointers import RedisCheckpointer\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "pip install 'django-flows[redis]'" in out
+
+
+# ------------------------------------------------------------------ encryption
+
+
+async def test_encrypted_values_are_not_readable_in_redis(make, raw):
+    from cryptography.fernet import Fernet
+
+    old_key, new_key = Fernet.generate_key(), Fernet.generate_key()
+    secret = f"top-secret-{uuid.uuid4().hex}"
+    plain = make()
+    session_id = sid()
+    await put_turns(plain, session_id, 2, text=secret)
+    assert any(secret.encode() in value for value in await raw_values(raw, await session_keys(raw, plain, session_id)))
+
+    encrypted = make(encryption_keys=[old_key])
+    session_id = sid()
+    await put_turns(encrypted, session_id, 3, text=secret)
+    values = await raw_values(raw, await session_keys(raw, encrypted, session_id))
+    assert values and not any(secret.encode() in value for value in values)
+
+    rotated = make(prefix=encrypted.prefix, encryption_keys=[new_key, old_key])
+    head = await rotated.aget(session_id)
+    assert head.state["messages"] == [f"{secret}{i}" for i in range(3)]
+    await put_turns(rotated, sid(), 1)  # the new key encrypts new data
+    with pytest.raises(SerializationError, match="encryption_keys"):
+        await make(prefix=encrypted.prefix, encryption_keys=[new_key]).aget(session_id)
+
+
+# ------------------------------------------------------------------ TTL
+
+
+async def pttls(raw: aioredis.Redis, keys: list[bytes]) -> list[int]:
+    return [await raw.pttl(key) for key in keys]
+
+
+async def test_ttl_applies_to_every_key_of_the_session_and_slides(make, raw):
+    cp = make(ttl=600)
+    session_id = sid()
+    await put_turns(cp, session_id, 2)
+    keys = await session_keys(raw, cp, session_id)
+    assert len(keys) == 6  # session, cp, seq, fields, w:messages, w:turn
+    assert all(500_000 < ttl <= 600_000 for ttl in await pttls(raw, keys))
+    for key in keys:
+        await raw.pexpire(key, 5_000)
+    await put_turns(cp, session_id, 1)  # another write slides the expiry back up
+    assert all(500_000 < ttl <= 600_000 for ttl in await pttls(raw, keys))
+
+
+async def test_a_held_lease_outlives_the_ttl(make, raw):
+    cp = make(ttl=0.05, lease_seconds=60)
+    session_id = sid()
+    lease = await cp.aacquire(session_id)
+    await cp.aput(lease, parent=None, state={"x": 1}, changes={"x": Change(SET, 1)}, run_id="r", node="n", step=1)
+    keys = await session_keys(raw, cp, session_id)
+    assert all(ttl > 50_000 for ttl in await pttls(raw, keys))
+    await asyncio.sleep(0.1)  # past the TTL, but the lease holds the session
+    assert (await cp.aget(session_id)).state == {"x": 1}
+    await cp.arelease(lease)  # released after its TTL ran out: the session expires now
+    assert await session_keys(raw, cp, session_id) == []
+    assert await cp.aget(session_id) is None
+
+
+async def test_without_ttl_keys_do_not_expire(make, raw):
+    cp = make()
+    session_id = sid()
+    await put_turns(cp, session_id, 2)
+    assert set(await pttls(raw, await session_keys(raw, cp, session_id))) == {-1}
+
+
+# ------------------------------------------------------------------ leases
+
+
+async def test_a_stale_token_writes_and_deletes_nothing(make, raw):
+    cp = make(lease_seconds=0.05)
+    session_id = sid()
+    stale = await cp.aacquire(session_id)
+    fresh = await cp.aacquire(session_id, timeout=5)
+    assert fresh.token > stale.token
+    with pytest.raises(LeaseLost):
+        await cp.aput(stale, parent=None, state={"x": 1}, changes={"x": Change(SET, 1)}, run_id="r", node="n", step=1)
+    assert not await raw.exists(f"{cp.prefix}{{{session_id}}}:cp")
+    assert not await cp._renew(stale, 1.0)
+    await cp.aput(fresh, parent=None, state={"x": 2}, changes={"x": Change(SET, 2)}, run_id="r", node="n", step=1)
+    with pytest.raises(LeaseLost):
+        await cp._delete_session(stale)
+    assert (await cp.aget(session_id)).state == {"x": 2}
+    await cp.arelease(fresh)
+
+
+async def test_a_killed_holder_frees_the_session_after_the_lease(make):
+    first = make(lease_seconds=0.1)
+    session_id = sid()
+    await first.aacquire(session_id)  # never released: the holder "died"
+    second = make(prefix=first.prefix, lease_seconds=0.1)
+    lease = await second.aacquire(session_id, timeout=5)
+    await second.arelease(lease)
+
+
+# ------------------------------------------------------------------ keys
+
+
+async def test_every_key_carries_the_prefix(make, raw):
+    prefix = f"app[{uuid.uuid4().hex[:6]}]*?:"  # glob characters must not leak into SCAN
+    cp = make(prefix=prefix, ttl=600)
+    session_id = sid()
+    await put_turns(cp, session_id, 3)
+    await cp.aprune(session_id, keep=1)
+    keys = await session_keys(raw, cp, session_id)
+    assert keys and all(key.startswith(prefix.encode()) for key in keys)
+    assert await raw.exists(f"{prefix}fence")
+    other = make()
+    await put_turns(other, sid(), 1)
+    assert (await cp.aget_stats())["sessions"] == 1
+    assert await cp._session_ids() == [session_id]
+
+
+# ------------------------------------------------------------------ round trips and stats
+
+
+class _CommandCounter:
+    """Counts the commands a client sends (the server is real; only counted)."""
+
+    def __init__(self, client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        original = client.execute_command
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return await original(*args, **kwargs)
+
+        monkeypatch.setattr(client, "execute_command", counted)
+
+
+async def test_round_trips_do_not_grow_with_history(make, monkeypatch):
+    cp = make()
+    short, long = sid(), sid()
+    await put_turns(cp, short, 3)
+    await put_turns(cp, long, 200)
+    counter = _CommandCounter(cp._link().client, monkeypatch)
+
+    async def trips(call) -> int:
+        before = counter.count
+        await call
+        return counter.count - before
+
+    assert await trips(cp.aget(short)) == await trips(cp.aget(long)) == 2
+    assert await trips(cp.alist(short, limit=5)) == await trips(cp.alist(long, limit=5)) == 2
+
+    lease = await cp.aacquire(long)
+    head = await cp.aget_metadata(long)
+    state = await cp.amaterialise(head)
+    one_write = await trips(
+        cp.aput(lease, parent=head, state={**state, "turn": -1}, changes={"turn": Change(SET, -1)}, run_id="r", node="n", step=1)
+    )
+    assert one_write == 1
+    await cp.arelease(lease)
+
+
+async def test_stats_match_the_in_memory_store(make):
+    cp, memory = make(), InMemoryCheckpointer()
+    for store in (cp, memory):
+        for turns in (3, 7):
+            await put_turns(store, f"stats-{turns}", turns)
+    assert await cp.aget_stats() == await memory.aget_stats()
+    assert (await cp.aget_stats())["sessions"] == 2
+
+
+# ------------------------------------------------------------------ event loops
+
+
+async def test_one_checkpointer_serves_several_event_loops(make):
+    cp = make()
+    session_id = sid()
+    await put_turns(cp, session_id, 2)
+    seen: list[Any] = []
+
+    def other_thread() -> None:
+        seen.append(asyncio.run(cp.aget(session_id)).state)
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join()
+    assert seen == [{"messages": ["m0", "m1"], "turn": 1}]
+    assert (await cp.aget(session_id)).state == seen[0]
+
+
+class _Proxy:
+    """A TCP relay to the real server, to cut connections on demand."""
+
+    def __init__(self, server: asyncio.AbstractServer, writers: list[asyncio.StreamWriter]) -> None:
+        self.server = server
+        self.writers = writers
+        self.port = server.sockets[0].getsockname()[1]
+
+    @classmethod
+    async def start(cls, host: str, port: int) -> "_Proxy":
+        writers: list[asyncio.StreamWriter] = []
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            except ConnectionError:
+                pass
+            finally:
+                writer.close()
+
+        async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+            server_reader, server_writer = await asyncio.open_connection(host, port)
+            writers.extend((client_writer, server_writer))
+            await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer))
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        return cls(server, writers)
+
+    async def stop(self) -> None:
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+        await self.server.wait_closed()
