@@ -110,7 +110,7 @@ class Graph:
                 raise GraphValidationError(f"edge from unknown node {source!r}")
             for target in targets:
                 if target not in known:
-                    raise GraphValidationError(f"edge {source!r} -> {target!r} leads to an unknown node")
+                    raise GraphValidationError(f"edge {source!r} -> {target!r} leads to unknown node {target!r}")
         for source, branches in self.branches.items():
             if source != START and source not in self.nodes:
                 raise GraphValidationError(f"conditional edge from unknown node {source!r}")

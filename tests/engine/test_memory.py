@@ -1,0 +1,81 @@
+"""InMemoryCheckpointer specifics: stats, linear growth, thread safety, TTL."""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+import threading
+from typing import Annotated, TypedDict
+
+from flows.engine import END, START, FlowEngine
+from flows.engine.checkpointers import InMemoryCheckpointer
+
+
+class Chat(TypedDict):
+    messages: Annotated[list, operator.add]
+    status: str
+
+
+def chat_flow(checkpointer) -> FlowEngine:
+    flow = FlowEngine(Chat, checkpointer)
+    flow.add_node("reply", lambda s: {"messages": ["r" * 200], "status": f"{len(s['messages'])} seen"})
+    flow.add_edge(START, "reply").add_edge("reply", END)
+    return flow
+
+
+async def conversation_bytes(turns: int) -> tuple[int, dict]:
+    checkpointer = InMemoryCheckpointer()
+    flow = chat_flow(checkpointer)
+    for _ in range(turns):
+        await flow.invoke({"messages": ["u" * 200]}, session_id="long")
+    return checkpointer.get_stats()["bytes"], checkpointer.get_stats()
+
+
+async def test_stats_and_linear_growth_of_a_long_conversation():
+    small, stats_small = await conversation_bytes(100)
+    large, stats_large = await conversation_bytes(1000)
+    assert stats_small["sessions"] == 1 and stats_small["checkpoints"] == 200
+    assert stats_large["checkpoints"] == 2000
+    assert large < 12 * small, (small, large)  # a full copy per step would be ~100x
+
+
+async def test_state_is_shared_safely_between_threads():
+    checkpointer = InMemoryCheckpointer()
+    flow = chat_flow(checkpointer)
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            asyncio.run(_in_thread(flow, n))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    # each thread drives the flow through its own event loop
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    state = await flow.get_state("shared")
+    assert len([m for m in state["messages"] if m.startswith("t")]) == 20
+
+
+async def _in_thread(flow: FlowEngine, n: int) -> None:
+    for i in range(5):
+        await flow.invoke({"messages": [f"t{n}-{i}"]}, session_id="shared")
+
+
+async def test_ttl_expires_idle_sessions(monkeypatch):
+    import flows.engine.checkpointers.memory as memory
+
+    now = [1000.0]
+    monkeypatch.setattr(memory.time, "monotonic", lambda: now[0])
+    checkpointer = InMemoryCheckpointer(ttl_seconds=60)
+    flow = chat_flow(checkpointer)
+    await flow.invoke({"messages": ["hi"]}, session_id="idle")
+    now[0] += 59
+    assert await flow.get_state("idle") is not None
+    now[0] += 2
+    assert await flow.get_state("idle") is None
+    assert checkpointer.get_stats()["sessions"] == 0
