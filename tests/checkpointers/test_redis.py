@@ -346,8 +346,14 @@ async def test_one_checkpointer_serves_several_event_loops(make):
     await put_turns(cp, session_id, 2)
     seen: list[Any] = []
 
+    async def read_and_close() -> dict:
+        try:
+            return (await cp.aget(session_id)).state
+        finally:
+            await cp.aclose()  # this loop's pool now; the test loop's on the test loop
+
     def other_thread() -> None:
-        seen.append(asyncio.run(cp.aget(session_id)).state)
+        seen.append(asyncio.run(read_and_close()))
 
     thread = threading.Thread(target=other_thread)
     thread.start()
