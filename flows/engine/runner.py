@@ -98,7 +98,7 @@ class Run:
             step=self.schedule.step if step is None else step,
             next=self.schedule.names(),
             interrupt=interrupt,
-            schedule=self.schedule.to_json(),
+            schedule=self.schedule.to_json(flow._serializer.to_jsonable),
             attempt=attempt,
             dispatch_id=dispatch_id,
             serializer=flow._serializer,

@@ -8,9 +8,9 @@ always normalised: an empty ``current`` means the run has finished.
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 NO_ARG: Any = object()
 
@@ -18,17 +18,17 @@ NO_ARG: Any = object()
 @dataclass(slots=True)
 class Task:
     node: str
-    id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    id: str = field(default_factory=lambda: os.urandom(8).hex())
     arg: Any = NO_ARG  # the input of a ``Send`` branch
     answers: list[Any] = field(default_factory=list)  # resume values, in interrupt() order
     before_ok: bool = False  # its interrupt_before pause was answered
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, to_jsonable: Callable[[Any], Any]) -> dict[str, Any]:
         data: dict[str, Any] = {"node": self.node, "id": self.id}
         if self.arg is not NO_ARG:
-            data["arg"] = self.arg
+            data["arg"] = to_jsonable(self.arg)
         if self.answers:
-            data["answers"] = self.answers
+            data["answers"] = to_jsonable(self.answers)
         if self.before_ok:
             data["before_ok"] = True
         return data
@@ -74,11 +74,12 @@ class Schedule:
             return
         self.step += 1
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, to_jsonable: Callable[[Any], Any]) -> dict[str, Any]:
+        """JSON-ready data; ``to_jsonable`` (the flow's serializer) tags user values."""
         return {
             "step": self.step,
-            "current": [t.to_json() for t in self.current],
-            "following": [t.to_json() for t in self.following],
+            "current": [t.to_json(to_jsonable) for t in self.current],
+            "following": [t.to_json(to_jsonable) for t in self.following],
             "arrivals": self.arrivals,
         }
 

@@ -24,9 +24,9 @@ import asyncio
 import datetime as dt
 import json
 import math
+import os
 import re
 import time
-import uuid
 from abc import ABC, abstractmethod
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
@@ -178,7 +178,8 @@ class BaseCheckpointer(ABC):
 
         ``state`` is the full state after the step and ``changes`` what the step
         changed; a fork (``parent`` is not the session's newest checkpoint) writes
-        ``state`` in full, any other checkpoint only ``changes``.
+        ``state`` in full, any other checkpoint only ``changes``. ``schedule`` is
+        the engine's JSON-ready bookkeeping (already passed through ``serializer``).
         """
         if lease.lost:
             raise LeaseLost(f"the lease on session {lease.session_id!r} was lost; not writing")
@@ -211,7 +212,7 @@ class BaseCheckpointer(ABC):
                 )
         created = time.time()
         meta = CheckpointMetadata(
-            checkpoint_id=uuid.uuid4().hex,
+            checkpoint_id=os.urandom(16).hex(),
             session_id=lease.session_id,
             run_id=run_id,
             parent_id=parent.checkpoint_id if parent else None,
@@ -457,7 +458,7 @@ class BaseCheckpointer(ABC):
             "b": meta.branch_start,
             "B": meta.bases,
             "S": meta.sizes,
-            "k": to_jsonable(dict(meta.schedule)) if meta.schedule else {},
+            "k": meta.schedule,
         }
         return self.codec.encode(json.dumps(payload, separators=(",", ":")).encode())
 
