@@ -21,6 +21,8 @@ from .errors import SerializationError
 
 TAG = "__flows__"
 _JSON_SCALARS = (str, int, float, bool, type(None))
+#: One compact encoder, built once (json.dumps with options builds one per call).
+COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def _type_name(cls: type) -> str:
@@ -149,9 +151,7 @@ class JsonSerializer:
 
     def dumps(self, value: Any) -> bytes:
         try:
-            return json.dumps(
-                self.to_jsonable(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False
-            ).encode("utf-8")
+            return COMPACT_JSON.encode(self.to_jsonable(value)).encode("utf-8")
         except ValueError as exc:  # NaN / infinity
             raise SerializationError(f"cannot serialise value: {exc}") from exc
 

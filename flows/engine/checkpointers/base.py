@@ -38,7 +38,7 @@ from ..errors import (
     SessionBusy,
     StateTooLarge,
 )
-from ..serde import DEFAULT_SERIALIZER, JsonSerializer
+from ..serde import COMPACT_JSON, DEFAULT_SERIALIZER, JsonSerializer
 from . import delta
 from .codec import BlobCodec
 from .types import (
@@ -332,15 +332,16 @@ class BaseCheckpointer(ABC):
         ranges = {name: (base, meta.seq) for name, base in meta.bases.items()}
         writes = await self._read_writes(meta.session_id, ranges)
         decode, loads = self.codec.decode, serializer.loads
-        by_field: dict[str, list[tuple[str, Any]]] = {}
-        changes: dict[str, Change] = {}
-        updated = set(meta.updated_fields)
+        by_field: dict[str, list[tuple[str, bytes]]] = {}
         for write in writes:
-            value = loads(decode(write.blob))
-            by_field.setdefault(write.field, []).append((write.op, value))
-            if write.seq == meta.seq and write.field in updated:
-                changes[write.field] = Change(write.op, value)
-        state = {name: delta.fold(by_field[name]) for name in meta.bases if name in by_field}
+            by_field.setdefault(write.field, []).append((write.op, decode(write.blob)))
+        state = {name: _fold_raw(by_field[name], loads) for name in meta.bases if name in by_field}
+        changes: dict[str, Change] = {}
+        for name in meta.updated_fields:
+            last = by_field.get(name)
+            if last:
+                op, raw = last[-1]
+                changes[name] = Change(op, loads(raw))
         return state, changes
 
     # ------------------------------------------------------------------ deleting
@@ -443,52 +444,53 @@ class BaseCheckpointer(ABC):
     # ------------------------------------------------------------------ encoding
 
     def _encode_meta(self, meta: CheckpointMetadata, serializer: JsonSerializer) -> bytes:
-        to_jsonable = serializer.to_jsonable
-        payload = {
-            "r": meta.run_id,
-            "n": meta.node,
-            "pn": meta.prev_node,
-            "s": meta.step,
-            "u": meta.updated_fields,
-            "a": meta.attempt,
-            "d": meta.dispatch_id,
-            "x": meta.next,
-            "i": to_jsonable(list(meta.interrupt)) if meta.interrupt else [],
-            "h": meta.depth,
-            "b": meta.branch_start,
-            "B": meta.bases,
-            "S": meta.sizes,
-            "k": meta.schedule,
-        }
-        return self.codec.encode(json.dumps(payload, separators=(",", ":")).encode())
+        # positional, to keep the per-step encoding small and fast; see decode_metadata
+        payload = [
+            meta.run_id,
+            meta.node,
+            meta.prev_node,
+            meta.step,
+            meta.updated_fields,
+            meta.attempt,
+            meta.dispatch_id,
+            meta.next,
+            serializer.to_jsonable(list(meta.interrupt)) if meta.interrupt else [],
+            meta.depth,
+            meta.branch_start,
+            meta.bases,
+            meta.sizes,
+            meta.schedule,
+        ]
+        return self.codec.encode(COMPACT_JSON.encode(payload).encode())
 
     def decode_metadata(
         self, record: StoredCheckpoint, serializer: JsonSerializer = DEFAULT_SERIALIZER, *, full: bool = True
     ) -> CheckpointMetadata:
         """Decodes a stored record; ``full=False`` skips the user data (interrupts,
         scheduled Send payloads) for bookkeeping that only needs the storage fields."""
-        data = json.loads(self.codec.decode(record.blob))
+        (run_id, node, prev_node, step, updated, attempt, dispatch_id, next_nodes, interrupt,
+         depth, branch_start, bases, sizes, schedule) = json.loads(self.codec.decode(record.blob))
         from_jsonable = serializer.from_jsonable
         return CheckpointMetadata(
             checkpoint_id=record.checkpoint_id,
             session_id=record.session_id,
-            run_id=data["r"],
+            run_id=run_id,
             parent_id=record.parent_id,
             created_at=dt.datetime.fromtimestamp(record.created_at, dt.timezone.utc),
-            node=data["n"],
-            prev_node=data["pn"],
-            step=data["s"],
-            updated_fields=tuple(data["u"]),
-            attempt=data["a"],
-            dispatch_id=data["d"],
-            next=tuple(data["x"]),
-            interrupt=tuple(from_jsonable(data["i"])) if full else (),
+            node=node,
+            prev_node=prev_node,
+            step=step,
+            updated_fields=tuple(updated),
+            attempt=attempt,
+            dispatch_id=dispatch_id,
+            next=tuple(next_nodes),
+            interrupt=tuple(from_jsonable(interrupt)) if full else (),
             seq=record.seq,
-            depth=data["h"],
-            branch_start=data["b"],
-            bases=data["B"],
-            sizes=data["S"],
-            schedule=from_jsonable(data["k"]) if full else {},
+            depth=depth,
+            branch_start=branch_start,
+            bases=bases,
+            sizes=sizes,
+            schedule=from_jsonable(schedule) if full else {},
         )
 
     # ------------------------------------------------------------------ store I/O
@@ -619,3 +621,20 @@ def _unneeded_writes(kept: Sequence[CheckpointMetadata], *, upto: int) -> list[W
         for lo, hi in union:
             ranges.extend((name, a, b) for a, b in _gaps([s for s in spans if s[1] >= lo and s[0] <= hi], lo, hi))
     return ranges
+
+
+def _fold_raw(writes: list[tuple[str, bytes]], loads: Any) -> Any:
+    """Folds a field's serialised writes (oldest first, from its last ``set``).
+
+    A list that grew by many ``extend`` writes is parsed as one JSON array
+    instead of one parse per write: reading a long conversation stays cheap.
+    """
+    if (
+        len(writes) > 2
+        and writes[0][0] == SET
+        and all(op != SET and raw[:1] == b"[" for op, raw in writes[1:])
+        and writes[0][1][:1] == b"["
+    ):
+        parts = [raw[1:-1] for _, raw in writes if len(raw) > 2]
+        return loads(b"[" + b",".join(parts) + b"]")
+    return delta.fold((op, loads(raw)) for op, raw in writes)

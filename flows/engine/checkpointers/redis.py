@@ -158,19 +158,27 @@ return 1
 # KEYS: base. ARGV: token, ttl_ms, id, seq, record, then (field, member) pairs. -> 1 | 0 (fenced)
 _WRITE = """
 local base = KEYS[1]
-local deadline = held(base, ARGV[1])
-if not deadline then return 0 end
+local state = redis.call('HMGET', base, 'tok', 'exp', 'head')
+if state[1] ~= ARGV[1] or not state[2] or state[2] == '0' then return 0 end
 local id, seq = ARGV[3], ARGV[4]
 redis.call('HSET', base .. ':cp', id, ARGV[5])
 redis.call('ZADD', base .. ':seq', seq, id)
-for i = 6, #ARGV, 2 do
-  redis.call('SADD', base .. ':fields', ARGV[i])
-  redis.call('ZADD', base .. ':w:' .. ARGV[i], seq, ARGV[i + 1])
+if #ARGV > 5 then
+  local names = {}
+  for i = 6, #ARGV, 2 do
+    names[#names + 1] = ARGV[i]
+    redis.call('ZADD', base .. ':w:' .. ARGV[i], seq, ARGV[i + 1])
+  end
+  redis.call('SADD', base .. ':fields', unpack(names))
 end
 local now = now_ms()
 redis.call('HSET', base, 'head', id, 'seq', seq, 't', int(now))
 local ttl = tonumber(ARGV[2])
-if ttl > 0 then expire_at(base, math.max(now + ttl, deadline)) else redis.call('PERSIST', base) end
+if ttl > 0 then
+  expire_at(base, math.max(now + ttl, tonumber(state[2])))
+elseif not state[3] then
+  redis.call('PERSIST', base)  -- first checkpoint: the session outlives its lease now
+end
 return 1
 """
 

@@ -1,0 +1,349 @@
+"""Engines, connections and errors: running store I/O without blocking the loop.
+
+Every store operation is written once, as a plain function of a synchronous
+SQLAlchemy :class:`~sqlalchemy.Connection`. How it runs depends on the driver:
+
+* a sync driver (``sqlite``, ``psycopg2``, ``pymysql``) runs it in a small
+  dedicated thread pool, so a slow query or a held SQLite lock never blocks
+  the event loop;
+* an async driver (``aiosqlite``, ``asyncpg``, ``aiomysql``) runs it through
+  :meth:`AsyncConnection.run_sync`, on the loop. Async engines belong to the
+  loop that created them, so there is one per running loop.
+
+Failures are translated here: a server that cannot be reached (refused, wrong
+password, dropped connection) becomes :class:`CheckpointerUnavailable` naming
+the URL without its password; SQLite's "database is locked" after the busy
+timeout becomes :class:`SessionBusy`; deadlocks are retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.pool import StaticPool
+
+from ...errors import CheckpointerUnavailable, SessionBusy
+
+T = TypeVar("T")
+
+#: The pip extra that installs each driver (see pyproject.toml).
+DRIVER_EXTRAS = {
+    "psycopg2": "postgres",
+    "asyncpg": "asyncpg",
+    "pymysql": "mysql",
+    "aiomysql": "aiomysql",
+    "aiosqlite": "aiosqlite",
+}
+#: Server error codes of deadlocks and serialisation failures: the server
+#: rolled the transaction back, so running it again is safe.
+_RETRY_CODES = {"40001", "40P01", 1213, 1205}
+_ATTEMPTS = 3
+
+
+def _family(url: URL) -> str:
+    name = url.get_backend_name()
+    if name in ("mysql", "mariadb"):
+        return "mysql"
+    if name in ("postgresql", "sqlite"):
+        return name
+    raise ValueError(
+        f"SQLCheckpointer supports PostgreSQL, MySQL/MariaDB and SQLite, not {name!r} "
+        f"({url.render_as_string(hide_password=True)})"
+    )
+
+
+def _is_memory_sqlite(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
+class Database:
+    """One database URL: its engines, its worker threads, and error translation."""
+
+    def __init__(
+        self,
+        connection_string: str | URL,
+        *,
+        echo: bool = False,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        busy_timeout: float = 30.0,
+        connect_args: dict[str, Any] | None = None,
+        engine_options: dict[str, Any] | None = None,
+    ) -> None:
+        try:
+            self.url = make_url(connection_string)
+        except ArgumentError as exc:
+            raise ValueError(f"SQLCheckpointer: invalid connection string: {exc}") from exc
+        self.safe_url = self.url.render_as_string(hide_password=True)
+        self.family = _family(self.url)
+        try:
+            dialect_cls = self.url.get_dialect()
+        except NoSuchModuleError as exc:
+            raise ValueError(f"SQLCheckpointer: unknown driver in {self.safe_url}: {exc}") from exc
+        self.driver = self.url.get_driver_name()
+        self.backend = f"{self.url.get_backend_name()}+{self.driver}"
+        self.is_async = bool(getattr(dialect_cls, "is_async", False))
+        self._check_driver(dialect_cls)
+        self.memory = self.family == "sqlite" and _is_memory_sqlite(self.url)
+        self.busy_timeout = max(busy_timeout, 1.0)
+        self._engine_kwargs = self._build_engine_kwargs(
+            echo, pool_size, max_overflow, connect_args or {}, engine_options or {}
+        )
+        self._threads = 1 if self.memory else pool_size + max_overflow
+        self._sync_engine: Engine | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._async_engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._guard = threading.Lock()
+        self._prepared = False
+        self.prepare: Callable[[Connection], None] | None = None
+
+    # ------------------------------------------------------------------ setup
+
+    def _check_driver(self, dialect_cls: Any) -> None:
+        """Fails at construction, not at the first checkpoint, when a driver is missing."""
+        extra = DRIVER_EXTRAS.get(self.driver)
+        hint = f"pip install 'django-flows[{extra}]'" if extra else "install its DBAPI driver"
+        try:
+            dialect_cls.import_dbapi()
+        except ImportError as exc:
+            raise ImportError(
+                f"SQLCheckpointer: the {self.backend} driver for {self.safe_url} is not installed "
+                f"({exc}); {hint}"
+            ) from exc
+        if self.is_async:
+            try:
+                import greenlet  # noqa: F401
+            except ImportError as exc:
+                raise ImportError(
+                    f"SQLCheckpointer: async driver {self.backend} needs SQLAlchemy's asyncio "
+                    f"support (greenlet); {hint} or pip install 'sqlalchemy[asyncio]'"
+                ) from exc
+
+    def _build_engine_kwargs(
+        self,
+        echo: bool,
+        pool_size: int,
+        max_overflow: int,
+        connect_args: dict[str, Any],
+        engine_options: dict[str, Any],
+    ) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"echo": echo}
+        args = dict(connect_args)
+        if self.family == "sqlite":
+            # Autocommit at the driver: transactions are begun explicitly
+            # (BEGIN IMMEDIATE for writes), see ``transaction``.
+            args.setdefault("isolation_level", None)
+            args.setdefault("timeout", self.busy_timeout)
+            if not self.is_async:
+                args.setdefault("check_same_thread", False)
+            if self.memory:
+                kwargs["poolclass"] = StaticPool
+        if self.family == "mysql":
+            # READ COMMITTED takes no gap locks, so two workers creating
+            # different new sessions never deadlock on the same index gap.
+            kwargs["isolation_level"] = "READ COMMITTED"
+        if not self.memory:
+            kwargs["pool_size"] = pool_size
+            kwargs["max_overflow"] = max_overflow
+        kwargs["connect_args"] = args
+        kwargs.update(engine_options)
+        return kwargs
+
+    def _configure(self, sync_engine: Engine) -> None:
+        family, memory, busy_ms = self.family, self.memory, int(self.busy_timeout * 1000)
+
+        @event.listens_for(sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            try:
+                if family == "sqlite":
+                    cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+                    if not memory:
+                        # WAL: readers never block the writer nor it them;
+                        # NORMAL: no fsync per commit (a power cut may lose
+                        # the last commits, never corrupts). See docs/backends/sql.md.
+                        cursor.execute("PRAGMA journal_mode = WAL")
+                        cursor.execute("PRAGMA synchronous = NORMAL")
+                elif family == "mysql":
+                    # Epoch arithmetic on NOW() is exact only in UTC (no DST folds).
+                    cursor.execute("SET time_zone = '+00:00'")
+            finally:
+                cursor.close()
+
+    def _engine(self) -> Engine:
+        with self._guard:
+            if self._sync_engine is None:
+                engine = create_engine(self.url, **self._engine_kwargs)
+                self._configure(engine)
+                self._sync_engine = engine
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="flows-sql")
+            return self._sync_engine
+
+    def _async_engine(self) -> Any:
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        loop = asyncio.get_running_loop()
+        with self._guard:
+            engine = self._async_engines.get(loop)
+            if engine is None:
+                engine = create_async_engine(self.url, **self._engine_kwargs)
+                self._configure(engine.sync_engine)
+                self._async_engines[loop] = engine
+            return engine
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        """Runs ``work(connection)`` off the loop (sync driver) or on it (async).
+
+        Once started, ``work`` runs to its end even if the caller is cancelled:
+        its transaction either commits or rolls back, and the cancellation is
+        re-raised afterwards, so no caller proceeds while it still runs.
+        """
+        if not self._prepared and self.prepare is not None:
+            await self._run_with_retry(self.prepare)
+            self._prepared = True
+        return await self._run_with_retry(work)
+
+    async def _run_with_retry(self, work: Callable[[Connection], T]) -> T:
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return await _uncancellable(self._start(work))
+            except DBAPIError as exc:
+                if attempt < _ATTEMPTS and _error_code(exc) in _RETRY_CODES:
+                    await asyncio.sleep(0.01 * attempt)
+                    continue
+                replacement = self._translate(exc)
+                if replacement is None:
+                    raise
+                raise replacement from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _start(self, work: Callable[[Connection], T]) -> asyncio.Future[T]:
+        if self.is_async:
+            return asyncio.ensure_future(self._run_async(work))
+        engine = self._engine()
+        assert self._executor is not None
+        return asyncio.wrap_future(self._executor.submit(self._run_sync, engine, work))
+
+    def _run_sync(self, engine: Engine, work: Callable[[Connection], T]) -> T:
+        try:
+            conn = engine.connect()
+        except (DBAPIError, OSError) as exc:
+            raise self.unavailable(exc) from exc
+        with conn:
+            return work(conn)
+
+    async def _run_async(self, work: Callable[[Connection], T]) -> T:
+        engine = self._async_engine()
+        conn = engine.connect()
+        try:
+            await conn.start()
+        except (DBAPIError, OSError, *self._driver_errors()) as exc:
+            raise self.unavailable(exc) from exc
+        try:
+            return await conn.run_sync(work)
+        finally:
+            await conn.close()
+
+    def _driver_errors(self) -> tuple[type[BaseException], ...]:
+        """Errors an async driver raises unwrapped while connecting."""
+        if self.driver == "asyncpg":
+            import asyncpg
+
+            return (asyncpg.PostgresError, asyncpg.InterfaceError)
+        return ()
+
+    @contextmanager
+    def transaction(self, conn: Connection, *, write: bool) -> Iterator[Connection]:
+        """One transaction: committed at the end, rolled back on any error.
+
+        SQLite write transactions start with ``BEGIN IMMEDIATE``: the write
+        lock is taken (or waited for, up to the busy timeout) at the start,
+        never by upgrading a read lock mid-transaction, which SQLite refuses
+        at once with "database is locked" instead of waiting.
+        """
+        if self.family == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+    # ------------------------------------------------------------------ errors
+
+    def unavailable(self, exc: BaseException) -> CheckpointerUnavailable:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        detail = reason[0] if reason else type(exc).__name__
+        password = self.url.password
+        if password:
+            detail = detail.replace(str(password), "***")
+        return CheckpointerUnavailable(
+            f"SQLCheckpointer ({self.backend}) cannot use the database at {self.safe_url}: {detail}"
+        )
+
+    def _translate(self, exc: DBAPIError) -> Exception | None:
+        if exc.connection_invalidated:
+            return self.unavailable(exc)
+        if self.family == "sqlite" and "database is locked" in str(exc.orig):
+            return SessionBusy(
+                f"SQLite database {self.safe_url} stayed locked by another connection "
+                f"for longer than busy_timeout={self.busy_timeout:g}s"
+            )
+        return None
+
+    # ------------------------------------------------------------------ closing
+
+    async def aclose(self) -> None:
+        """Disposes every engine (pools, connections) and the worker threads."""
+        with self._guard:
+            sync_engine, self._sync_engine = self._sync_engine, None
+            executor, self._executor = self._executor, None
+            engines = list(self._async_engines.items())
+            self._async_engines.clear()
+        if sync_engine is not None:
+            await asyncio.to_thread(sync_engine.dispose)
+        if executor is not None:
+            executor.shutdown(wait=False)
+        current = asyncio.get_running_loop()
+        for loop, engine in engines:
+            if loop is current:
+                await engine.dispose()
+            elif loop.is_running() and not loop.is_closed():
+                asyncio.run_coroutine_threadsafe(engine.dispose(), loop)
+
+
+def _error_code(exc: DBAPIError) -> Any:
+    orig = exc.orig
+    code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+    if code is None and getattr(orig, "args", None):
+        code = orig.args[0]
+    return code
+
+
+async def _uncancellable(future: asyncio.Future[T]) -> T:
+    """Awaits ``future``; if cancelled meanwhile, lets it finish, then re-raises."""
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        while not future.done():
+            try:
+                await asyncio.wait([future])
+            except asyncio.CancelledError:
+                continue
+        if not future.cancelled():
+            future.exception()
+        raise

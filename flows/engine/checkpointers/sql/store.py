@@ -1,0 +1,330 @@
+"""SQLCheckpointer: checkpoints in PostgreSQL, MySQL/MariaDB or SQLite.
+
+Only the store I/O of :class:`BaseCheckpointer` lives here, each primitive a
+function of a synchronous connection run by :class:`Database` (in a thread for
+sync drivers, through ``run_sync`` for async ones). Semantics mirror
+:class:`InMemoryCheckpointer` exactly; see docs/backends/sql.md.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable, Mapping, Sequence
+
+from sqlalchemy import Connection, Row
+
+from ...errors import LeaseLost
+from ..base import BaseCheckpointer, WriteRange, _runs
+from ..types import Lease, LeaseGrant, StoredCheckpoint, StoredWrite
+from .database import Database
+from .schema import build_tables, create_tables
+from .statements import Statements, padded
+
+#: Ranges per DELETE statement, and ids per IN list: well under every
+#: driver's parameter limit.
+_CHUNK = 256
+#: The recursive chain query's depth column is an INTEGER.
+_MAX_LIMIT = 2**31 - 1
+
+
+def _record(session_id: str, row: Row[Any]) -> StoredCheckpoint:
+    seq, checkpoint_id, parent_id, created_at, run_id, node, blob = row
+    return StoredCheckpoint(session_id, checkpoint_id, int(seq), parent_id, float(created_at), run_id, node, bytes(blob))
+
+
+def _lost(lease: Lease) -> LeaseLost:
+    return LeaseLost(f"session {lease.session_id!r}: this worker's lease was taken over; write refused")
+
+
+class SQLCheckpointer(BaseCheckpointer):
+    """Checkpoints in a SQL database through SQLAlchemy 2 Core.
+
+    ``connection_string`` is any SQLAlchemy URL of PostgreSQL (``psycopg2``,
+    ``asyncpg``), MySQL/MariaDB (``pymysql``, ``aiomysql``) or SQLite (built-in
+    ``sqlite3``, ``aiosqlite``). Tables named ``{table_prefix}sessions``,
+    ``…checkpoints`` and ``…writes`` are created on first use. ``pool_size`` and
+    ``max_overflow`` size the connection pool (one per event loop for async
+    drivers); ``connect_args`` and ``engine_options`` go to SQLAlchemy as is.
+    Every :class:`BaseCheckpointer` option is accepted.
+    """
+
+    def __init__(
+        self,
+        connection_string: str,
+        echo: bool = False,
+        *,
+        table_prefix: str = "flows_",
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        max_checkpoints_per_session: int | None = None,
+        ttl_seconds: float | None = None,
+        connect_args: dict[str, Any] | None = None,
+        engine_options: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            max_checkpoints_per_session=max_checkpoints_per_session,
+            ttl_seconds=ttl_seconds,
+            **options,
+        )
+        self.db = Database(
+            connection_string,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            busy_timeout=self.busy_timeout,
+            connect_args=connect_args,
+            engine_options=engine_options,
+        )
+        self.tables = build_tables(table_prefix)
+        self.sql = Statements(self.tables, self.db.family, ttl_seconds)
+        family = self.db.family
+        self.db.prepare = lambda conn: self._create_tables(conn, family)
+
+    def __repr__(self) -> str:
+        return f"<SQLCheckpointer {self.db.safe_url} prefix={self.tables.prefix!r}>"
+
+    async def aclose(self) -> None:
+        """Closes the connection pools; the checkpointer reconnects if used again."""
+        await self.db.aclose()
+
+    def _create_tables(self, conn: Connection, family: str) -> None:
+        with self.db.transaction(conn, write=True):
+            create_tables(conn, self.tables, family)
+
+    # ------------------------------------------------------------------ leases
+
+    async def _try_acquire(self, session_id: str, lease_seconds: float) -> LeaseGrant | None:
+        sql, ttl = self.sql, self.ttl_seconds
+        # A token for a session row created now: above any token an earlier
+        # row of the same id handed out (those grew by one per lease).
+        fresh_token = time.time_ns() // 1000
+
+        def work(conn: Connection) -> LeaseGrant | None:
+            params = {"sid": session_id, "ls": lease_seconds}
+            with self.db.transaction(conn, write=True):
+                if conn.execute(sql.acquire_update, params).rowcount != 1:
+                    inserted = conn.execute(sql.acquire_insert, {**params, "token": fresh_token})
+                    return LeaseGrant(fresh_token, None, 0) if inserted.rowcount == 1 else None
+                row = conn.execute(sql.acquire_read, params).one()
+                token, last_seq, updated_at, db_now = row[:4]
+                if ttl is not None and updated_at + ttl < db_now:
+                    conn.execute(sql.purge_writes, params)
+                    conn.execute(sql.purge_checkpoints, params)
+                    conn.execute(sql.reset_session, params)
+                    return LeaseGrant(int(token), None, 0)
+                head = None if row.seq is None else _record(session_id, row[4:])
+                return LeaseGrant(int(token), head, int(last_seq))
+
+        return await self.db.run(work)
+
+    async def _renew(self, lease: Lease, lease_seconds: float) -> bool:
+        params = {"sid": lease.session_id, "token": lease.token, "ls": lease_seconds}
+
+        def work(conn: Connection) -> bool:
+            with self.db.transaction(conn, write=True):
+                return conn.execute(self.sql.renew, params).rowcount == 1
+
+        return await self.db.run(work)
+
+    async def _release(self, lease: Lease) -> None:
+        params = {"sid": lease.session_id, "token": lease.token}
+
+        def work(conn: Connection) -> None:
+            with self.db.transaction(conn, write=True):
+                if conn.execute(self.sql.release_empty, params).rowcount == 0:
+                    conn.execute(self.sql.release, params)
+
+        await self.db.run(work)
+
+    # ------------------------------------------------------------------ writing
+
+    async def _write(self, lease: Lease, record: StoredCheckpoint, writes: list[StoredWrite]) -> None:
+        sql, sid = self.sql, lease.session_id
+        head = {"sid": sid, "token": lease.token, "seq": record.seq, "cid": record.checkpoint_id}
+        row = {
+            "session_id": sid,
+            "seq": record.seq,
+            "checkpoint_id": record.checkpoint_id,
+            "parent_id": record.parent_id,
+            "created_at": record.created_at,
+            "run_id": record.run_id,
+            "node": record.node,
+            "blob": record.blob,
+        }
+
+        if sql.write_cte is not None:
+            statement = sql.write_cte
+            params = {
+                **head,
+                "parent": record.parent_id,
+                "created": record.created_at,
+                "run": record.run_id,
+                "node": record.node,
+                "blob": record.blob,
+                "fields": [write.field for write in writes],
+                "ops": [write.op for write in writes],
+                "blobs": [write.blob for write in writes],
+            }
+
+            def work(conn: Connection) -> None:
+                with self.db.transaction(conn, write=True):
+                    if conn.execute(statement, params).scalar_one() != 1:
+                        raise _lost(lease)
+
+        else:
+            rows = [
+                {"session_id": sid, "field": w.field, "seq": w.seq, "op": w.op, "blob": w.blob} for w in writes
+            ]
+
+            def work(conn: Connection) -> None:
+                with self.db.transaction(conn, write=True):
+                    if conn.execute(sql.fence_write, head).rowcount != 1:
+                        raise _lost(lease)
+                    conn.execute(sql.insert_checkpoint, row)
+                    if rows:
+                        conn.execute(sql.insert_writes, rows)
+
+        await self.db.run(work)
+
+    # ------------------------------------------------------------------ reading
+
+    async def _read_head(self, session_id: str) -> StoredCheckpoint | None:
+        def work(conn: Connection) -> StoredCheckpoint | None:
+            row = conn.execute(self.sql.read_head, {"sid": session_id}).first()
+            return None if row is None else _record(session_id, row)
+
+        return await self.db.run(work)
+
+    async def _read_checkpoint(self, session_id: str, checkpoint_id: str) -> StoredCheckpoint | None:
+        def work(conn: Connection) -> StoredCheckpoint | None:
+            row = conn.execute(self.sql.read_checkpoint, {"sid": session_id, "cid": checkpoint_id}).first()
+            return None if row is None else _record(session_id, row)
+
+        return await self.db.run(work)
+
+    async def _read_writes(self, session_id: str, ranges: Mapping[str, tuple[int, int]]) -> list[StoredWrite]:
+        if not ranges:
+            return []
+        items = list(ranges.items())
+        items += [items[-1]] * (padded(len(items)) - len(items))
+        params: dict[str, Any] = {"sid": session_id}
+        for i, (name, (lo, hi)) in enumerate(items):
+            params[f"f{i}"], params[f"lo{i}"], params[f"hi{i}"] = name, lo, hi
+        query = self.sql.read_writes(len(items))
+
+        def work(conn: Connection) -> list[StoredWrite]:
+            return [
+                StoredWrite(int(seq), name, op, bytes(blob))
+                for seq, name, op, blob in conn.execute(query, params)
+            ]
+
+        return await self.db.run(work)
+
+    async def _read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:
+        if limit < 1:
+            return []
+        if limit == 1 or start.parent_id is None:
+            return [start]
+        params = {"sid": session_id, "start": start.parent_id, "limit": min(limit - 1, _MAX_LIMIT)}
+
+        def work(conn: Connection) -> list[StoredCheckpoint]:
+            return [_record(session_id, row) for row in conn.execute(self.sql.read_chain, params)]
+
+        return [start, *await self.db.run(work)]
+
+    async def _read_records_from(self, session_id: str, min_seq: int) -> list[StoredCheckpoint]:
+        def work(conn: Connection) -> list[StoredCheckpoint]:
+            rows = conn.execute(self.sql.read_from, {"sid": session_id, "seq": min_seq})
+            return [_record(session_id, row) for row in rows]
+
+        return await self.db.run(work)
+
+    async def _count(self, session_id: str) -> int:
+        def work(conn: Connection) -> int:
+            return int(conn.execute(self.sql.count, {"sid": session_id}).scalar_one())
+
+        return await self.db.run(work)
+
+    # ------------------------------------------------------------------ deleting
+
+    async def _delete(
+        self,
+        lease: Lease,
+        *,
+        drop_writes: Iterable[WriteRange],
+        head: StoredCheckpoint,
+        drop_ids: set[str] | None = None,
+        keep_ids: set[str] | None = None,
+    ) -> None:
+        sql, sid = self.sql, lease.session_id
+        fence = {"sid": sid, "token": lease.token, "seq": head.seq, "cid": head.checkpoint_id}
+        write_ranges = list(drop_writes)
+        doomed = sorted(drop_ids or ())
+
+        def work(conn: Connection) -> None:
+            with self.db.transaction(conn, write=True):
+                if conn.execute(sql.fence_head, fence).rowcount != 1:
+                    raise _lost(lease)
+                if keep_ids is not None:
+                    seqs = [seq for seq, cid in conn.execute(sql.list_seqs, {"sid": sid}) if cid not in keep_ids]
+                    spans: list[tuple[str | None, int, int]] = [(None, lo, hi) for lo, hi in _runs(sorted(seqs))]
+                    self._delete_ranges(conn, self.tables.checkpoints, sid, spans)
+                for start in range(0, len(doomed), _CHUNK):
+                    conn.execute(sql.delete_ids, {"sid": sid, "ids": doomed[start : start + _CHUNK]})
+                self._delete_ranges(conn, self.tables.writes, sid, write_ranges)
+
+        await self.db.run(work)
+
+    def _delete_ranges(
+        self, conn: Connection, table: Any, session_id: str, ranges: Sequence[tuple[str | None, int, int]]
+    ) -> None:
+        for start in range(0, len(ranges), _CHUNK):
+            conn.execute(self.sql.delete_ranges(table, ranges[start : start + _CHUNK]), {"sid": session_id})
+
+    async def _delete_session(self, lease: Lease) -> None:
+        params = {"sid": lease.session_id, "token": lease.token}
+
+        def work(conn: Connection) -> None:
+            with self.db.transaction(conn, write=True):
+                if conn.execute(self.sql.delete_session, params).rowcount != 1:
+                    raise _lost(lease)
+                conn.execute(self.sql.purge_writes, params)
+                conn.execute(self.sql.purge_checkpoints, params)
+
+        await self.db.run(work)
+
+    # ------------------------------------------------------------------ sessions
+
+    def _purge_expired(self, conn: Connection) -> None:
+        """Deletes every expired session whole (rechecked under the write lock)."""
+        sql = self.sql
+        if sql.list_expired is None or sql.delete_expired is None:
+            return
+        while True:
+            candidates = list(conn.execute(sql.list_expired).scalars())
+            if not candidates:
+                return
+            with self.db.transaction(conn, write=True):
+                for session_id in candidates:
+                    params = {"sid": session_id}
+                    if conn.execute(sql.delete_expired, params).rowcount:
+                        conn.execute(sql.purge_writes, params)
+                        conn.execute(sql.purge_checkpoints, params)
+            if len(candidates) < 1000:
+                return
+
+    async def _session_ids(self) -> list[str]:
+        def work(conn: Connection) -> list[str]:
+            self._purge_expired(conn)
+            return list(conn.execute(self.sql.session_ids).scalars())
+
+        return await self.db.run(work)
+
+    async def _stats(self) -> dict[str, int]:
+        def work(conn: Connection) -> dict[str, int]:
+            self._purge_expired(conn)
+            row = conn.execute(self.sql.stats).one()
+            return {key: int(value) for key, value in row._mapping.items()}
+
+        return await self.db.run(work)
