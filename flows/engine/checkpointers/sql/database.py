@@ -107,6 +107,17 @@ class Database:
         self._prepared = False
         self.prepare: Callable[[Connection], None] | None = None
 
+    @property
+    def needs_hex_blobs(self) -> bool:
+        """aiomysql cannot send ``bytes`` parameters with PyMySQL >= 1.2 (it
+        calls a function PyMySQL removed); such blobs travel as hex and are
+        decoded by ``UNHEX()`` in the statement."""
+        if self.driver != "aiomysql":
+            return False
+        from pymysql import converters
+
+        return not callable(getattr(converters, "escape_bytes_prefixed", None))
+
     # ------------------------------------------------------------------ setup
 
     def _check_driver(self, dialect_cls: Any) -> None:

@@ -57,9 +57,10 @@ def padded(count: int) -> int:
 class Statements:
     """The store's statements for one table set on one database family."""
 
-    def __init__(self, tables: Tables, family: str, ttl_seconds: float | None) -> None:
+    def __init__(self, tables: Tables, family: str, ttl_seconds: float | None, *, hex_blobs: bool = False) -> None:
         self.tables = tables
         self.family = family
+        self.hex_blobs = hex_blobs
         s, c, w = tables.sessions, tables.checkpoints, tables.writes
         now = literal_column(NOW[family], Double)
         self.now = now
@@ -130,7 +131,12 @@ class Statements:
         self.fence_head = (
             update(s).where(held).values(head_seq=bindparam("seq"), head_id=bindparam("cid"), updated_at=now)
         )
-        self.insert_checkpoint = insert(c)
+        if hex_blobs:
+            self.insert_checkpoint = insert(c).values(
+                {col.name: bindparam(col.name) for col in c.columns} | {"blob": func.unhex(bindparam("blob"))}
+            )
+        else:
+            self.insert_checkpoint = insert(c)
         self.insert_writes = insert(w)
         self.write_cte = self._write_cte() if family == "postgresql" else None
 
@@ -230,6 +236,15 @@ class Statements:
             )
             self._read_writes[size] = query
         return query
+
+    def insert_write_rows(self, rows: list[dict[str, Any]]) -> tuple[Insert, list[dict[str, Any]] | None]:
+        """The INSERT of a checkpoint's writes: executemany (batched into one
+        multi-row INSERT by every driver), or with hex blobs one multi-row
+        VALUES statement (the drivers cannot batch ``UNHEX(%s)``)."""
+        if not self.hex_blobs:
+            return self.insert_writes, rows
+        values = [{**row, "blob": func.unhex(row["blob"].hex())} for row in rows]
+        return insert(self.tables.writes).values(values), None
 
     def delete_ranges(self, table: Any, ranges: Sequence[tuple[str | None, int, int]]) -> Delete:
         """Deletes the session's rows of ``table`` in the given (field, lo, hi) ranges."""

@@ -77,7 +77,7 @@ class SQLCheckpointer(BaseCheckpointer):
             engine_options=engine_options,
         )
         self.tables = build_tables(table_prefix)
-        self.sql = Statements(self.tables, self.db.family, ttl_seconds)
+        self.sql = Statements(self.tables, self.db.family, ttl_seconds, hex_blobs=self.db.needs_hex_blobs)
         family = self.db.family
         self.db.prepare = lambda conn: self._create_tables(conn, family)
 
@@ -150,7 +150,7 @@ class SQLCheckpointer(BaseCheckpointer):
             "created_at": record.created_at,
             "run_id": record.run_id,
             "node": record.node,
-            "blob": record.blob,
+            "blob": record.blob.hex() if sql.hex_blobs else record.blob,
         }
 
         if sql.write_cte is not None:
@@ -176,14 +176,15 @@ class SQLCheckpointer(BaseCheckpointer):
             rows = [
                 {"session_id": sid, "field": w.field, "seq": w.seq, "op": w.op, "blob": w.blob} for w in writes
             ]
+            insert_writes, many = sql.insert_write_rows(rows) if rows else (None, None)
 
             def work(conn: Connection) -> None:
                 with self.db.transaction(conn, write=True):
                     if conn.execute(sql.fence_write, head).rowcount != 1:
                         raise _lost(lease)
                     conn.execute(sql.insert_checkpoint, row)
-                    if rows:
-                        conn.execute(sql.insert_writes, rows)
+                    if insert_writes is not None:
+                        conn.execute(insert_writes, many)
 
         await self.db.run(work)
 
