@@ -132,6 +132,12 @@ async def test_wrong_password_is_unavailable_without_the_password(redis_url):
     await cp.aclose()
 
 
+def test_a_malformed_url_fails_at_construction_without_its_password():
+    with pytest.raises(ValueError, match="invalid Redis URL") as caught:
+        RedisCheckpointer("http://:pw@localhost:6379/0")
+    assert "pw@" not in str(caught.value)
+
+
 def test_redact_url_masks_netloc_and_query_passwords():
     assert redact_url("redis://user:pw@h:1/2") == "redis://user:***@h:1/2"
     assert redact_url("rediss://:pw@h/0?ssl_cert_reqs=none") == "rediss://:***@h/0?ssl_cert_reqs=none"

@@ -48,6 +48,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 try:
     from redis import exceptions as redis_errors
     from redis.asyncio import Redis
+    from redis.asyncio.connection import parse_url
     from redis.commands.core import AsyncScript
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
@@ -332,6 +333,10 @@ class RedisCheckpointer(BaseCheckpointer):
         )
         self.redis_url = redis_url
         self.safe_url = redact_url(redis_url)
+        try:
+            parse_url(redis_url)  # a malformed URL fails here, not at the first run
+        except ValueError as exc:
+            raise ValueError(f"invalid Redis URL {self.safe_url!r}: {exc}") from None
         self.prefix = prefix
         self._fence = f"{prefix}fence"
         self._ttl_ms = 0 if ttl is None else max(1, math.ceil(ttl * 1000))
