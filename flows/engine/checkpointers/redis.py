@@ -339,8 +339,7 @@ class RedisCheckpointer(BaseCheckpointer):
             raise ValueError(f"invalid Redis URL {self.safe_url!r}: {exc}") from None
         self.prefix = prefix
         self._fence = f"{prefix}fence"
-        self._ttl_ms = 0 if ttl is None else max(1, math.ceil(ttl * 1000))
-        self._lease_ms = max(1, math.ceil(self.lease_seconds * 1000))
+        self._ttl_ms = 0 if ttl is None else _millis(ttl)
         # redis-py asyncio clients belong to the loop they were created on
         self._links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Link] = (
             weakref.WeakKeyDictionary()
@@ -403,9 +402,8 @@ class RedisCheckpointer(BaseCheckpointer):
     # ------------------------------------------------------------------ store I/O
 
     async def _try_acquire(self, session_id: str, lease_seconds: float) -> LeaseGrant | None:
-        lease_ms = max(1, math.ceil(lease_seconds * 1000))
         reply = await self._run(
-            "acquire", [self._base(session_id), self._fence], [lease_ms, self._ttl_ms]
+            "acquire", [self._base(session_id), self._fence], [_millis(lease_seconds), self._ttl_ms]
         )
         if reply is None:
             return None
@@ -414,8 +412,7 @@ class RedisCheckpointer(BaseCheckpointer):
         return LeaseGrant(int(token), record, int(last_seq))
 
     async def _renew(self, lease: Lease, lease_seconds: float) -> bool:
-        lease_ms = max(1, math.ceil(lease_seconds * 1000))
-        args = [lease.token, lease_ms, self._ttl_ms]
+        args = [lease.token, _millis(lease_seconds), self._ttl_ms]
         return bool(await self._run("renew", [self._base(lease.session_id)], args))
 
     async def _release(self, lease: Lease) -> None:
@@ -524,6 +521,11 @@ def redact_url(url: str) -> str:
         masked = urlencode([(k, "***" if k == "password" else v) for k, v in pairs], safe="*")
         url = url.replace(f"?{parts.query}", f"?{masked}", 1)
     return url
+
+
+def _millis(seconds: float) -> int:
+    """Whole milliseconds, at least 1: 0 means "no TTL" to the scripts."""
+    return max(1, math.ceil(seconds * 1000))
 
 
 def _glob_escape(text: str) -> str:
