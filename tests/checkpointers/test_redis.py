@@ -265,6 +265,16 @@ async def test_a_stale_token_writes_and_deletes_nothing(make, raw):
     await cp.arelease(fresh)
 
 
+async def test_a_retried_acquire_gets_its_own_grant_back(make):
+    """redis-py resends a command after a lost reply: the lease must not look busy to itself."""
+    cp = make()
+    session_id = sid()
+    keys = [cp._base(session_id), cp._fence]
+    first = await cp._run("acquire", keys, [30_000, 0, "request-1"])
+    assert await cp._run("acquire", keys, [30_000, 0, "request-1"]) == first
+    assert await cp._run("acquire", keys, [30_000, 0, "request-2"]) is None
+
+
 async def test_a_killed_holder_frees_the_session_after_the_lease(make):
     first = make(lease_seconds=0.1)
     session_id = sid()

@@ -11,7 +11,8 @@ hash tag: every key of a session lives in one cluster slot)::
     flows:fence              string  the fencing-token counter (INCR), shared by every session
     flows:{S}                hash    head (checkpoint id), seq (highest seq written),
                                      t (last write, server ms), tok (fencing token of the
-                                     last lease), exp (lease deadline, server ms; 0 = released)
+                                     last lease), exp (lease deadline, server ms; 0 = released),
+                                     req (id of the acquire call that took the lease)
     flows:{S}:cp             hash    checkpoint id -> record (header + encoded metadata)
     flows:{S}:seq            zset    checkpoint id scored by seq (ordering, counting)
     flows:{S}:fields         set     names of the fields that have writes
@@ -39,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import threading
 import weakref
 from dataclasses import dataclass
@@ -116,16 +118,22 @@ local function header(record)
 end
 """
 
-# KEYS: base, fence. ARGV: lease_ms, ttl_ms. -> nil (busy) | {token, head record, last seq}
+# KEYS: base, fence. ARGV: lease_ms, ttl_ms, request id. -> nil (busy) | {token, head record, last seq}
+# The request id makes a retry of this very call (redis-py retries after a lost
+# reply) get its own grant back instead of finding the session busy.
 _ACQUIRE = """
 local base = KEYS[1]
 local now = now_ms()
-local state = redis.call('HMGET', base, 'exp', 'head', 'seq')
-if state[1] and tonumber(state[1]) > now then return false end
-local token = redis.call('INCR', KEYS[2])
-local deadline = now + tonumber(ARGV[1])
-redis.call('HSET', base, 'tok', int(token), 'exp', int(deadline))
-outlive(base, tonumber(ARGV[2]), deadline)
+local state = redis.call('HMGET', base, 'exp', 'head', 'seq', 'req', 'tok')
+local token = tonumber(state[5])
+if state[1] and tonumber(state[1]) > now then
+  if state[4] ~= ARGV[3] then return false end
+else
+  token = redis.call('INCR', KEYS[2])
+  local deadline = now + tonumber(ARGV[1])
+  redis.call('HSET', base, 'tok', int(token), 'exp', int(deadline), 'req', ARGV[3])
+  outlive(base, tonumber(ARGV[2]), deadline)
+end
 local record = false
 if state[2] then record = redis.call('HGET', base .. ':cp', state[2]) end
 return {token, record, state[3] or '0'}
@@ -403,7 +411,9 @@ class RedisCheckpointer(BaseCheckpointer):
 
     async def _try_acquire(self, session_id: str, lease_seconds: float) -> LeaseGrant | None:
         reply = await self._run(
-            "acquire", [self._base(session_id), self._fence], [_millis(lease_seconds), self._ttl_ms]
+            "acquire",
+            [self._base(session_id), self._fence],
+            [_millis(lease_seconds), self._ttl_ms, os.urandom(8).hex()],
         )
         if reply is None:
             return None
