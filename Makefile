@@ -22,8 +22,15 @@ run: venv
 test: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/with-test-services $(BIN)/python -m pytest -n $(WORKERS) $(PYTEST_ARGS)
 
-bench: venv
-	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/with-test-services $(BIN)/python bench/run.py $(BENCH_ARGS)
+# The peers (llmfy, langgraph) go into their own virtualenv, never into the project's.
+.venv-bench/.installed: requirements.txt bench/requirements.txt pyproject.toml
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/pip install --quiet -r requirements.txt -r bench/requirements.txt
+	.venv-bench/bin/pip install --quiet --no-deps -e .
+	touch $@
+
+bench: .venv-bench/.installed
+	PATH="$(CURDIR)/.venv-bench/bin:$$PATH" scripts/with-test-services .venv-bench/bin/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-bench build dist *.egg-info .pytest_cache .hypothesis
