@@ -86,6 +86,22 @@ def backend_specs(tmp_dir: str) -> dict[str, Any]:
 
         return make
 
+    def django_orm(database: str, alias: str):
+        # A new flow name isolates each test's sessions and stats in the shared tables.
+        def make() -> BackendSpec:
+            from tests.django.support import database_settings
+
+            if database != "sqlite":
+                service_url(database)
+            return BackendSpec(
+                f"django-{database}",
+                "tests.django.support:create_checkpointer",
+                (),
+                {"flow_name": f"t{unique()}", "using": alias, "database": database_settings(alias)},
+            )
+
+        return make
+
     return {
         "memory": lambda: BackendSpec("memory", "flows.engine.checkpointers.memory:InMemoryCheckpointer"),
         "redis": lambda: BackendSpec(
@@ -100,11 +116,14 @@ def backend_specs(tmp_dir: str) -> dict[str, Any]:
         "postgres-asyncpg": server_sql("postgres", "asyncpg"),
         "mariadb-pymysql": server_sql("mariadb", "pymysql"),
         "mariadb-aiomysql": server_sql("mariadb", "aiomysql"),
+        "django-sqlite": django_orm("sqlite", "default"),
+        "django-postgres": django_orm("postgres", "postgres"),
     }
 
 
 #: Backends whose data lives outside the Python process (reloadable by a second instance).
 DURABLE = {"redis", "sqlite", "sqlite-aiosqlite", "postgres-psycopg2", "postgres-asyncpg", "mariadb-pymysql", "mariadb-aiomysql"}
+DURABLE |= {"django-sqlite", "django-postgres"}
 
 
 def selected_backends() -> list[str]:
@@ -118,3 +137,17 @@ def selected_backends() -> list[str]:
     if unknown:
         raise RuntimeError(f"FLOWS_TEST_BACKENDS names unknown backends: {sorted(unknown)}")
     return wanted
+
+
+def backend_params() -> list:
+    """``selected_backends()`` as pytest params; Django backends get database access.
+
+    The ``django_db`` mark must be there at collection time: pytest-django
+    decides which test databases to create from the collected marks.
+    """
+    import pytest
+
+    marks = {"django-sqlite": [pytest.mark.django_db(transaction=True)]}
+    if os.environ.get(SERVICE_ENV["postgres"]):
+        marks["django-postgres"] = [pytest.mark.django_db(transaction=True, databases=["postgres"])]
+    return [pytest.param(name, marks=marks.get(name, ())) for name in selected_backends()]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.backends import DURABLE, BackendSpec, backend_specs, selected_backends
+from tests.backends import DURABLE, BackendSpec, backend_params, backend_specs
 
 
-@pytest.fixture(params=selected_backends())
+@pytest.fixture(params=backend_params())
 def backend(request, tmp_path) -> BackendSpec:
     """A fresh, isolated backend description (its storage is new for each test)."""
     return backend_specs(str(tmp_path))[request.param]()

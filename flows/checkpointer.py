@@ -1,0 +1,231 @@
+"""``DjangoCheckpointer``: checkpoints in the site's database, through the ORM.
+
+The shared logic (deltas, codecs, leases, retention) is the engine's
+``BaseCheckpointer``; this module only moves the store primitives off the event
+loop, and ``flows.store`` holds their queries.
+
+Threads: the ORM blocks, so every primitive runs on a small thread pool owned
+by flows (``sync_to_async(thread_sensitive=False, executor=...)``). The
+alternative, ``thread_sensitive=True``, would funnel all ORM work of a plain
+asyncio process (a worker, a WebSocket consumer's task, the engine's own
+background loop for sync callers) through asgiref's single shared thread, so
+one session waiting on the database would stall every other session. Pool
+threads keep their connection between calls like a request's thread does:
+``CONN_MAX_AGE`` and ``CONN_HEALTH_CHECKS`` are honoured around each call,
+exactly as Django does around each request.
+
+Because the pool uses its own connections, a flow's checkpoints are committed
+independently of the caller's transaction (like a cache or a task queue): do
+not run flows inside ``transaction.atomic()`` that also holds the session's
+rows, and test flows with ``TransactionTestCase`` / ``transactional_db``.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any, Callable, Iterable, Mapping, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db import connections, models
+
+from flows.engine.checkpointers.base import BaseCheckpointer, WriteRange
+from flows.engine.checkpointers.types import CheckpointMetadata, Lease, LeaseGrant, StoredCheckpoint, StoredWrite
+
+T = TypeVar("T")
+
+#: Threads in the shared ORM pool: the most database connections flows holds per process.
+DEFAULT_THREADS = 8
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def shared_executor() -> ThreadPoolExecutor:
+    """The process-wide pool every ``DjangoCheckpointer`` uses unless given its own."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=DEFAULT_THREADS, thread_name_prefix="flows-orm")
+        return _pool
+
+
+class DjangoCheckpointer(BaseCheckpointer):
+    """Checkpoints of one flow (``flow_name``) in the ``using`` database.
+
+    Sessions are ``FlowSession`` rows keyed by ``(flow_name, session_id)``; a
+    row's ``status`` follows its head checkpoint (running, interrupted, idle).
+    Accepts every ``BaseCheckpointer`` option. ``session_model``,
+    ``checkpoint_model`` and ``write_model`` swap in a site's own tables
+    (subclasses of ``flows.base_models``); ``executor`` replaces the shared
+    thread pool.
+    """
+
+    def __init__(
+        self,
+        flow_name: str = "default",
+        using: str = "default",
+        max_checkpoints_per_session: int | None = None,
+        ttl_seconds: float | None = None,
+        *,
+        session_model: type[models.Model] | None = None,
+        checkpoint_model: type[models.Model] | None = None,
+        write_model: type[models.Model] | None = None,
+        executor: Executor | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            max_checkpoints_per_session=max_checkpoints_per_session,
+            ttl_seconds=ttl_seconds,
+            **options,
+        )
+        if not flow_name or len(flow_name) > 100:
+            raise ValueError("flow_name must be 1-100 characters")
+        self.flow_name = flow_name
+        self.using = using
+        self._models = (session_model, checkpoint_model, write_model)
+        self._store_instance: Any = None
+        self._executor = executor
+        # the session row behind each held lease, so writes need no lookup
+        self._session_pks: dict[tuple[str, int], int] = {}
+        self._statuses: dict[tuple[str, int], str] = {}
+
+    def __repr__(self) -> str:
+        return f"<DjangoCheckpointer flow={self.flow_name!r} using={self.using!r}>"
+
+    @property
+    def store(self):
+        """The ORM queries (built on first use: the models need the app registry)."""
+        if self._store_instance is None:
+            from .store import OrmStore
+
+            session_model, checkpoint_model, write_model = self._models
+            if None in self._models:
+                from .models import Checkpoint, CheckpointWrite, FlowSession
+
+                session_model = session_model or FlowSession
+                checkpoint_model = checkpoint_model or Checkpoint
+                write_model = write_model or CheckpointWrite
+            self._store_instance = OrmStore(
+                self.flow_name,
+                self.using,
+                ttl_seconds=self.ttl_seconds,
+                session_model=session_model,
+                checkpoint_model=checkpoint_model,
+                write_model=write_model,
+            )
+        return self._store_instance
+
+    # ------------------------------------------------------------------ threads
+
+    async def _run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        executor = self._executor or shared_executor()
+        return await sync_to_async(self._call, thread_sensitive=False, executor=executor)(func, *args, **kwargs)
+
+    def _call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Runs ``func`` with Django's request-style connection hygiene around it."""
+        connection = connections[self.using]
+        connection.close_if_unusable_or_obsolete()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            connection.close_if_unusable_or_obsolete()
+
+    async def _session_pk(self, lease: Lease) -> int:
+        pk = self._session_pks.get((lease.session_id, lease.token))
+        if pk is None:
+            pk = await self._run(self.store.session_pk, lease.session_id)
+        return -1 if pk is None else pk  # a vanished row: the fenced update then fails
+
+    async def aput(self, lease: Lease, **kwargs: Any) -> CheckpointMetadata:
+        """Notes the new head's status (from ``next`` and ``interrupt``) for :meth:`_write`."""
+        interrupt, next_nodes = kwargs.get("interrupt"), kwargs.get("next")
+        status = "interrupted" if interrupt else "running" if next_nodes else "idle"
+        self._statuses[(lease.session_id, lease.token)] = status
+        return await super().aput(lease, **kwargs)
+
+    def status_of(self, record: StoredCheckpoint | None) -> str:
+        """What a session whose head is ``record`` is doing: idle, running or interrupted.
+
+        Interrupt values may hold types registered on the engine only; when the
+        default serializer cannot read them the question is still pending, and
+        only "interrupted or running" is lost, so such a head reads as running.
+        """
+        if record is None:
+            return "idle"
+        try:
+            meta = self.decode_metadata(record)
+        except TypeError:
+            meta = self.decode_metadata(record, full=False)
+        if meta.interrupt:
+            return "interrupted"
+        return "running" if meta.next else "idle"
+
+    # ------------------------------------------------------------------ store I/O
+
+    async def _try_acquire(self, session_id: str, lease_seconds: float) -> LeaseGrant | None:
+        taken = await self._run(self.store.try_acquire, session_id, lease_seconds)
+        if taken is None:
+            return None
+        grant, pk = taken
+        self._session_pks[(session_id, grant.token)] = pk
+        return grant
+
+    async def _renew(self, lease: Lease, lease_seconds: float) -> bool:
+        return await self._run(self.store.renew, await self._session_pk(lease), lease.token, lease_seconds)
+
+    async def _release(self, lease: Lease) -> None:
+        pk = await self._session_pk(lease)
+        self._session_pks.pop((lease.session_id, lease.token), None)
+        await self._run(self.store.release, pk, lease.token)
+
+    async def _write(self, lease: Lease, record: StoredCheckpoint, writes: list[StoredWrite]) -> None:
+        status = self._statuses.pop((lease.session_id, lease.token), None) or self.status_of(record)
+        await self._run(self.store.write, await self._session_pk(lease), lease.token, record, writes, status)
+
+    async def _read_head(self, session_id: str) -> StoredCheckpoint | None:
+        return await self._run(self.store.read_head, session_id)
+
+    async def _read_checkpoint(self, session_id: str, checkpoint_id: str) -> StoredCheckpoint | None:
+        return await self._run(self.store.read_checkpoint, session_id, checkpoint_id)
+
+    async def _read_writes(self, session_id: str, ranges: Mapping[str, tuple[int, int]]) -> list[StoredWrite]:
+        return await self._run(self.store.read_writes, session_id, ranges)
+
+    async def _read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:
+        return await self._run(self.store.read_chain, session_id, start, limit)
+
+    async def _read_records_from(self, session_id: str, min_seq: int) -> list[StoredCheckpoint]:
+        return await self._run(self.store.read_records_from, session_id, min_seq)
+
+    async def _count(self, session_id: str) -> int:
+        return await self._run(self.store.count, session_id)
+
+    async def _delete(
+        self,
+        lease: Lease,
+        *,
+        drop_writes: Iterable[WriteRange],
+        head: StoredCheckpoint,
+        drop_ids: set[str] | None = None,
+        keep_ids: set[str] | None = None,
+    ) -> None:
+        await self._run(
+            self.store.delete,
+            await self._session_pk(lease),
+            lease.token,
+            drop_writes=list(drop_writes),
+            head=head,
+            head_status=self.status_of(head),
+            drop_ids=drop_ids,
+            keep_ids=keep_ids,
+        )
+
+    async def _delete_session(self, lease: Lease) -> None:
+        await self._run(self.store.delete_session, await self._session_pk(lease), lease.token)
+
+    async def _session_ids(self) -> list[str]:
+        return await self._run(self.store.session_ids)
+
+    async def _stats(self) -> dict[str, int]:
+        return await self._run(self.store.stats)

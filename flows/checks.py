@@ -1,0 +1,3 @@
+"""System checks (``flows.E001``...)."""
+
+from __future__ import annotations

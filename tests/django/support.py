@@ -1,0 +1,41 @@
+"""Helpers that let the storage conformance suite drive ``DjangoCheckpointer``.
+
+A backend spec must rebuild the same checkpointer in a subprocess (the
+cross-process lock tests), where Django is not set up yet: the spec carries the
+test database's settings, and :func:`create_checkpointer` configures Django
+with them first when the process has no settings of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django
+from django.conf import settings
+
+#: What a bare process needs to use the checkpointer's models.
+MINIMAL_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "flows"]
+
+
+def database_settings(alias: str) -> dict[str, Any]:
+    """The (test) database ``alias`` as JSON-able settings."""
+    from django.db import connections
+
+    return {key: value for key, value in connections[alias].settings_dict.items() if key != "TEST"}
+
+
+def create_checkpointer(*, database: dict[str, Any] | None = None, **kwargs: Any):
+    """A ``DjangoCheckpointer``; in a fresh process, Django is configured on ``database``."""
+    from django.apps import apps
+
+    if not apps.ready:
+        if not settings.configured:
+            using = kwargs.get("using", "default")
+            databases = {"default": database, using: database} if database else {}
+            settings.configure(
+                DATABASES=databases, INSTALLED_APPS=MINIMAL_APPS, USE_TZ=True, SECRET_KEY="flows-tests"
+            )
+        django.setup()
+    from flows.checkpointer import DjangoCheckpointer
+
+    return DjangoCheckpointer(**kwargs)
