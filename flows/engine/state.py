@@ -50,7 +50,7 @@ class StateSchema:
         Returns each updated field's write when ``track`` (a checkpointer is
         attached); computing writes is skipped otherwise.
         """
-        if not isinstance(updates, Mapping):
+        if type(updates) is not dict and not isinstance(updates, Mapping):
             raise InvalidInput(f"{origin} must return a dict of state updates, not {type(updates).__name__}")
         changes: dict[str, Change] = {}
         for name, value in updates.items():

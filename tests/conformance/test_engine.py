@@ -366,3 +366,27 @@ async def test_every_checkpoint_materialises_to_the_engine_state(checkpointer, t
     assert len(recorder.ids) == len(expected)
     for checkpoint_id, state in zip(recorder.ids, expected):
         assert (await flow.get_state(session_id, checkpoint_id)) == state
+
+
+async def test_a_long_node_keeps_its_lease_alive(backend):
+    checkpointer = backend.create(lease_seconds=0.3)
+    try:
+        halfway = asyncio.Event()
+
+        async def slow(state):
+            await asyncio.sleep(0.45)  # longer than the lease: renewals must keep it
+            halfway.set()
+            await asyncio.sleep(0.45)
+            return {"route": "done"}
+
+        flow = FlowEngine(Chat, checkpointer)
+        flow.add_node("slow", slow).add_edge(START, "slow").add_edge("slow", END)
+        session_id = sid()
+        running = asyncio.create_task(flow.invoke({"messages": ["x"]}, session_id=session_id))
+        await halfway.wait()
+        with pytest.raises(SessionBusy):
+            await flow.invoke({"messages": ["y"]}, session_id=session_id, on_busy="reject")
+        assert (await running)["route"] == "done"
+    finally:
+        if hasattr(checkpointer, "aclose"):
+            await checkpointer.aclose()

@@ -41,6 +41,7 @@ from ..errors import (
 from ..serde import COMPACT_JSON, DEFAULT_SERIALIZER, JsonSerializer
 from . import delta
 from .codec import BlobCodec
+from .readcache import ReadCache
 from .types import (
     SET,
     Change,
@@ -77,7 +78,9 @@ class BaseCheckpointer(ABC):
     * ``compress`` / ``encryption_keys`` — zlib and Fernet at rest (:class:`BlobCodec`);
     * ``max_state_bytes`` — a write that would make the stored state larger fails;
     * ``lease_seconds`` — how long a lock outlives a silent (crashed) holder;
-    * ``busy_timeout`` — how long ``on_busy="wait"`` waits before :class:`SessionBusy`.
+    * ``busy_timeout`` — how long ``on_busy="wait"`` waits before :class:`SessionBusy`;
+    * ``read_cache_size`` — folded list/string fields kept in process (0 disables),
+      so re-reading a long conversation reads only what changed (:mod:`.readcache`).
     """
 
     def __init__(
@@ -90,6 +93,7 @@ class BaseCheckpointer(ABC):
         max_state_bytes: int | None = None,
         lease_seconds: float = 30.0,
         busy_timeout: float = 30.0,
+        read_cache_size: int = 256,
     ) -> None:
         if max_checkpoints_per_session is not None and max_checkpoints_per_session < 1:
             raise ValueError("max_checkpoints_per_session must be at least 1")
@@ -103,6 +107,7 @@ class BaseCheckpointer(ABC):
         self.lease_seconds = lease_seconds
         self.busy_timeout = busy_timeout
         self.codec = BlobCodec(compress=compress, encryption_keys=encryption_keys)
+        self._read_cache = ReadCache(read_cache_size) if read_cache_size > 0 else None
         self._retain_every = (
             max(1, math.ceil(max_checkpoints_per_session / 4)) if max_checkpoints_per_session else 0
         )
@@ -139,21 +144,14 @@ class BaseCheckpointer(ABC):
     async def alock(
         self, session_id: str, *, on_busy: str = "wait", timeout: float | None = None
     ) -> AsyncIterator[Lease]:
-        """Holds the session for the block, renewing the lease in the background."""
+        """Holds the session for the block, renewing the lease while it lasts."""
         lease = await self.aacquire(session_id, on_busy=on_busy, timeout=timeout)
-        keeper = asyncio.create_task(self._keep_alive(lease))
+        keeper = _KeepAlive(self, lease)
         try:
             yield lease
         finally:
-            keeper.cancel()
+            keeper.stop()
             await self._release(lease)
-
-    async def _keep_alive(self, lease: Lease) -> None:
-        while True:
-            await asyncio.sleep(self.lease_seconds / 3)
-            if not await self._renew(lease, self.lease_seconds):
-                lease.lost = True
-                return
 
     # ------------------------------------------------------------------ writing
 
@@ -211,8 +209,9 @@ class BaseCheckpointer(ABC):
                     f"over max_state_bytes={self.max_state_bytes}"
                 )
         created = time.time()
+        checkpoint_id = os.urandom(16).hex()
         meta = CheckpointMetadata(
-            checkpoint_id=os.urandom(16).hex(),
+            checkpoint_id=checkpoint_id,
             session_id=lease.session_id,
             run_id=run_id,
             parent_id=parent.checkpoint_id if parent else None,
@@ -227,7 +226,7 @@ class BaseCheckpointer(ABC):
             interrupt=tuple(interrupt),
             seq=seq,
             depth=parent.depth + 1 if parent else 1,
-            branch_start=parent.branch_start if is_delta and parent else seq,
+            origin=parent.origin if parent else checkpoint_id,
             bases=bases,
             sizes=sizes,
             schedule=schedule or {},
@@ -276,7 +275,7 @@ class BaseCheckpointer(ABC):
         if record is None:
             return None
         meta = self.decode_metadata(record, serializer)
-        state, changes = await self._materialise(meta, serializer)
+        state, changes = await self._materialise(meta, serializer, with_changes=True)
         return Checkpoint(meta, state, changes)
 
     async def alist(
@@ -327,21 +326,47 @@ class BaseCheckpointer(ABC):
         return state
 
     async def _materialise(
-        self, meta: CheckpointMetadata, serializer: JsonSerializer
+        self, meta: CheckpointMetadata, serializer: JsonSerializer, with_changes: bool = False
     ) -> tuple[dict[str, Any], dict[str, Change]]:
-        ranges = {name: (base, meta.seq) for name, base in meta.bases.items()}
-        writes = await self._read_writes(meta.session_id, ranges)
+        session_id, seq, cache = meta.session_id, meta.seq, self._read_cache
+        ranges: dict[str, tuple[int, int]] = {}
+        cached: dict[str, Any] = {}
+        for name, base in meta.bases.items():
+            hit = cache.get((session_id, meta.origin, name, base), seq) if cache else None
+            if hit is None:
+                ranges[name] = (base, seq)
+            else:
+                cached[name] = hit[1]
+                if hit[0] < seq:
+                    ranges[name] = (hit[0] + 1, seq)
+        writes = await self._read_writes(session_id, ranges) if ranges else []
         decode, loads = self.codec.decode, serializer.loads
         by_field: dict[str, list[tuple[str, bytes]]] = {}
         for write in writes:
             by_field.setdefault(write.field, []).append((write.op, decode(write.blob)))
-        state = {name: _fold_raw(by_field[name], loads) for name in meta.bases if name in by_field}
+        state: dict[str, Any] = {}
+        for name, base in meta.bases.items():
+            raw = by_field.get(name, [])
+            if name in cached:
+                value = _extend(cached[name], raw, loads)
+            elif raw:
+                value = _fold_raw(raw, loads)
+            else:
+                continue  # pruned away by an older version; nothing to show
+            state[name] = value
+            if cache is not None:
+                cache.put((session_id, meta.origin, name, base), seq, value)
         changes: dict[str, Change] = {}
-        for name in meta.updated_fields:
-            last = by_field.get(name)
-            if last:
-                op, raw = last[-1]
-                changes[name] = Change(op, loads(raw))
+        if with_changes:
+            fetched = {name for name, (lo, _) in ranges.items() if lo <= seq}
+            for name in meta.updated_fields:
+                if name in fetched and by_field.get(name) and ranges[name][1] == seq:
+                    op, raw_value = by_field[name][-1]
+                    changes[name] = Change(op, loads(raw_value))
+            missing = [name for name in meta.updated_fields if name not in changes]
+            if missing:
+                for write in await self._read_writes(session_id, {name: (seq, seq) for name in missing}):
+                    changes[write.field] = Change(write.op, loads(decode(write.blob)))
         return state, changes
 
     # ------------------------------------------------------------------ deleting
@@ -456,7 +481,7 @@ class BaseCheckpointer(ABC):
             meta.next,
             serializer.to_jsonable(list(meta.interrupt)) if meta.interrupt else [],
             meta.depth,
-            meta.branch_start,
+            meta.origin,
             meta.bases,
             meta.sizes,
             meta.schedule,
@@ -469,7 +494,7 @@ class BaseCheckpointer(ABC):
         """Decodes a stored record; ``full=False`` skips the user data (interrupts,
         scheduled Send payloads) for bookkeeping that only needs the storage fields."""
         (run_id, node, prev_node, step, updated, attempt, dispatch_id, next_nodes, interrupt,
-         depth, branch_start, bases, sizes, schedule) = json.loads(self.codec.decode(record.blob))
+         depth, origin, bases, sizes, schedule) = json.loads(self.codec.decode(record.blob))
         from_jsonable = serializer.from_jsonable
         return CheckpointMetadata(
             checkpoint_id=record.checkpoint_id,
@@ -487,7 +512,7 @@ class BaseCheckpointer(ABC):
             interrupt=tuple(from_jsonable(interrupt)) if full else (),
             seq=record.seq,
             depth=depth,
-            branch_start=branch_start,
+            origin=origin,
             bases=bases,
             sizes=sizes,
             schedule=from_jsonable(schedule) if full else {},
@@ -572,6 +597,37 @@ class BaseCheckpointer(ABC):
         """``{"sessions", "checkpoints", "writes", "bytes"}`` held by the store."""
 
 
+class _KeepAlive:
+    """Renews a lease every third of its length while it is held.
+
+    A timer rather than a task per lease: most runs end before the first
+    renewal is due, and a cancelled timer costs next to nothing.
+    """
+
+    def __init__(self, checkpointer: BaseCheckpointer, lease: Lease) -> None:
+        self.checkpointer = checkpointer
+        self.lease = lease
+        self.loop = asyncio.get_running_loop()
+        self.interval = checkpointer.lease_seconds / 3
+        self.task: asyncio.Task | None = None
+        self.timer: asyncio.TimerHandle | None = self.loop.call_later(self.interval, self._due)
+
+    def _due(self) -> None:
+        self.task = self.loop.create_task(self._renew())
+
+    async def _renew(self) -> None:
+        if await self.checkpointer._renew(self.lease, self.checkpointer.lease_seconds):
+            self.timer = self.loop.call_later(self.interval, self._due)
+        else:
+            self.lease.lost = True
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.task is not None:
+            self.task.cancel()
+
+
 def _runs(seqs: Sequence[int]) -> Iterable[tuple[int, int]]:
     """Collapses sorted integers into inclusive ``(lo, hi)`` runs."""
     start = prev = None
@@ -638,3 +694,15 @@ def _fold_raw(writes: list[tuple[str, bytes]], loads: Any) -> Any:
         parts = [raw[1:-1] for _, raw in writes if len(raw) > 2]
         return loads(b"[" + b",".join(parts) + b"]")
     return delta.fold((op, loads(raw)) for op, raw in writes)
+
+
+def _extend(prefix: Any, writes: list[tuple[str, bytes]], loads: Any) -> Any:
+    """A cached list (as a tuple) or string, plus the ``extend`` writes after it."""
+    if not writes:
+        return list(prefix) if type(prefix) is tuple else prefix
+    if type(prefix) is str:
+        return prefix + "".join(loads(raw) for _, raw in writes)
+    if all(raw[:1] == b"[" for _, raw in writes):
+        parts = [raw[1:-1] for _, raw in writes if len(raw) > 2]
+        return [*prefix, *loads(b"[" + b",".join(parts) + b"]")] if parts else list(prefix)
+    return delta.fold([(SET, list(prefix))] + [(op, loads(raw)) for op, raw in writes])

@@ -23,8 +23,10 @@ class CheckpointMetadata:
 
     ``next`` names the nodes still to run in the checkpoint's run (empty once the
     run reached END); ``interrupt`` lists the questions pending at it. ``seq``,
-    ``bases``, ``sizes``, ``depth`` and ``schedule`` are storage and scheduling
-    bookkeeping that the engine and the checkpointers share.
+    ``depth``, ``origin``, ``bases``, ``sizes`` and ``schedule`` are storage and
+    scheduling bookkeeping that the engine and the checkpointers share:
+    ``origin`` is the id of the session's first checkpoint, so it changes when
+    a session is reset and started again.
     """
 
     checkpoint_id: str
@@ -42,7 +44,7 @@ class CheckpointMetadata:
     interrupt: tuple[dict[str, Any], ...]
     seq: int
     depth: int
-    branch_start: int
+    origin: str
     bases: Mapping[str, int]
     sizes: Mapping[str, int]
     schedule: Mapping[str, Any] = field(default_factory=dict)

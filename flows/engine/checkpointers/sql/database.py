@@ -48,6 +48,25 @@ _RETRY_CODES = {"40001", "40P01", 1213, 1205}
 _ATTEMPTS = 3
 
 
+_SECRET_QUERY_KEYS = {"password", "passwd", "pwd", "sslpassword"}
+
+
+def _secrets(url: URL) -> list[str]:
+    found = [str(url.password)] if url.password else []
+    for key, value in url.query.items():
+        if key.lower() in _SECRET_QUERY_KEYS:
+            found.extend([value] if isinstance(value, str) else value)
+    return [secret for secret in found if secret]
+
+
+def redact(url: URL) -> str:
+    """The URL as text with its password (in the netloc or the query) hidden."""
+    hidden = {key: "***" for key in url.query if key.lower() in _SECRET_QUERY_KEYS}
+    if hidden:
+        url = url.update_query_dict(hidden)
+    return url.render_as_string(hide_password=True)
+
+
 def _family(url: URL) -> str:
     name = url.get_backend_name()
     if name in ("mysql", "mariadb"):
@@ -56,7 +75,7 @@ def _family(url: URL) -> str:
         return name
     raise ValueError(
         f"SQLCheckpointer supports PostgreSQL, MySQL/MariaDB and SQLite, not {name!r} "
-        f"({url.render_as_string(hide_password=True)})"
+        f"({redact(url)})"
     )
 
 
@@ -82,7 +101,7 @@ class Database:
             self.url = make_url(connection_string)
         except ArgumentError as exc:
             raise ValueError(f"SQLCheckpointer: invalid connection string: {exc}") from exc
-        self.safe_url = self.url.render_as_string(hide_password=True)
+        self.safe_url = redact(self.url)
         self.family = _family(self.url)
         try:
             dialect_cls = self.url.get_dialect()
@@ -299,9 +318,8 @@ class Database:
     def unavailable(self, exc: BaseException) -> CheckpointerUnavailable:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         detail = reason[0] if reason else type(exc).__name__
-        password = self.url.password
-        if password:
-            detail = detail.replace(str(password), "***")
+        for secret in _secrets(self.url):
+            detail = detail.replace(secret, "***")
         return CheckpointerUnavailable(
             f"SQLCheckpointer ({self.backend}) cannot use the database at {self.safe_url}: {detail}"
         )

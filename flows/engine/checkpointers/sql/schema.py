@@ -11,6 +11,11 @@
     One row per field a checkpoint changed, keyed by ``(session_id, field, seq)``
     so the live writes of every field of a state are one index range each.
 
+No other index: each one is written on every step, and the step is the hot
+path. The rarer queries make do with the primary keys: retention deletes a
+session's writes by seq range within the ``session_id`` prefix, and the TTL
+sweep (:meth:`aprune` of every session, stats) scans ``sessions``.
+
 Times are epoch seconds in ``DOUBLE`` columns: leases and TTLs compare them
 with the database's clock (see :mod:`.dialects`), which is the same on every host.
 """
@@ -25,7 +30,6 @@ from sqlalchemy import (
     Column,
     Connection,
     Double,
-    Index,
     LargeBinary,
     MetaData,
     String,
@@ -76,7 +80,6 @@ def build_tables(prefix: str) -> Tables:
         Column("lease_token", BigInteger, nullable=False),
         Column("lease_until", Double, nullable=True),
         Column("updated_at", Double, nullable=False),
-        Index(f"{prefix}sessions_updated", "updated_at"),
         **_MYSQL_OPTIONS,
     )
     checkpoints = Table(
@@ -101,8 +104,6 @@ def build_tables(prefix: str) -> Tables:
         Column("seq", BigInteger, primary_key=True, autoincrement=False),
         Column("op", String(16), nullable=False),
         Column("blob", _BLOB, nullable=False),
-        # Retention drops writes by seq range across fields.
-        Index(f"{prefix}writes_seq", "session_id", "seq"),
         **_MYSQL_OPTIONS,
     )
     return Tables(metadata, sessions, checkpoints, writes)
