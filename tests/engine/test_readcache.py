@@ -1,0 +1,62 @@
+"""The read cache: later reads fetch only new writes, and never serve stale data."""
+
+from __future__ import annotations
+
+from flows.engine.checkpointers import InMemoryCheckpointer
+from flows.engine.checkpointers.readcache import ReadCache
+from tests.flows_fixtures import seed_flow
+
+
+class Recording(InMemoryCheckpointer):
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.ranges: list[dict] = []
+
+    async def _read_writes(self, session_id, ranges):
+        self.ranges.append(dict(ranges))
+        return await super()._read_writes(session_id, ranges)
+
+
+async def test_a_second_read_fetches_only_what_changed():
+    checkpointer = Recording()
+    flow = seed_flow(checkpointer)
+    for i in range(20):
+        await flow.invoke({"messages": [f"m{i}"], "status": "s", "counter": 0}, session_id="c")
+    checkpointer.ranges.clear()
+    state = await flow.get_state("c")
+    assert state["messages"] == [f"m{i}" for i in range(20)]
+    # the last turn's writes only (the head was read at that turn's start), not 40 checkpoints' worth
+    assert checkpointer.ranges
+    for ranges in checkpointer.ranges:
+        assert all(hi - lo <= 2 for lo, hi in ranges.values()), ranges
+
+
+async def test_a_reset_session_never_sees_old_cached_values():
+    checkpointer = InMemoryCheckpointer()
+    flow = seed_flow(checkpointer)
+    for word in ("a", "b", "c"):
+        await flow.invoke({"messages": [word], "status": "s", "counter": 0}, session_id="r")
+    assert (await flow.get_state("r"))["messages"] == ["a", "b", "c"]
+    await flow.reset_session("r")
+    for word in ("x", "y", "z", "w"):
+        await flow.invoke({"messages": [word], "status": "s", "counter": 0}, session_id="r")
+    assert (await flow.get_state("r"))["messages"] == ["x", "y", "z", "w"]
+
+
+async def test_callers_get_their_own_lists():
+    flow = seed_flow(InMemoryCheckpointer())
+    await flow.invoke({"messages": ["a"], "status": "s", "counter": 0}, session_id="own")
+    first = await flow.get_state("own")
+    first["messages"].append("mutated by the caller")
+    assert (await flow.get_state("own"))["messages"] == ["a"]
+
+
+def test_lru_bound_and_upto_rule():
+    cache = ReadCache(2)
+    cache.put("a", 5, [1])
+    cache.put("b", 5, "text")
+    cache.put("c", 5, {"not": "cached"})
+    assert cache.get("a", 5) == (5, (1,)) and cache.get("c", 5) is None
+    assert cache.get("a", 4) is None  # covers writes past the target
+    cache.put("d", 1, [2])
+    assert cache.get("b", 9) is None  # least recently used went
