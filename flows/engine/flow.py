@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Mapping, Sequence
 
 from .checkpointers.base import BaseCheckpointer, validate_session_id
 from .checkpointers.types import Checkpoint, CheckpointMetadata, Lease
 from .errors import GraphValidationError, InvalidInput
 from .graph import Graph
 from .hooks import EVENT_HOOKS, FlowEngineHooks
-from .primitives import START
 from .retry import RetryPolicy
 from .runner import INTERRUPT_KEY, Emit, Run
 from .schedule import Schedule
 from .serde import JsonSerializer
 from .state import StateSchema
+
+if TYPE_CHECKING:
+    from .sync import SyncFlow
 
 _UNSET: Any = object()
 

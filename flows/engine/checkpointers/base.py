@@ -41,7 +41,9 @@ from ..errors import (
 from ..serde import COMPACT_JSON, DEFAULT_SERIALIZER, JsonSerializer
 from . import delta
 from .codec import BlobCodec
+from .leases import KeepAlive
 from .readcache import ReadCache
+from .retention import WriteRange, runs, unneeded_writes
 from .types import (
     SET,
     Change,
@@ -56,8 +58,6 @@ from .types import (
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")
 ON_BUSY_CHOICES = ("wait", "reject")
 
-#: A drop range: (field or None for every field, lowest seq, highest seq), inclusive.
-WriteRange = tuple[str | None, int, int]
 
 
 def validate_session_id(session_id: Any) -> str:
@@ -146,7 +146,7 @@ class BaseCheckpointer(ABC):
     ) -> AsyncIterator[Lease]:
         """Holds the session for the block, renewing the lease while it lasts."""
         lease = await self.aacquire(session_id, on_busy=on_busy, timeout=timeout)
-        keeper = _KeepAlive(self, lease)
+        keeper = KeepAlive(self, lease)
         try:
             yield lease
         finally:
@@ -348,9 +348,9 @@ class BaseCheckpointer(ABC):
         for name, base in meta.bases.items():
             raw = by_field.get(name, [])
             if name in cached:
-                value = _extend(cached[name], raw, loads)
+                value = delta.extend_cached(cached[name], raw, loads)
             elif raw:
-                value = _fold_raw(raw, loads)
+                value = delta.fold_raw(raw, loads)
             else:
                 continue  # pruned away by an older version; nothing to show
             state[name] = value
@@ -401,7 +401,7 @@ class BaseCheckpointer(ABC):
                     count = await self._count(session_id)
                     await self._delete_session(lease)
                     return count
-            ranges: list[WriteRange] = [(None, lo, hi) for lo, hi in _runs(sorted(seqs))]
+            ranges: list[WriteRange] = [(None, lo, hi) for lo, hi in runs(sorted(seqs))]
             await self._delete(lease, drop_ids=doomed, drop_writes=ranges, head=head)
             lease.head = head
             return len(doomed)
@@ -450,7 +450,7 @@ class BaseCheckpointer(ABC):
         if total <= len(kept):
             return 0
         metas = [self.decode_metadata(record, full=False) for record in kept]
-        ranges = _unneeded_writes(metas, upto=lease.last_seq)
+        ranges = unneeded_writes(metas, upto=lease.last_seq)
         await self._delete(
             lease,
             drop_ids=None,
@@ -595,114 +595,3 @@ class BaseCheckpointer(ABC):
     @abstractmethod
     async def _stats(self) -> dict[str, int]:
         """``{"sessions", "checkpoints", "writes", "bytes"}`` held by the store."""
-
-
-class _KeepAlive:
-    """Renews a lease every third of its length while it is held.
-
-    A timer rather than a task per lease: most runs end before the first
-    renewal is due, and a cancelled timer costs next to nothing.
-    """
-
-    def __init__(self, checkpointer: BaseCheckpointer, lease: Lease) -> None:
-        self.checkpointer = checkpointer
-        self.lease = lease
-        self.loop = asyncio.get_running_loop()
-        self.interval = checkpointer.lease_seconds / 3
-        self.task: asyncio.Task | None = None
-        self.timer: asyncio.TimerHandle | None = self.loop.call_later(self.interval, self._due)
-
-    def _due(self) -> None:
-        self.task = self.loop.create_task(self._renew())
-
-    async def _renew(self) -> None:
-        if await self.checkpointer._renew(self.lease, self.checkpointer.lease_seconds):
-            self.timer = self.loop.call_later(self.interval, self._due)
-        else:
-            self.lease.lost = True
-
-    def stop(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        if self.task is not None:
-            self.task.cancel()
-
-
-def _runs(seqs: Sequence[int]) -> Iterable[tuple[int, int]]:
-    """Collapses sorted integers into inclusive ``(lo, hi)`` runs."""
-    start = prev = None
-    for seq in seqs:
-        if prev is not None and seq == prev + 1:
-            prev = seq
-            continue
-        if start is not None:
-            yield start, prev  # type: ignore[misc]
-        start = prev = seq
-    if start is not None:
-        yield start, prev  # type: ignore[misc]
-
-
-def _merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for lo, hi in sorted(intervals):
-        if merged and lo <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-        else:
-            merged.append((lo, hi))
-    return merged
-
-
-def _gaps(intervals: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:
-    """The parts of ``[lo, hi]`` not covered by sorted, merged ``intervals``."""
-    gaps, cursor = [], lo
-    for start, end in intervals:
-        if start > cursor:
-            gaps.append((cursor, min(start - 1, hi)))
-        cursor = max(cursor, end + 1)
-    if cursor <= hi:
-        gaps.append((cursor, hi))
-    return [(a, b) for a, b in gaps if a <= b]
-
-
-def _unneeded_writes(kept: Sequence[CheckpointMetadata], *, upto: int) -> list[WriteRange]:
-    """The writes no kept checkpoint reads: outside every field's needed seqs."""
-    needed: dict[str, list[tuple[int, int]]] = {}
-    for meta in kept:
-        for name, base in meta.bases.items():
-            needed.setdefault(name, []).append((base, meta.seq))
-    per_field = {name: _merge(spans) for name, spans in needed.items()}
-    union = _merge(span for spans in per_field.values() for span in spans)
-    ranges: list[WriteRange] = [(None, lo, hi) for lo, hi in _gaps(union, 0, upto)]
-    for name, spans in per_field.items():
-        for lo, hi in union:
-            ranges.extend((name, a, b) for a, b in _gaps([s for s in spans if s[1] >= lo and s[0] <= hi], lo, hi))
-    return ranges
-
-
-def _fold_raw(writes: list[tuple[str, bytes]], loads: Any) -> Any:
-    """Folds a field's serialised writes (oldest first, from its last ``set``).
-
-    A list that grew by many ``extend`` writes is parsed as one JSON array
-    instead of one parse per write: reading a long conversation stays cheap.
-    """
-    if (
-        len(writes) > 2
-        and writes[0][0] == SET
-        and all(op != SET and raw[:1] == b"[" for op, raw in writes[1:])
-        and writes[0][1][:1] == b"["
-    ):
-        parts = [raw[1:-1] for _, raw in writes if len(raw) > 2]
-        return loads(b"[" + b",".join(parts) + b"]")
-    return delta.fold((op, loads(raw)) for op, raw in writes)
-
-
-def _extend(prefix: Any, writes: list[tuple[str, bytes]], loads: Any) -> Any:
-    """A cached list (as a tuple) or string, plus the ``extend`` writes after it."""
-    if not writes:
-        return list(prefix) if type(prefix) is tuple else prefix
-    if type(prefix) is str:
-        return prefix + "".join(loads(raw) for _, raw in writes)
-    if all(raw[:1] == b"[" for _, raw in writes):
-        parts = [raw[1:-1] for _, raw in writes if len(raw) > 2]
-        return [*prefix, *loads(b"[" + b",".join(parts) + b"]")] if parts else list(prefix)
-    return delta.fold([(SET, list(prefix))] + [(op, loads(raw)) for op, raw in writes])

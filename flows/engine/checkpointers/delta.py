@@ -53,4 +53,33 @@ def fold(writes: Iterable[tuple[str, Any]]) -> Any:
     return value
 
 
+def fold_raw(writes: list[tuple[str, bytes]], loads: Any) -> Any:
+    """Folds a field's serialised writes (oldest first, from its last ``set``).
+
+    A list that grew by many ``extend`` writes is parsed as one JSON array
+    instead of one parse per write: reading a long conversation stays cheap.
+    """
+    if (
+        len(writes) > 2
+        and writes[0][0] == SET
+        and all(op != SET and raw[:1] == b"[" for op, raw in writes[1:])
+        and writes[0][1][:1] == b"["
+    ):
+        parts = [raw[1:-1] for _, raw in writes if len(raw) > 2]
+        return loads(b"[" + b",".join(parts) + b"]")
+    return fold((op, loads(raw)) for op, raw in writes)
+
+
+def extend_cached(prefix: Any, writes: list[tuple[str, bytes]], loads: Any) -> Any:
+    """A cached list (as a tuple) or string, plus the ``extend`` writes after it."""
+    if not writes:
+        return list(prefix) if type(prefix) is tuple else prefix
+    if type(prefix) is str:
+        return prefix + "".join(loads(raw) for _, raw in writes)
+    if all(raw[:1] == b"[" for _, raw in writes):
+        parts = [raw[1:-1] for _, raw in writes if len(raw) > 2]
+        return [*prefix, *loads(b"[" + b",".join(parts) + b"]")] if parts else list(prefix)
+    return fold([(SET, list(prefix))] + [(op, loads(raw)) for op, raw in writes])
+
+
 MISSING = _MISSING

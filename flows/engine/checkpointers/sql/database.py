@@ -64,7 +64,7 @@ def redact(url: URL) -> str:
     hidden = {key: "***" for key in url.query if key.lower() in _SECRET_QUERY_KEYS}
     if hidden:
         url = url.update_query_dict(hidden)
-    return url.render_as_string(hide_password=True)
+    return url.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
 def _family(url: URL) -> str:
@@ -232,6 +232,12 @@ class Database:
                 self._async_engines[loop] = engine
             return engine
 
+    def current_engine(self) -> Engine:
+        """The synchronous engine serving the caller: the one engine of a sync
+        driver, or the running loop's async engine's ``sync_engine`` (for
+        event listeners, inspection and tests)."""
+        return self._async_engine().sync_engine if self.is_async else self._engine()
+
     # ------------------------------------------------------------------ running
 
     async def run(self, work: Callable[[Connection], T]) -> T:
@@ -337,22 +343,24 @@ class Database:
     # ------------------------------------------------------------------ closing
 
     async def aclose(self) -> None:
-        """Disposes every engine (pools, connections) and the worker threads."""
+        """Disposes the sync engine and worker threads, and the calling loop's
+        async engine; engines of loops that have closed are forgotten. Another
+        running loop's engine is that loop's to close. Using the database
+        again afterwards opens new pools.
+        """
+        current = asyncio.get_running_loop()
         with self._guard:
             sync_engine, self._sync_engine = self._sync_engine, None
             executor, self._executor = self._executor, None
-            engines = list(self._async_engines.items())
-            self._async_engines.clear()
+            mine = self._async_engines.pop(current, None)
+            for loop in [loop for loop in self._async_engines if loop.is_closed()]:
+                del self._async_engines[loop]
         if sync_engine is not None:
             await asyncio.to_thread(sync_engine.dispose)
         if executor is not None:
             executor.shutdown(wait=False)
-        current = asyncio.get_running_loop()
-        for loop, engine in engines:
-            if loop is current:
-                await engine.dispose()
-            elif loop.is_running() and not loop.is_closed():
-                asyncio.run_coroutine_threadsafe(engine.dispose(), loop)
+        if mine is not None:
+            await mine.dispose()
 
 
 def _error_code(exc: DBAPIError) -> Any:
