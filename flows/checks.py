@@ -1,3 +1,201 @@
-"""System checks (``flows.E001``...)."""
+"""System checks: every ``FLOWS`` misconfiguration is reported at startup, with an id.
+
+* ``flows.E001`` ``FLOWS`` is malformed (not a dict, unknown key, wrong type or value)
+* ``flows.E002`` a registered flow's dotted path does not import
+* ``flows.E003`` a registered flow is not a ``FlowEngine`` (or a factory of one), or its graph is invalid
+* ``flows.E004`` the checkpointer backend does not import or is no ``BaseCheckpointer``
+* ``flows.E005`` an optional dependency of the chosen backend is not installed
+* ``flows.E006`` the checkpointer rejects its options (unknown option, unknown database alias...)
+* ``flows.W001`` the in-memory channel layer with ``DEBUG = False``: live events stay in one process
+"""
 
 from __future__ import annotations
+
+import importlib.util
+import inspect
+from numbers import Real
+from typing import Any, Iterable, Mapping
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from flows.engine import FlowEngine, GraphValidationError
+from flows.engine.checkpointers import InMemoryCheckpointer
+
+from . import registry
+from .conf import CHECKPOINTER_ALIASES, DEFAULTS
+
+#: Modules each built-in backend needs beyond the standard library.
+BACKEND_REQUIREMENTS = {"redis": ("redis",), "sql": ("sqlalchemy",)}
+#: SQLAlchemy drivers by URL scheme, for ``CHECKPOINTER["OPTIONS"]["connection_string"]``.
+SQL_DRIVERS = {
+    "postgresql": "psycopg2",
+    "postgresql+psycopg2": "psycopg2",
+    "postgresql+asyncpg": "asyncpg",
+    "postgresql+psycopg": "psycopg",
+    "mysql": "MySQLdb",
+    "mysql+pymysql": "pymysql",
+    "mysql+aiomysql": "aiomysql",
+    "mariadb+pymysql": "pymysql",
+    "mariadb+aiomysql": "aiomysql",
+    "sqlite+aiosqlite": "aiosqlite",
+}
+_NUMBERS = ("BUSY_TIMEOUT", "LEASE_SECONDS", "MAX_CHECKPOINTS_PER_SESSION", "TTL_SECONDS")
+_OPTIONAL_NUMBERS = ("MAX_CHECKPOINTS_PER_SESSION", "TTL_SECONDS")
+
+
+def _error(msg: str, id: int, hint: str | None = None) -> Error:
+    return Error(msg, hint=hint, obj="settings.FLOWS", id=f"flows.E{id:03d}")
+
+
+@register("flows")
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """E001: the shape of ``FLOWS``; the other checks run only when it is sound."""
+    raw = getattr(settings, "FLOWS", None)
+    if raw is None:
+        return []
+    if not isinstance(raw, Mapping):
+        return [_error(f"FLOWS must be a dict, not {type(raw).__name__}.", 1)]
+    errors = []
+    unknown = sorted(set(raw) - set(DEFAULTS))
+    if unknown:
+        errors.append(_error(f"FLOWS has unknown keys: {', '.join(map(str, unknown))}.", 1,
+                             hint=f"Known keys: {', '.join(DEFAULTS)}."))
+    if raw.get("ON_BUSY", "wait") not in ("wait", "reject"):
+        errors.append(_error(f"FLOWS['ON_BUSY'] must be 'wait' or 'reject', not {raw['ON_BUSY']!r}.", 1))
+    for key in _NUMBERS:
+        value = raw.get(key, DEFAULTS[key])
+        if value is None and key in _OPTIONAL_NUMBERS:
+            continue
+        if isinstance(value, bool) or not isinstance(value, Real) or value <= 0:
+            errors.append(_error(f"FLOWS[{key!r}] must be a positive number, not {value!r}.", 1))
+    permissions = raw.get("PERMISSION_CLASSES", DEFAULTS["PERMISSION_CLASSES"])
+    if not isinstance(permissions, (list, tuple)) or not all(isinstance(p, str) for p in permissions):
+        errors.append(_error("FLOWS['PERMISSION_CLASSES'] must be a list of dotted paths.", 1))
+    try:
+        configs = registry.flow_configs()
+        registry.checkpointer_settings()
+        for config in configs.values():
+            registry.checkpointer_settings(config)
+    except ImproperlyConfigured as exc:
+        errors.append(_error(str(exc), 1))
+    return errors
+
+
+def _settings_sound() -> bool:
+    return not check_settings()
+
+
+@register("flows")
+def check_flows(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """E002 / E003: each registered flow imports and is a valid ``FlowEngine``."""
+    if not _settings_sound():
+        return []
+    errors: list[CheckMessage] = []
+    for config in registry.flow_configs().values():
+        label = f"flow {config.name!r} ({config.path})"
+        try:
+            target = import_string(config.path)
+        except ImportError as exc:
+            errors.append(_error(f"{label} does not import: {exc}", 2))
+            continue
+        try:
+            engine = _engine_of(target)
+            if not isinstance(engine, FlowEngine):
+                errors.append(_error(f"{label} is not a FlowEngine or a factory returning one "
+                                     f"(got {type(engine).__name__}).", 3))
+                continue
+            engine.build()
+        except GraphValidationError as exc:
+            errors.append(_error(f"{label} has an invalid graph: {exc}", 3))
+    return errors
+
+
+def _engine_of(target: Any) -> Any:
+    """``target`` itself, or what the factory returns (given a throwaway store)."""
+    if isinstance(target, FlowEngine) or not callable(target):
+        return target
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        params = {}
+    return target(checkpointer=InMemoryCheckpointer()) if "checkpointer" in params else target()
+
+
+@register("flows")
+def check_checkpointers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """E004 / E005 / E006: every configured checkpointer can be built."""
+    if not _settings_sound():
+        return []
+    chosen = [(None, registry.checkpointer_settings())]
+    chosen += [(config, registry.checkpointer_settings(config))
+               for config in registry.flow_configs().values() if config.checkpointer]
+    errors: list[CheckMessage] = []
+    for config, (backend, options) in chosen:
+        where = f"the checkpointer of flow {config.name!r}" if config else "FLOWS['CHECKPOINTER']"
+        missing = list(_missing_requirements(backend, options))
+        if missing:
+            errors.append(_error(
+                f"{where} ({backend}) needs {', '.join(missing)}, which is not installed.", 5,
+                hint=f"pip install {' '.join(missing)}",
+            ))
+            continue
+        try:
+            registry.checkpointer_class(backend)
+        except ModuleNotFoundError as exc:
+            target = CHECKPOINTER_ALIASES.get(backend, backend)
+            if exc.name and not target.startswith(exc.name):
+                errors.append(_error(f"{where} ({backend}) needs {exc.name}, which is not installed.", 5,
+                                     hint=f"pip install {exc.name}"))
+            else:
+                errors.append(_error(f"{where}: unknown checkpointer {backend!r}: {exc}", 4))
+            continue
+        except (ImportError, TypeError) as exc:
+            errors.append(_error(f"{where}: unknown checkpointer {backend!r}: {exc}", 4,
+                                 hint=f"Use a dotted path or one of {', '.join(CHECKPOINTER_ALIASES)}."))
+            continue
+        errors.extend(_check_options(where, config, options))
+    return errors
+
+
+def _missing_requirements(backend: str, options: Mapping[str, Any]) -> Iterable[str]:
+    needed = list(BACKEND_REQUIREMENTS.get(backend, ()))
+    if backend == "sql":
+        url = str(options.get("connection_string", ""))
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        if scheme in SQL_DRIVERS:
+            needed.append(SQL_DRIVERS[scheme])
+    if options.get("encryption_keys"):
+        needed.append("cryptography")
+    for module in needed:
+        if importlib.util.find_spec(module) is None:
+            yield module
+
+
+def _check_options(where: str, config: registry.FlowConfig | None, options: Mapping[str, Any]) -> list[Error]:
+    using = options.get("using")
+    if using is not None and using not in settings.DATABASES:
+        return [_error(f"{where}: database alias {using!r} is not in DATABASES.", 6)]
+    try:
+        registry.build_checkpointer(config.name if config else "default", config)
+    except (TypeError, ValueError) as exc:
+        return [_error(f"{where} rejects its options: {exc}", 6)]
+    return []
+
+
+@register("flows")
+def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """W001: with the in-memory layer, watchers on other workers never see a run's events."""
+    layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
+    backend = (layers.get("default") or {}).get("BACKEND", "")
+    if settings.DEBUG or not backend.endswith("InMemoryChannelLayer"):
+        return []
+    return [Warning(
+        "The in-memory channel layer is used with DEBUG = False: live events of a session reach "
+        "only the watchers connected to the worker process that runs it.",
+        hint="Use channels_redis (set REDIS_URL in the demo project) when you run several workers.",
+        obj="settings.CHANNEL_LAYERS",
+        id="flows.W001",
+    )]

@@ -94,7 +94,8 @@ def checkpointer_settings(config: FlowConfig | None = None) -> tuple[str, dict[s
         chosen = {"BACKEND": chosen}
     if not isinstance(chosen, Mapping) or not isinstance(chosen.get("BACKEND", "django"), str):
         raise ImproperlyConfigured(f"{SETTING_NAME}['CHECKPOINTER'] must be a dict with a 'BACKEND' string")
-    options = chosen.get("OPTIONS") or {}
+    options = chosen.get("OPTIONS")
+    options = {} if options is None else options
     if not isinstance(options, Mapping):
         raise ImproperlyConfigured(f"{SETTING_NAME}['CHECKPOINTER']['OPTIONS'] must be a dict")
     return chosen.get("BACKEND", "django"), dict(options)

@@ -14,7 +14,8 @@ from typing import Any, Iterable, Mapping, Sequence
 from sqlalchemy import Connection, Row
 
 from ...errors import LeaseLost
-from ..base import BaseCheckpointer, WriteRange, _runs
+from ..base import BaseCheckpointer
+from ..retention import WriteRange, runs
 from ..types import Lease, LeaseGrant, StoredCheckpoint, StoredWrite
 from .database import Database
 from .schema import build_tables, create_tables
@@ -269,7 +270,7 @@ class SQLCheckpointer(BaseCheckpointer):
                     raise _lost(lease)
                 if keep_ids is not None:
                     seqs = [seq for seq, cid in conn.execute(sql.list_seqs, {"sid": sid}) if cid not in keep_ids]
-                    spans: list[tuple[str | None, int, int]] = [(None, lo, hi) for lo, hi in _runs(sorted(seqs))]
+                    spans: list[tuple[str | None, int, int]] = [(None, lo, hi) for lo, hi in runs(sorted(seqs))]
                     self._delete_ranges(conn, self.tables.checkpoints, sid, spans)
                 for start in range(0, len(doomed), _CHUNK):
                     conn.execute(sql.delete_ids, {"sid": sid, "ids": doomed[start : start + _CHUNK]})
