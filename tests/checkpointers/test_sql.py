@@ -1,0 +1,565 @@
+"""SQL-specific behaviour of SQLCheckpointer (the shared contract is in tests/conformance).
+
+Every test runs against real databases: SQLite files under ``tmp_path`` and the
+PostgreSQL and MariaDB servers from ``scripts/with-test-services``; a missing
+server is a loud failure (:func:`tests.backends.service_url`). Raw rows are
+read with plain queries on the checkpointer's own connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import uuid
+from typing import Any, AsyncIterator, Callable
+
+import pytest
+from sqlalchemy import Connection, event, func, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from flows.engine.checkpointers.memory import InMemoryCheckpointer
+from flows.engine.checkpointers.sql import SQLCheckpointer
+from flows.engine.checkpointers.types import EXTEND, SET, Change, StoredCheckpoint, StoredWrite
+from flows.engine.errors import CheckpointerUnavailable, LeaseLost, SerializationError
+from tests.backends import backend_specs, service_url
+
+pytestmark = pytest.mark.services
+
+SQL_BACKENDS = [
+    "sqlite",
+    "sqlite-aiosqlite",
+    "postgres-psycopg2",
+    "postgres-asyncpg",
+    "mariadb-pymysql",
+    "mariadb-aiomysql",
+]
+SERVER_BACKENDS = [name for name in SQL_BACKENDS if not name.startswith("sqlite")]
+
+
+def sid() -> str:
+    return f"s-{uuid.uuid4().hex[:12]}"
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def with_password(url: str, password: str, port: int | None = None) -> str:
+    parsed = make_url(url).set(password=password)
+    if port is not None:
+        parsed = parsed.set(port=port)
+    return parsed.render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def backend(request, tmp_path) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def make(backend: str, tmp_path) -> AsyncIterator[Callable[..., SQLCheckpointer]]:
+    """Builds checkpointers on fresh tables (or a fresh file); drops them after the test."""
+    made: list[SQLCheckpointer] = []
+    spec = backend_specs(str(tmp_path))[backend]()
+
+    def factory(like: SQLCheckpointer | None = None, **options: Any) -> SQLCheckpointer:
+        if like is not None:
+            options.setdefault("table_prefix", like.tables.prefix)
+            cp = SQLCheckpointer(like.db.url.render_as_string(hide_password=False), **options)
+        else:
+            cp = spec.create(**options)
+        made.append(cp)
+        return cp
+
+    yield factory
+    if made:
+        owner = made[0]
+        await owner.db.run(lambda conn: _drop(owner, conn))
+    for cp in made:
+        await cp.aclose()
+
+
+def _drop(cp: SQLCheckpointer, conn: Connection) -> None:
+    cp.tables.metadata.drop_all(conn, checkfirst=True)
+    conn.commit()
+
+
+async def put_turns(cp: SQLCheckpointer, session_id: str, turns: int, text: str = "m") -> list:
+    metas, parent, state = [], None, {}
+    async with cp.alock(session_id) as lease:
+        for i in range(turns):
+            old = state.get("messages")
+            message = f"{text}{i}"
+            state = {"messages": (old or []) + [message], "turn": i}
+            changes = {
+                "messages": Change(EXTEND, [message]) if old else Change(SET, state["messages"]),
+                "turn": Change(SET, i),
+            }
+            parent = await cp.aput(lease, parent=parent, state=state, changes=changes, run_id="r", node="n", step=i)
+            metas.append(parent)
+    return metas
+
+
+async def rows(cp: SQLCheckpointer, session_id: str) -> dict[str, Any]:
+    """What the tables hold for a session, read with plain queries."""
+    s, c, w = cp.tables.sessions, cp.tables.checkpoints, cp.tables.writes
+
+    def work(conn: Connection) -> dict[str, Any]:
+        return {
+            "session": conn.execute(select(s.c.head_seq, s.c.last_seq).where(s.c.session_id == session_id)).first(),
+            "checkpoints": conn.execute(select(func.count()).select_from(c).where(c.c.session_id == session_id)).scalar(),
+            "writes": conn.execute(select(func.count()).select_from(w).where(w.c.session_id == session_id)).scalar(),
+            "blobs": [bytes(b) for b in conn.execute(select(c.c.blob).where(c.c.session_id == session_id)).scalars()]
+            + [bytes(b) for b in conn.execute(select(w.c.blob).where(w.c.session_id == session_id)).scalars()],
+        }
+
+    return await cp.db.run(work)
+
+
+# ------------------------------------------------------------------ connection strings and tables
+
+
+async def test_each_connection_string_form_works(make, backend):
+    cp = make()
+    assert cp.db.backend.split("+")[1] == {
+        "sqlite": "pysqlite",
+        "sqlite-aiosqlite": "aiosqlite",
+        "postgres-psycopg2": "psycopg2",
+        "postgres-asyncpg": "asyncpg",
+        "mariadb-pymysql": "pymysql",
+        "mariadb-aiomysql": "aiomysql",
+    }[backend]
+    session_id = sid()
+    await put_turns(cp, session_id, 3)
+    head = await cp.aget(session_id)
+    assert head.state == {"messages": ["m0", "m1", "m2"], "turn": 2}
+    assert [m.step for m in await cp.alist(session_id)] == [2, 1, 0]
+    again = make(like=cp)  # a second instance (new pools) reads the same rows
+    assert (await again.aget(session_id)).state == head.state
+
+
+async def test_tables_are_created_on_first_use_with_the_prefix(make):
+    cp = make()
+    prefix = cp.tables.prefix
+    names = {f"{prefix}sessions", f"{prefix}checkpoints", f"{prefix}writes"}
+
+    def table_names(conn: Connection) -> set[str]:
+        return {name for name in inspect(conn).get_table_names() if name.startswith(prefix)}
+
+    probe = make(like=cp)
+    probe.db.prepare = None  # look without creating
+    assert await probe.db.run(table_names) == set()
+    await cp.aget(sid())  # first use: a read is enough
+    assert await probe.db.run(table_names) == names
+
+    def layout(conn: Connection) -> dict[str, Any]:
+        inspector = inspect(conn)
+        return {
+            "checkpoints_pk": inspector.get_pk_constraint(f"{prefix}checkpoints")["constrained_columns"],
+            "writes_pk": inspector.get_pk_constraint(f"{prefix}writes")["constrained_columns"],
+            "unique": [u["column_names"] for u in inspector.get_unique_constraints(f"{prefix}checkpoints")]
+            + [i["column_names"] for i in inspector.get_indexes(f"{prefix}checkpoints") if i["unique"]],
+        }
+
+    found = await probe.db.run(layout)
+    assert found["checkpoints_pk"] == ["session_id", "seq"]
+    assert found["writes_pk"] == ["session_id", "field", "seq"]
+    assert ["session_id", "checkpoint_id"] in found["unique"]
+    await make(like=cp).aget(sid())  # tables that exist already are fine
+
+
+async def test_many_workers_creating_the_tables_at_once_all_succeed(make):
+    first = make()
+    others = [make(like=first) for _ in range(4)]
+    session_ids = [sid() for _ in others]
+    await asyncio.gather(*(put_turns(cp, s, 1) for cp, s in zip(others, session_ids)))
+    assert [(await first.aget(s)).state["turn"] for s in session_ids] == [0] * 4
+
+
+async def test_default_prefix_is_flows(tmp_path):
+    cp = SQLCheckpointer(f"sqlite:///{tmp_path}/default.db")
+    await put_turns(cp, sid(), 1)
+    names = await cp.db.run(lambda conn: set(inspect(conn).get_table_names()))
+    assert names == {"flows_sessions", "flows_checkpoints", "flows_writes"}
+    await cp.aclose()
+
+
+def test_bad_table_prefix_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="table_prefix"):
+        SQLCheckpointer(f"sqlite:///{tmp_path}/x.db", table_prefix="x; drop table")
+
+
+def test_unsupported_database_is_refused_without_its_password():
+    with pytest.raises(ValueError, match="supports PostgreSQL") as caught:
+        SQLCheckpointer("oracle://scott:tiger-pw@localhost/db")
+    assert "tiger-pw" not in str(caught.value)
+
+
+# ------------------------------------------------------------------ errors
+
+
+@pytest.mark.parametrize("backend", SERVER_BACKENDS)
+async def test_unreachable_server_names_the_url_without_its_password(make, backend):
+    spec = backend_specs("/tmp")[backend]()
+    port = closed_port()
+    url = with_password(spec.args[0], "hunter2-pw", port=port)
+    cp = SQLCheckpointer(url, connect_args=_connect_timeout(backend))
+    with pytest.raises(CheckpointerUnavailable) as caught:
+        await cp.aget(sid())
+    message = str(caught.value)
+    assert f":***@127.0.0.1:{port}/" in message
+    assert cp.db.backend in message and "hunter2-pw" not in message
+    await cp.aclose()
+
+
+def _connect_timeout(backend: str) -> dict[str, Any]:
+    if backend == "postgres-psycopg2":
+        return {"connect_timeout": 5}
+    if backend == "postgres-asyncpg":
+        return {"timeout": 5}
+    return {"connect_timeout": 5}
+
+
+@pytest.mark.parametrize("backend", SERVER_BACKENDS)
+async def test_wrong_password_is_unavailable_without_the_password(make, backend):
+    spec = backend_specs("/tmp")[backend]()
+    cp = SQLCheckpointer(with_password(spec.args[0], "s3cret-wrong-pw"), table_prefix=spec.kwargs["table_prefix"])
+    with pytest.raises(CheckpointerUnavailable) as caught:
+        await cp.aacquire(sid(), on_busy="reject")
+    assert "s3cret-wrong-pw" not in str(caught.value)
+    assert ":***@" in str(caught.value)
+    await cp.aclose()
+
+
+def test_query_string_passwords_are_hidden_too():
+    cp = SQLCheckpointer("postgresql+psycopg2://u@127.0.0.1:1/db?password=qs-secret&sslmode=disable")
+    assert "qs-secret" not in cp.db.safe_url and "password=***" in cp.db.safe_url
+    assert "qs-secret" not in repr(cp)
+
+
+@pytest.mark.parametrize(
+    "url, module, extra",
+    [
+        ("postgresql+asyncpg://u:pw-x@h/db", "asyncpg", "asyncpg"),
+        ("postgresql+psycopg2://u:pw-x@h/db", "psycopg2", "postgres"),
+        ("mysql+pymysql://u:pw-x@h/db", "pymysql", "mysql"),
+        ("sqlite+aiosqlite:///x.db", "aiosqlite", "aiosqlite"),
+    ],
+)
+def test_missing_driver_names_the_pip_extra(url, module, extra):
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules[{module!r}] = None
+        from flows.engine.checkpointers.sql import SQLCheckpointer
+        try:
+            SQLCheckpointer({url!r})
+        except ImportError as exc:
+            print(exc)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert f"pip install 'django-flows[{extra}]'" in out
+    assert "pw-x" not in out
+
+
+def test_missing_sqlalchemy_names_the_pip_extra():
+    code = (
+        "import sys; sys.modules['sqlalchemy'] = None\n"
+        "try:\n"
+        "    from flows.engine.checkpointers import SQLCheckpointer\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "pip install 'django-flows[sql]'" in out
+
+
+@pytest.mark.parametrize("backend", SERVER_BACKENDS)
+async def test_dropped_connection_is_unavailable_and_the_next_call_reconnects(make, backend):
+    cp = make()
+    session_id = sid()
+    await put_turns(cp, session_id, 1)
+    pg = backend.startswith("postgres")
+    ident = "SELECT pg_backend_pid()" if pg else "SELECT CONNECTION_ID()"
+    victim = await cp.db.run(lambda conn: conn.exec_driver_sql(ident).scalar())
+    killer = make(like=cp)
+    kill = f"SELECT pg_terminate_backend({int(victim)})" if pg else f"KILL CONNECTION {int(victim)}"
+    await killer.db.run(lambda conn: conn.exec_driver_sql(kill))
+    with pytest.raises(CheckpointerUnavailable, match=r":\*\*\*@"):
+        await cp.aget(session_id)
+    assert (await cp.aget(session_id)).state["turn"] == 0
+
+
+# ------------------------------------------------------------------ encryption
+
+
+async def test_encrypted_data_is_not_readable_in_the_tables(make):
+    from cryptography.fernet import Fernet
+
+    old_key, new_key = Fernet.generate_key(), Fernet.generate_key()
+    secret = f"top-secret-{uuid.uuid4().hex}"
+    plain = make()
+    session_id = sid()
+    await put_turns(plain, session_id, 2, text=secret)
+    assert any(secret.encode() in blob for blob in (await rows(plain, session_id))["blobs"])
+
+    encrypted = make(like=plain, encryption_keys=[old_key])
+    session_id = sid()
+    await put_turns(encrypted, session_id, 3, text=secret)
+    blobs = (await rows(encrypted, session_id))["blobs"]
+    assert len(blobs) == 3 + 6
+    assert not any(secret.encode() in blob for blob in blobs)
+    assert all(blob.startswith(b"f") for blob in blobs)
+
+    rotated = make(like=plain, encryption_keys=[new_key, old_key])
+    assert (await rotated.aget(session_id)).state["messages"] == [f"{secret}{i}" for i in range(3)]
+    with pytest.raises(SerializationError, match="encryption_keys"):
+        await make(like=plain, encryption_keys=[new_key]).aget(session_id)
+
+
+async def test_large_blobs_round_trip(make):
+    """MySQL's plain BLOB stops at 64 KiB: blobs are LONGBLOB there."""
+    cp = make()
+    session_id = sid()
+    big = "x" * 200_000
+    async with cp.alock(session_id) as lease:
+        await cp.aput(lease, parent=None, state={"big": big}, changes={"big": Change(SET, big)}, run_id="r", node="n", step=0)
+    assert (await cp.aget(session_id)).state == {"big": big}
+
+
+# ------------------------------------------------------------------ atomicity and fencing
+
+
+async def test_a_stale_token_writes_and_deletes_nothing(make):
+    cp = make(lease_seconds=0.2)
+    session_id = sid()
+    stale = await cp.aacquire(session_id)
+    fresh = await cp.aacquire(session_id, timeout=5)
+    assert fresh.token > stale.token
+    with pytest.raises(LeaseLost):
+        await cp.aput(stale, parent=None, state={"x": 1}, changes={"x": Change(SET, 1)}, run_id="r", node="n", step=1)
+    found = await rows(cp, session_id)
+    assert (found["checkpoints"], found["writes"], found["session"].head_seq) == (0, 0, None)
+    assert not await cp._renew(stale, 1.0)
+    await cp.aput(fresh, parent=None, state={"x": 2}, changes={"x": Change(SET, 2)}, run_id="r", node="n", step=1)
+    with pytest.raises(LeaseLost):
+        await cp._delete_session(stale)
+    await cp.arelease(stale)  # a stale release frees nothing
+    with pytest.raises(LeaseLost):
+        await cp.aput(stale, parent=None, state={"x": 3}, changes={"x": Change(SET, 3)}, run_id="r", node="n", step=2)
+    assert (await cp.aget(session_id)).state == {"x": 2}
+    assert (await rows(cp, session_id))["checkpoints"] == 1
+    await cp.arelease(fresh)
+
+
+async def test_a_failure_mid_write_leaves_no_partial_checkpoint(make):
+    """The second INSERT fails (a duplicate write row) after the head moved and
+    the record went in: the whole transaction rolls back."""
+    cp = make()
+    session_id = sid()
+    await put_turns(cp, session_id, 2)
+    before = await rows(cp, session_id)
+    lease = await cp.aacquire(session_id)
+    seq = lease.last_seq + 1
+    record = StoredCheckpoint(session_id, uuid.uuid4().hex, seq, lease.head.checkpoint_id, 1.0, "r", "n", b"j{}")
+    twice = [StoredWrite(seq, "turn", SET, b"j1"), StoredWrite(seq, "turn", SET, b"j2")]
+    with pytest.raises(IntegrityError):
+        await cp._write(lease, record, twice)
+    assert await rows(cp, session_id) == before
+    assert (await cp.aget(session_id)).state == {"messages": ["m0", "m1"], "turn": 1}
+    # the lease is still good and the seq still free
+    head = await cp.aget_metadata(session_id)
+    await cp.aput(lease, parent=head, state={}, changes={"turn": Change(SET, 9)}, run_id="r", node="n", step=3)
+    assert (await cp.aget(session_id)).state["turn"] == 9
+    await cp.arelease(lease)
+
+
+@pytest.mark.parametrize("backend", SERVER_BACKENDS)
+async def test_an_over_long_value_fails_the_step_and_writes_nothing(make, backend):
+    cp = make()
+    session_id = sid()
+    await put_turns(cp, session_id, 1)
+    before = await rows(cp, session_id)
+    async with cp.alock(session_id) as lease:
+        head = await cp.aget_metadata(session_id)
+        too_long = "f" * 300  # field names are VARCHAR(255)
+        with pytest.raises(Exception, match="(?i)too long|truncat"):
+            await cp.aput(lease, parent=head, state={}, changes={"turn": Change(SET, 5), too_long: Change(SET, 1)}, run_id="r", node="n", step=1)
+    assert await rows(cp, session_id) == before
+    assert (await cp.aget(session_id)).state == {"messages": ["m0"], "turn": 0}
+
+
+# ------------------------------------------------------------------ TTL and stats
+
+
+async def test_ttl_expires_the_whole_session_and_purges_its_rows(make):
+    cp = make(ttl_seconds=0.3)
+    session_id, kept = sid(), sid()
+    await put_turns(cp, session_id, 2)
+    assert (await cp.aget(session_id)).state["turn"] == 1
+    await asyncio.sleep(0.5)
+    await put_turns(cp, kept, 1)
+    assert await cp.aget(session_id) is None
+    assert await cp.alist(session_id) == []
+    assert await cp._session_ids() == [kept]
+    found = await rows(cp, session_id)
+    assert (found["session"], found["checkpoints"], found["writes"]) == (None, 0, 0)
+    assert (await cp.aget_stats())["sessions"] == 1
+
+
+async def test_a_held_lease_outlives_the_ttl(make):
+    cp = make(ttl_seconds=0.1, lease_seconds=60)
+    session_id = sid()
+    lease = await cp.aacquire(session_id)
+    await cp.aput(lease, parent=None, state={"x": 1}, changes={"x": Change(SET, 1)}, run_id="r", node="n", step=1)
+    await asyncio.sleep(0.3)
+    assert (await cp.aget(session_id)).state == {"x": 1}
+    await cp.arelease(lease)
+    assert await cp.aget(session_id) is None
+
+
+async def test_stats_match_the_in_memory_store(make):
+    cp, memory = make(), InMemoryCheckpointer()
+    for store in (cp, memory):
+        for turns in (3, 7):
+            await put_turns(store, f"stats-{turns}", turns)
+    assert await cp.aget_stats() == await memory.aget_stats()
+
+
+# ------------------------------------------------------------------ query counts
+
+
+class StatementCounter:
+    """Counts the statements a checkpointer sends (the database is real; only counted)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, *args: Any) -> None:
+        self.count += 1
+
+
+async def test_reads_take_a_constant_number_of_queries(make):
+    cp = make(read_cache_size=0)  # count the store's queries, not the cache's savings
+    short, long = sid(), sid()
+    await put_turns(cp, short, 3)
+    await put_turns(cp, long, 120)
+    engine = cp.db.current_engine()
+    counter = StatementCounter()
+    event.listen(engine, "before_cursor_execute", counter)
+
+    async def queries(call) -> int:
+        before = counter.count
+        await call
+        return counter.count - before
+
+    try:
+        assert await queries(cp.aget(short)) == await queries(cp.aget(long)) == 2
+        assert await queries(cp.alist(short, limit=5)) == await queries(cp.alist(long, limit=5)) == 2
+        assert len(await cp.alist(long, limit=5)) == 5
+        lease = await cp.aacquire(long)
+        head = await cp.aget_metadata(long)
+        step = cp.aput(lease, parent=head, state={}, changes={"turn": Change(SET, -1)}, run_id="r", node="n", step=1)
+        assert await queries(step) <= (1 if cp.db.family == "postgresql" else 3) + (1 if cp.db.family == "sqlite" else 0)
+        await cp.arelease(lease)
+    finally:
+        event.remove(engine, "before_cursor_execute", counter)
+
+
+# ------------------------------------------------------------------ loops, threads, processes
+
+
+async def test_one_checkpointer_serves_several_event_loops(make):
+    cp = make()
+    session_id = sid()
+    await put_turns(cp, session_id, 2)
+    seen: list[Any] = []
+
+    async def read_and_close() -> dict:
+        try:
+            return (await cp.aget(session_id)).state
+        finally:
+            await cp.aclose()
+
+    def other_thread() -> None:
+        seen.append(asyncio.run(read_and_close()))
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join()
+    assert seen == [{"messages": ["m0", "m1"], "turn": 1}]
+    assert (await cp.aget(session_id)).state == seen[0]
+
+
+def test_sqlite_uses_wal_and_synchronous_normal(tmp_path):
+    cp = SQLCheckpointer(f"sqlite:///{tmp_path}/wal.db")
+
+    async def main() -> tuple[str, int]:
+        await put_turns(cp, sid(), 1)
+
+        def pragmas(conn: Connection) -> tuple[str, int]:
+            return (
+                conn.exec_driver_sql("PRAGMA journal_mode").scalar(),
+                conn.exec_driver_sql("PRAGMA synchronous").scalar(),
+            )
+
+        try:
+            return await cp.db.run(pragmas)
+        finally:
+            await cp.aclose()
+
+    assert asyncio.run(main()) == ("wal", 1)  # 1 = NORMAL
+
+
+_WORKER = """
+import asyncio, sys
+from flows.engine.checkpointers.sql import SQLCheckpointer
+from flows.engine.checkpointers.types import Change, EXTEND, SET
+
+async def main(url, session_id, worker, count):
+    cp = SQLCheckpointer(url, busy_timeout=60)
+    for i in range(count):
+        async with cp.alock(session_id, on_busy="wait", timeout=60) as lease:
+            head = await cp.aget(session_id)
+            message = f"{worker}-{i}"
+            if head is None:
+                await cp.aput(lease, parent=None, state={"messages": [message]},
+                              changes={"messages": Change(SET, [message])}, run_id="r", node="n", step=0)
+            else:
+                await cp.aput(lease, parent=head.metadata, state={**head.state, "messages": head.state["messages"] + [message]},
+                              changes={"messages": Change(EXTEND, [message])}, run_id="r", node="n", step=0)
+    await cp.aclose()
+
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+"""
+
+
+@pytest.mark.parametrize("driver", ["sqlite", "sqlite+aiosqlite"])
+def test_sqlite_across_processes_never_fails_with_database_is_locked(tmp_path, driver):
+    url = f"{driver}:///{tmp_path}/shared.db"
+    session_id = sid()
+    workers = [
+        subprocess.Popen([sys.executable, "-c", _WORKER, url, session_id, str(n), "12"], stderr=subprocess.PIPE, text=True)
+        for n in range(4)
+    ]
+    errors = [worker.communicate(timeout=120)[1] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0] * 4, errors
+
+    async def check() -> list[str]:
+        cp = SQLCheckpointer(url)
+        try:
+            return (await cp.aget(session_id)).state["messages"]
+        finally:
+            await cp.aclose()
+
+    messages = asyncio.run(check())
+    assert len(messages) == 48
+    assert sorted(messages) == sorted(f"{w}-{i}" for w in range(4) for i in range(12))
