@@ -178,10 +178,14 @@ class Database:
                 args.setdefault("check_same_thread", False)
             if self.memory:
                 kwargs["poolclass"] = StaticPool
-        if self.family == "mysql":
-            # READ COMMITTED takes no gap locks, so two workers creating
-            # different new sessions never deadlock on the same index gap.
-            kwargs["isolation_level"] = "READ COMMITTED"
+        else:
+            # Driver-level autocommit: a single statement (every read, the
+            # PostgreSQL step) is its own transaction, one round trip; longer
+            # transactions are begun explicitly (see ``transaction``). The
+            # pool's rollback-on-return is skipped in autocommit (PyMySQL
+            # would send a ROLLBACK per checkout otherwise).
+            kwargs["isolation_level"] = "AUTOCOMMIT"
+            kwargs["skip_autocommit_rollback"] = True
         if not self.memory:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = max_overflow
@@ -205,8 +209,11 @@ class Database:
                         cursor.execute("PRAGMA journal_mode = WAL")
                         cursor.execute("PRAGMA synchronous = NORMAL")
                 elif family == "mysql":
-                    # Epoch arithmetic on NOW() is exact only in UTC (no DST folds).
+                    # Epoch arithmetic on NOW() is exact only in UTC (no DST
+                    # folds). READ COMMITTED takes no gap locks, so two workers
+                    # creating different new sessions never deadlock on a gap.
                     cursor.execute("SET time_zone = '+00:00'")
+                    cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
             finally:
                 cursor.close()
 
@@ -305,19 +312,21 @@ class Database:
     def transaction(self, conn: Connection, *, write: bool) -> Iterator[Connection]:
         """One transaction: committed at the end, rolled back on any error.
 
-        SQLite write transactions start with ``BEGIN IMMEDIATE``: the write
-        lock is taken (or waited for, up to the busy timeout) at the start,
-        never by upgrading a read lock mid-transaction, which SQLite refuses
-        at once with "database is locked" instead of waiting.
+        Every driver runs in autocommit mode, so the transaction is spelled
+        out: ``BEGIN`` ... ``COMMIT`` (or ``ROLLBACK``), no extra round trip
+        for a driver-level begin or a pool reset. SQLite write transactions
+        start with ``BEGIN IMMEDIATE``: the write lock is taken (or waited for,
+        up to the busy timeout) at the start, never by upgrading a read lock
+        mid-transaction, which SQLite refuses at once with "database is
+        locked" instead of waiting.
         """
-        if self.family == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write and self.family == "sqlite" else "BEGIN")
         try:
             yield conn
         except BaseException:
-            conn.rollback()
+            conn.exec_driver_sql("ROLLBACK")
             raise
-        conn.commit()
+        conn.exec_driver_sql("COMMIT")
 
     # ------------------------------------------------------------------ errors
 
