@@ -222,6 +222,12 @@ class FlowEngine:
                       parent=start, lease=lease, emit=emit, max_steps=steps)
             await run.start(updates)
             return await run.execute()
+        unknown = sorted({t.node for t in schedule.current + schedule.following} - set(self._graph.nodes))
+        if unknown:
+            raise InvalidInput(
+                f"session {session_id!r} is waiting to run {unknown}, which this flow does not have "
+                "(was the graph changed?); reset the session or fork from an earlier checkpoint"
+            )
         run = Run(self, run_id=start.run_id, session_id=session_id, state=state, schedule=schedule,
                   parent=start, lease=lease, emit=emit, max_steps=steps)
         if start.interrupt:

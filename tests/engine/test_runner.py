@@ -276,3 +276,16 @@ async def test_dict_schema_accepts_any_keys():
     f = FlowEngine(dict)
     f.add_node("a", lambda s: {"anything": s["x"] + 1}).add_edge(START, "a").add_edge("a", END)
     assert await f.invoke({"x": 1}) == {"x": 1, "anything": 2}
+
+
+async def test_a_session_waiting_on_a_node_the_flow_lacks_is_a_clear_error():
+    from flows.engine import interrupt
+
+    checkpointer = InMemoryCheckpointer()
+    old = FlowEngine(S, checkpointer)
+    old.add_node("ask", lambda s: {"item": interrupt("?")}).add_edge(START, "ask").add_edge("ask", END)
+    await old.invoke({}, session_id="changed")
+    new = FlowEngine(S, checkpointer)
+    new.add_node("other", logger("other")).add_edge(START, "other").add_edge("other", END)
+    with pytest.raises(InvalidInput, match=r"waiting to run \['ask'\], which this flow does not have"):
+        await new.invoke(None, session_id="changed", resume=1)
