@@ -50,6 +50,25 @@ def shared_executor() -> ThreadPoolExecutor:
         return _pool
 
 
+def _with_connection_hygiene(using: str, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Runs ``func`` with Django's request-style connection handling around it:
+    ``CONN_MAX_AGE`` and ``CONN_HEALTH_CHECKS`` apply per call, as per request."""
+    connection = connections[using]
+    connection.close_if_unusable_or_obsolete()
+    try:
+        return func(*args, **kwargs)
+    finally:
+        connection.close_if_unusable_or_obsolete()
+
+
+async def run_in_orm_thread(
+    func: Callable[..., T], *args: Any, using: str = "default", executor: Executor | None = None, **kwargs: Any
+) -> T:
+    """Awaits blocking ORM code ``func`` on the flows thread pool (see the module docstring)."""
+    call = sync_to_async(_with_connection_hygiene, thread_sensitive=False, executor=executor or shared_executor())
+    return await call(using, func, *args, **kwargs)
+
+
 class DjangoCheckpointer(BaseCheckpointer):
     """Checkpoints of one flow (``flow_name``) in the ``using`` database.
 
@@ -119,17 +138,7 @@ class DjangoCheckpointer(BaseCheckpointer):
     # ------------------------------------------------------------------ threads
 
     async def _run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        executor = self._executor or shared_executor()
-        return await sync_to_async(self._call, thread_sensitive=False, executor=executor)(func, *args, **kwargs)
-
-    def _call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Runs ``func`` with Django's request-style connection hygiene around it."""
-        connection = connections[self.using]
-        connection.close_if_unusable_or_obsolete()
-        try:
-            return func(*args, **kwargs)
-        finally:
-            connection.close_if_unusable_or_obsolete()
+        return await run_in_orm_thread(func, *args, using=self.using, executor=self._executor, **kwargs)
 
     async def _session_pk(self, lease: Lease) -> int:
         pk = self._session_pks.get((lease.session_id, lease.token))

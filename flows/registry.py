@@ -134,7 +134,7 @@ def build_checkpointer(flow_name: str, config: FlowConfig | None = None) -> Base
 
 
 def load_engine(config: FlowConfig) -> FlowEngine:
-    """Imports and builds one flow, without caching (system checks use this)."""
+    """Imports and builds one flow (uncached: :func:`get_flow` caches)."""
     target = import_string(config.path)
     if isinstance(target, FlowEngine):
         engine = target
@@ -155,13 +155,19 @@ def load_engine(config: FlowConfig) -> FlowEngine:
 
 
 def _call_factory(factory: Callable[..., Any], config: FlowConfig) -> Any:
+    """Calls a factory with the arguments it accepts: ``checkpointer`` and ``hooks``."""
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
         params = {}
+    kwargs: dict[str, Any] = {}
     if "checkpointer" in params:
-        return factory(checkpointer=build_checkpointer(config.name, config))
-    return factory()
+        kwargs["checkpointer"] = build_checkpointer(config.name, config)
+    if "hooks" in params:
+        from .signals import SignalHooks
+
+        kwargs["hooks"] = SignalHooks(config.name)
+    return factory(**kwargs)
 
 
 _engines: dict[str, FlowEngine] = {}

@@ -183,13 +183,15 @@ async def test_one_checkpoint_is_one_transaction_of_constant_size(counting):
 
 async def test_orm_work_runs_off_the_event_loop_thread(monkeypatch):
     seen: set[str] = set()
-    original = DjangoCheckpointer._call
+    from flows import checkpointer as module
 
-    def spy(self, func, *args, **kwargs):
+    original = module._with_connection_hygiene
+
+    def spy(using, func, *args, **kwargs):
         seen.add(threading.current_thread().name)
-        return original(self, func, *args, **kwargs)
+        return original(using, func, *args, **kwargs)
 
-    monkeypatch.setattr(DjangoCheckpointer, "_call", spy)
+    monkeypatch.setattr(module, "_with_connection_hygiene", spy)
     await grow(DjangoCheckpointer(flow_name="threads"), sid(), 2)
     assert seen and all(name.startswith("flows-orm") for name in seen)
     assert threading.current_thread().name not in seen

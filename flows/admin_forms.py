@@ -1,0 +1,84 @@
+"""Forms behind the admin's flow actions: start a session, invoke, answer a question."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from flows.engine.checkpointers.base import SESSION_ID_PATTERN
+
+from . import registry
+
+
+def parse_json(text: str, *, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(_("%(what)s is not valid JSON: %(error)s"), params={"what": what, "error": exc})
+
+
+class InvokeForm(forms.Form):
+    """A JSON input, or a plain message for flows whose state has ``messages``."""
+
+    message = forms.CharField(label=_("Message"), required=False, widget=forms.TextInput(attrs={"size": 60}))
+    input = forms.CharField(
+        label=_("Input (JSON)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60, "placeholder": '{"messages": ["hello"]}'}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        message, raw = data.get("message", "").strip(), data.get("input", "").strip()
+        if message and raw:
+            raise ValidationError(_("Give a message or a JSON input, not both."))
+        if message:
+            data["apply_state"] = {"messages": [message]}
+        elif raw:
+            value = parse_json(raw, what=_("The input"))
+            if not isinstance(value, dict):
+                raise ValidationError(_("The input must be a JSON object of state fields."))
+            data["apply_state"] = value
+        else:
+            data["apply_state"] = None  # continue with no updates
+        return data
+
+
+class ResumeForm(forms.Form):
+    """The answer to a pending interrupt (JSON; plain text is taken as a string)."""
+
+    answer = forms.CharField(label=_("Answer"), widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+
+    def clean_answer(self) -> Any:
+        text = self.cleaned_data["answer"].strip()
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+
+
+class StartSessionForm(InvokeForm):
+    """A new session of any registered flow."""
+
+    flow = forms.ChoiceField(label=_("Flow"))
+    session_id = forms.CharField(
+        label=_("Session id"), required=False, max_length=255, help_text=_("Leave empty for a new random id.")
+    )
+    owner = forms.IntegerField(label=_("Owner (user id)"), required=False, min_value=1)
+
+    field_order = ["flow", "session_id", "owner", "message", "input"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["flow"].choices = [(name, name) for name in registry.flow_names()]
+
+    def clean_session_id(self) -> str:
+        session_id = self.cleaned_data["session_id"].strip() or f"admin-{uuid.uuid4().hex[:12]}"
+        if not SESSION_ID_PATTERN.match(session_id):
+            raise ValidationError(_("Use 1-255 characters from A-Z a-z 0-9 _ . : -"))
+        return session_id

@@ -1,0 +1,102 @@
+"""A page of a session's history with what each checkpoint changed, old → new.
+
+For the admin timeline. A page of ``k`` checkpoints costs a constant number of
+reads whatever the history length: the page's metadata (one list), the state
+just before the page (one materialisation), and the page's own writes (one
+read); values are then folded forward in memory, oldest first. Works with every
+checkpointer, since it only uses the store contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flows.engine import CheckpointNotFound, FlowEngine
+from flows.engine.checkpointers import BaseCheckpointer, CheckpointMetadata
+from flows.engine.checkpointers.delta import fold
+from flows.engine.checkpointers.types import SET
+from flows.engine.serde import JsonSerializer
+
+_MISSING: Any = object()
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    op: str
+    old: Any
+    new: Any
+
+    @property
+    def is_new(self) -> bool:
+        return self.old is _MISSING
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    metadata: CheckpointMetadata
+    changes: list[FieldChange]
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    entries: list[HistoryEntry]
+    #: pass as ``before`` for the next (older) page; ``None`` on the last page
+    next_before: str | None
+
+
+def serializer_of(engine: FlowEngine) -> JsonSerializer:
+    """The engine's serializer (it knows the flow's registered types)."""
+    return engine._serializer  # no public accessor yet; see docs/django.md
+
+
+async def ahistory(engine: FlowEngine, session_id: str, *, limit: int = 20, before: str | None = None) -> HistoryPage:
+    """The newest ``limit`` checkpoints of the head's history (older than ``before``)."""
+    checkpointer = engine.checkpointer
+    if checkpointer is None:
+        return HistoryPage([], None)
+    serializer = serializer_of(engine)
+    metas = await checkpointer.alist(session_id, limit=limit + 1, before=before, serializer=serializer)
+    page, older = metas[:limit], metas[limit:]
+    if not page:
+        return HistoryPage([], None)
+    state: dict[str, Any] = {}
+    if older:
+        state = await checkpointer.amaterialise(older[0], serializer)
+    elif page[-1].parent_id is not None:  # the oldest page of a pruned history
+        try:
+            parent = await checkpointer.aget_metadata(session_id, page[-1].parent_id, serializer=serializer)
+        except CheckpointNotFound:
+            parent = None
+        state = await checkpointer.amaterialise(parent, serializer) if parent else {}
+    writes = await _page_writes(checkpointer, serializer, session_id, page)
+    entries = []
+    for meta in reversed(page):
+        changes = []
+        for field, op, value in writes.get(meta.seq, ()):
+            old = state.get(field, _MISSING)
+            new = value if op == SET or old is _MISSING else fold([(SET, old), (op, value)])
+            state[field] = new
+            if field in meta.updated_fields:
+                changes.append(FieldChange(field, op, old, new))
+        entries.append(HistoryEntry(meta, changes))
+    entries.reverse()
+    return HistoryPage(entries, page[-1].checkpoint_id if older else None)
+
+
+async def _page_writes(
+    checkpointer: BaseCheckpointer, serializer: JsonSerializer, session_id: str, page: list[CheckpointMetadata]
+) -> dict[int, list[tuple[str, str, Any]]]:
+    """The decoded writes of the page's checkpoints, by seq (one store read)."""
+    seqs = {meta.seq for meta in page}
+    fields = {name for meta in page for name in meta.bases}
+    lo, hi = min(seqs), max(seqs)
+    # the store primitive: this page needs exactly these seqs, which no public read returns
+    raw = await checkpointer._read_writes(session_id, {name: (lo, hi) for name in fields})
+    decode, loads = checkpointer.codec.decode, serializer.loads
+    by_seq: dict[int, list[tuple[str, str, Any]]] = {}
+    for write in raw:
+        if write.seq in seqs:
+            by_seq.setdefault(write.seq, []).append((write.field, write.op, loads(decode(write.blob))))
+    return by_seq
