@@ -25,6 +25,7 @@ from sqlalchemy import (
     TextClause,
     and_,
     bindparam,
+    cast,
     delete,
     exists,
     func,
@@ -92,7 +93,10 @@ class Statements:
             head_seq=None,
             head_id=None,
             last_seq=0,
-            lease_token=token,
+            # A new row's first token is the database clock in microseconds:
+            # above every token an earlier row of the same id handed out
+            # (those started lower and grew by one per lease).
+            lease_token=cast(now * 1_000_000, BigInteger),
             lease_until=now + lease_seconds,
             updated_at=now,
         )

@@ -8,7 +8,6 @@ sync drivers, through ``run_sync`` for async ones). Semantics mirror
 
 from __future__ import annotations
 
-import time
 from typing import Any, Iterable, Mapping, Sequence
 
 from sqlalchemy import Connection, Row
@@ -97,16 +96,13 @@ class SQLCheckpointer(BaseCheckpointer):
 
     async def _try_acquire(self, session_id: str, lease_seconds: float) -> LeaseGrant | None:
         sql, ttl = self.sql, self.ttl_seconds
-        # A token for a session row created now: above any token an earlier
-        # row of the same id handed out (those grew by one per lease).
-        fresh_token = time.time_ns() // 1000
 
         def work(conn: Connection) -> LeaseGrant | None:
             params = {"sid": session_id, "ls": lease_seconds}
             with self.db.transaction(conn, write=True):
-                if conn.execute(sql.acquire_update, params).rowcount != 1:
-                    inserted = conn.execute(sql.acquire_insert, {**params, "token": fresh_token})
-                    return LeaseGrant(fresh_token, None, 0) if inserted.rowcount == 1 else None
+                taken = conn.execute(sql.acquire_update, params).rowcount == 1
+                if not taken and conn.execute(sql.acquire_insert, params).rowcount != 1:
+                    return None  # a live lease is held by someone else
                 row = conn.execute(sql.acquire_read, params).one()
                 token, last_seq, updated_at, db_now = row[:4]
                 if ttl is not None and updated_at + ttl < db_now:
