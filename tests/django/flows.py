@@ -46,3 +46,18 @@ def approval_flow(checkpointer=None) -> FlowEngine:
     flow.add_edge("draft", "approve")
     flow.add_edge("approve", END)
     return flow.build()
+
+
+def signalled_flow(checkpointer=None, hooks=None) -> FlowEngine:
+    """Takes ``hooks``: the registry passes the signal hooks."""
+
+    def count(state: AppState) -> dict:
+        if state.get("status") == "fail":
+            raise RuntimeError("asked to fail")
+        return {"counter": state.get("counter", 0) + 1}
+
+    flow = FlowEngine(state_schema=AppState, checkpointer=checkpointer, hooks=hooks)
+    flow.add_node("count", count)
+    flow.add_edge(START, "count")
+    flow.add_edge("count", END)
+    return flow.build()
