@@ -519,6 +519,11 @@ def test_sqlite_uses_wal_and_synchronous_normal(tmp_path):
 
     assert asyncio.run(main()) == ("wal", 1)  # 1 = NORMAL
 
+    cp = SQLCheckpointer(f"sqlite:///{tmp_path}/full.db", sqlite_synchronous="full")
+    assert asyncio.run(main()) == ("wal", 2)  # 2 = FULL
+    with pytest.raises(ValueError, match="sqlite_synchronous"):
+        SQLCheckpointer(f"sqlite:///{tmp_path}/x.db", sqlite_synchronous="sometimes")
+
 
 _WORKER = """
 import asyncio, sys

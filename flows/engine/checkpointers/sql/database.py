@@ -96,7 +96,11 @@ class Database:
         busy_timeout: float = 30.0,
         connect_args: dict[str, Any] | None = None,
         engine_options: dict[str, Any] | None = None,
+        sqlite_synchronous: str = "NORMAL",
     ) -> None:
+        if sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, not {sqlite_synchronous!r}")
+        self.sqlite_synchronous = sqlite_synchronous.upper()
         try:
             self.url = make_url(connection_string)
         except ArgumentError as exc:
@@ -195,6 +199,7 @@ class Database:
 
     def _configure(self, sync_engine: Engine) -> None:
         family, memory, busy_ms = self.family, self.memory, int(self.busy_timeout * 1000)
+        synchronous = self.sqlite_synchronous
 
         @event.listens_for(sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -203,11 +208,12 @@ class Database:
                 if family == "sqlite":
                     cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
                     if not memory:
-                        # WAL: readers never block the writer nor it them;
-                        # NORMAL: no fsync per commit (a power cut may lose
-                        # the last commits, never corrupts). See docs/backends/sql.md.
+                        # WAL: readers never block the writer nor it them.
+                        # synchronous=NORMAL (default): no fsync per commit (a
+                        # power cut may lose the last commits, never corrupts).
+                        # See docs/backends/sql.md.
                         cursor.execute("PRAGMA journal_mode = WAL")
-                        cursor.execute("PRAGMA synchronous = NORMAL")
+                        cursor.execute(f"PRAGMA synchronous = {synchronous}")
                 elif family == "mysql":
                     # Epoch arithmetic on NOW() is exact only in UTC (no DST
                     # folds). READ COMMITTED takes no gap locks, so two workers

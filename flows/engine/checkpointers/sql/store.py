@@ -45,6 +45,8 @@ class SQLCheckpointer(BaseCheckpointer):
     ``…checkpoints`` and ``…writes`` are created on first use. ``pool_size`` and
     ``max_overflow`` size the connection pool (one per event loop for async
     drivers); ``connect_args`` and ``engine_options`` go to SQLAlchemy as is.
+    ``sqlite_synchronous`` is SQLite's ``PRAGMA synchronous`` (``NORMAL``: no
+    fsync per commit in WAL mode; ``FULL``: one).
     Every :class:`BaseCheckpointer` option is accepted.
     """
 
@@ -60,6 +62,7 @@ class SQLCheckpointer(BaseCheckpointer):
         ttl_seconds: float | None = None,
         connect_args: dict[str, Any] | None = None,
         engine_options: dict[str, Any] | None = None,
+        sqlite_synchronous: str = "NORMAL",
         **options: Any,
     ) -> None:
         super().__init__(
@@ -75,6 +78,7 @@ class SQLCheckpointer(BaseCheckpointer):
             busy_timeout=self.busy_timeout,
             connect_args=connect_args,
             engine_options=engine_options,
+            sqlite_synchronous=sqlite_synchronous,
         )
         self.tables = build_tables(table_prefix)
         self.sql = Statements(self.tables, self.db.family, ttl_seconds, hex_blobs=self.db.needs_hex_blobs)
@@ -119,8 +123,8 @@ class SQLCheckpointer(BaseCheckpointer):
         params = {"sid": lease.session_id, "token": lease.token, "ls": lease_seconds}
 
         def work(conn: Connection) -> bool:
-            with self.db.transaction(conn, write=True):
-                return conn.execute(self.sql.renew, params).rowcount == 1
+            # One statement: atomic in autocommit, one round trip.
+            return conn.execute(self.sql.renew, params).rowcount == 1
 
         return await self.db.run(work)
 
@@ -128,9 +132,10 @@ class SQLCheckpointer(BaseCheckpointer):
         params = {"sid": lease.session_id, "token": lease.token}
 
         def work(conn: Connection) -> None:
-            with self.db.transaction(conn, write=True):
-                if conn.execute(self.sql.release_empty, params).rowcount == 0:
-                    conn.execute(self.sql.release, params)
+            # Two single statements, each atomic: a session that never got a
+            # checkpoint goes; any other just has its lease cleared.
+            if conn.execute(self.sql.release_empty, params).rowcount == 0:
+                conn.execute(self.sql.release, params)
 
         await self.db.run(work)
 
