@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import operator
 import threading
+
+import pytest
 from typing import Annotated, TypedDict
 
 from flows.engine import END, START, FlowEngine
@@ -79,3 +81,42 @@ async def test_ttl_expires_idle_sessions(monkeypatch):
     now[0] += 2
     assert await flow.get_state("idle") is None
     assert checkpointer.get_stats()["sessions"] == 0
+
+
+async def test_renewal_survives_a_store_outage_until_the_lease_runs_out(monkeypatch):
+    from flows.engine.checkpointers.leases import KeepAlive
+    from flows.engine.errors import CheckpointerUnavailable
+
+    class Flaky(InMemoryCheckpointer):
+        down = True
+
+        async def _renew(self, lease, lease_seconds):
+            if self.down:
+                raise CheckpointerUnavailable("store unreachable")
+            return await super()._renew(lease, lease_seconds)
+
+    checkpointer = Flaky(lease_seconds=0.3)
+    lease = await checkpointer.aacquire("blip")
+    keeper = KeepAlive(checkpointer, lease)
+    await asyncio.sleep(0.15)  # one failed renewal: still ours
+    assert not lease.lost
+    checkpointer.down = False
+    await asyncio.sleep(0.35)  # renewals resumed and kept it
+    assert not lease.lost
+    checkpointer.down = True
+    await asyncio.sleep(0.5)  # the outage outlasted the lease
+    assert lease.lost
+    keeper.stop()
+
+
+async def test_a_failed_release_does_not_hide_the_run_error():
+    from flows.engine.errors import CheckpointerUnavailable
+
+    class Down(InMemoryCheckpointer):
+        async def _release(self, lease):
+            raise CheckpointerUnavailable("store unreachable")
+
+    checkpointer = Down()
+    with pytest.raises(KeyError, match="the real problem"):
+        async with checkpointer.alock("err"):
+            raise KeyError("the real problem")

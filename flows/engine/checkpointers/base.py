@@ -28,10 +28,11 @@ import os
 import re
 import time
 from abc import ABC, abstractmethod
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
 
 from ..errors import (
+    CheckpointerUnavailable,
     CheckpointNotFound,
     InvalidSessionId,
     LeaseLost,
@@ -149,9 +150,14 @@ class BaseCheckpointer(ABC):
         keeper = KeepAlive(self, lease)
         try:
             yield lease
-        finally:
+        except BaseException:
             keeper.stop()
-            await self._release(lease)
+            # the run's own error matters more than a failed release (the lease expires anyway)
+            with suppress(CheckpointerUnavailable):
+                await self._release(lease)
+            raise
+        keeper.stop()
+        await self._release(lease)
 
     # ------------------------------------------------------------------ writing
 
@@ -586,7 +592,11 @@ class BaseCheckpointer(ABC):
 
     @abstractmethod
     async def _delete_session(self, lease: Lease) -> None:
-        """Deletes every record and write of the session, and its lease."""
+        """Deletes every record and write of the session, and its lease.
+
+        Fenced like :meth:`_write`, except that a session already gone is not
+        an error (a retried delete after a lost reply must succeed).
+        """
 
     @abstractmethod
     async def _session_ids(self) -> list[str]:

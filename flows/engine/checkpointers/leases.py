@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING
 
+from ..errors import CheckpointerUnavailable
 from .types import Lease
 
 if TYPE_CHECKING:
@@ -15,7 +17,9 @@ class KeepAlive:
     """Renews a lease every third of its length while it is held.
 
     A timer rather than a task per lease: most runs end before the first
-    renewal is due, and a cancelled timer costs next to nothing.
+    renewal is due, and a cancelled timer costs next to nothing. A renewal
+    that cannot reach the store is retried at the next tick; once the lease
+    has surely run out it is marked lost, so the run stops writing.
     """
 
     def __init__(self, checkpointer: "BaseCheckpointer", lease: Lease) -> None:
@@ -24,13 +28,22 @@ class KeepAlive:
         self.loop = asyncio.get_running_loop()
         self.interval = checkpointer.lease_seconds / 3
         self.task: asyncio.Task | None = None
+        self.expires = time.monotonic() + checkpointer.lease_seconds
         self.timer: asyncio.TimerHandle | None = self.loop.call_later(self.interval, self._due)
 
     def _due(self) -> None:
         self.task = self.loop.create_task(self._renew())
 
     async def _renew(self) -> None:
-        if await self.checkpointer._renew(self.lease, self.checkpointer.lease_seconds):
+        asked = time.monotonic()
+        try:
+            renewed = await self.checkpointer._renew(self.lease, self.checkpointer.lease_seconds)
+        except CheckpointerUnavailable:
+            renewed = asked < self.expires  # still ours until it runs out; try again
+        else:
+            if renewed:
+                self.expires = asked + self.checkpointer.lease_seconds
+        if renewed:
             self.timer = self.loop.call_later(self.interval, self._due)
         else:
             self.lease.lost = True

@@ -232,6 +232,8 @@ class InMemoryCheckpointer(BaseCheckpointer):
 
     async def _delete_session(self, lease: Lease) -> None:
         with self._mutex:
+            if lease.session_id not in self._sessions:
+                return  # already gone: deleting twice is not an error
             self._held(lease)
             del self._sessions[lease.session_id]
 

@@ -1,0 +1,280 @@
+"""Saving one checkpoint: the hot path, written once per database family.
+
+Each writer stores a record and its field writes atomically, fenced by the
+lease token, and reports whether the fence held (``False``: nothing written).
+They differ only in how few round trips and how little client work it takes:
+
+* PostgreSQL — one statement (data-modifying CTEs). With psycopg2, which
+  would have the server plan it on every execution, it is ``PREPARE``d once
+  per connection and then ``EXECUTE``d.
+* MySQL/MariaDB — one round trip: the whole transaction (``START
+  TRANSACTION`` ... ``COMMIT``) is sent as one multi-statement query; the
+  inserts only happen if the fencing ``UPDATE`` matched (``ROW_COUNT()``).
+* SQLite (built-in driver) — the transaction on the raw ``sqlite3``
+  connection with statements compiled once: in-process, the SQLAlchemy
+  execution machinery would cost more than SQLite itself.
+* Anything else (aiosqlite) — the same transaction through SQLAlchemy Core.
+
+Errors raised by the raw driver are wrapped like SQLAlchemy's own, so
+:class:`Database` translates them the same way (disconnects included).
+"""
+
+from __future__ import annotations
+
+import zlib
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+
+from ..types import StoredCheckpoint, StoredWrite
+from .database import Database
+from .statements import NOW, Statements
+
+#: ``write(conn, token, record, writes) -> fenced`` (``False``: nothing written).
+Writer = Callable[[Connection, int, StoredCheckpoint, Sequence[StoredWrite]], bool]
+
+
+def make_writer(db: Database, sql: Statements) -> Writer:
+    if db.family == "postgresql":
+        return _postgres_writer(db, sql)
+    if db.family == "mysql":
+        return _mysql_writer(db, sql)
+    if db.driver == "pysqlite":
+        return _sqlite_writer(db, sql)
+    return _core_writer(db, sql)
+
+
+@contextmanager
+def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
+    """Wraps the raw driver's errors as SQLAlchemy does (invalidating the
+    connection on a disconnect), for code that uses the DBAPI connection."""
+    dialect = conn.dialect
+    base = dialect.loaded_dbapi.Error
+    try:
+        yield
+    except base as exc:
+        disconnect = dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
+        if disconnect:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            statement, None, exc, base, connection_invalidated=disconnect, dialect=dialect
+        ) from exc
+
+
+def _record_args(record: StoredCheckpoint, blob: Any) -> tuple[Any, ...]:
+    return (record.seq, record.checkpoint_id, record.parent_id, record.created_at, record.run_id, record.node, blob)
+
+
+# ---------------------------------------------------------------------- PostgreSQL
+
+
+def _postgres_writer(db: Database, sql: Statements) -> Writer:
+    statement = sql.write_cte
+    assert statement is not None
+
+    def params(token: int, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> dict[str, Any]:
+        return {
+            "sid": record.session_id,
+            "token": token,
+            "seq": record.seq,
+            "cid": record.checkpoint_id,
+            "parent": record.parent_id,
+            "created": record.created_at,
+            "run": record.run_id,
+            "node": record.node,
+            "blob": record.blob,
+            "fields": [write.field for write in writes],
+            "ops": [write.op for write in writes],
+            "blobs": [write.blob for write in writes],
+        }
+
+    if db.driver != "psycopg2":
+
+        def write(conn: Connection, token: int, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> bool:
+            # One statement, so atomic by itself in autocommit: one round trip.
+            return conn.execute(statement, params(token, record, writes)).scalar_one() == 1
+
+        return write
+
+    # psycopg2 interpolates parameters client-side, so the server would parse
+    # and plan the CTE on every step; a prepared statement does that once per
+    # connection. Its name is unique per table prefix.
+    names: list[str] = []
+    text = _numbered(statement.text, names)
+    name = f"flows_write_{zlib.crc32(text.encode()):08x}"
+    prepare = f"PREPARE {name} AS {text}"
+    execute = f"EXECUTE {name}({', '.join(f'%({n})s' for n in names)})"
+
+    def write_prepared(conn: Connection, token: int, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> bool:
+        info = conn.connection.info
+        raw = conn.connection.dbapi_connection
+        with driver_errors(conn, execute), raw.cursor() as cursor:
+            if name not in info:
+                cursor.execute(prepare)
+                info[name] = True
+            cursor.execute(execute, params(token, record, writes))
+            return cursor.fetchone()[0] == 1
+
+    return write_prepared
+
+
+def _numbered(text: str, names: list[str]) -> str:
+    """Replaces ``:name`` parameters with ``$1, $2, ...`` (one number per name)."""
+    import re
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return re.sub(r"(?<![:\w]):(\w+)", number, text)
+
+
+# ---------------------------------------------------------------------- MySQL
+
+
+def _mysql_writer(db: Database, sql: Statements) -> Writer:
+    quote = db.dialect.identifier_preparer.format_table
+    s, c, w = (quote(t) for t in (sql.tables.sessions, sql.tables.checkpoints, sql.tables.writes))
+    blob = "UNHEX(%s)" if sql.hex_blobs else "%s"
+    head = (
+        f"START TRANSACTION;"
+        f"UPDATE {s} SET head_seq = %s, head_id = %s, last_seq = %s, updated_at = {NOW['mysql']}"
+        f" WHERE session_id = %s AND lease_token = %s AND lease_until IS NOT NULL;"
+        f"SET @flows_fenced = ROW_COUNT();"
+        f"INSERT INTO {c} (session_id, seq, checkpoint_id, parent_id, created_at, run_id, node, `blob`)"
+        f" SELECT %s, %s, %s, %s, %s, %s, %s, {blob} FROM DUAL WHERE @flows_fenced = 1;"
+    )
+    row = f"SELECT %s, %s, %s, %s, {blob} FROM DUAL WHERE @flows_fenced = 1"
+    tail = "COMMIT;SELECT @flows_fenced"
+    queries: dict[int, tuple[str, int]] = {}
+
+    def query(count: int) -> tuple[str, int]:
+        """The multi-statement text for ``count`` writes, and its number of results."""
+        found = queries.get(count)
+        if found is None:
+            inserts = ""
+            if count:
+                inserts = f"INSERT INTO {w} (session_id, field, seq, op, `blob`) " + " UNION ALL ".join([row] * count) + ";"
+            found = queries[count] = (head + inserts + tail, 7 if count else 6)
+        return found
+
+    encode = (lambda data: data.hex()) if sql.hex_blobs else (lambda data: data)
+
+    def write(conn: Connection, token: int, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> bool:
+        sid = record.session_id
+        text, results = query(len(writes))
+        args: list[Any] = [record.seq, record.checkpoint_id, record.seq, sid, token, sid]
+        args += _record_args(record, encode(record.blob))
+        for item in writes:
+            args += (sid, item.field, item.seq, item.op, encode(item.blob))
+        raw = conn.connection.dbapi_connection
+        cursor = raw.cursor()
+        try:
+            with driver_errors(conn, text):
+                try:
+                    cursor.execute(text, args)
+                    for _ in range(results - 1):
+                        cursor.nextset()
+                    return cursor.fetchone()[0] == 1
+                except db.dialect.loaded_dbapi.Error:
+                    # A statement failed: those after it did not run, so the
+                    # transaction is still open on the connection.
+                    if not conn.invalidated:
+                        _rollback(raw)
+                    raise
+        finally:
+            cursor.close()
+
+    return write
+
+
+def _rollback(raw: Any) -> None:
+    cursor = raw.cursor()
+    try:
+        cursor.execute("ROLLBACK")
+    finally:
+        cursor.close()
+
+
+# ---------------------------------------------------------------------- SQLite
+
+
+def _sqlite_writer(db: Database, sql: Statements) -> Writer:
+    dialect = db.dialect
+
+    def compiled(statement: Any) -> tuple[str, list[str]]:
+        form = statement.compile(dialect=dialect)
+        return form.string, list(form.positiontup or ())
+
+    fence, fence_names = compiled(sql.fence_write)
+    insert_record = "INSERT INTO {} (session_id, seq, checkpoint_id, parent_id, created_at, run_id, node, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?)".format(
+        dialect.identifier_preparer.format_table(sql.tables.checkpoints)
+    )
+    insert_writes = "INSERT INTO {} (session_id, field, seq, op, blob) VALUES (?, ?, ?, ?, ?)".format(
+        dialect.identifier_preparer.format_table(sql.tables.writes)
+    )
+
+    def write(conn: Connection, token: int, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> bool:
+        sid = record.session_id
+        values = {"sid": sid, "token": token, "seq": record.seq, "cid": record.checkpoint_id}
+        raw = conn.connection.dbapi_connection
+        with driver_errors(conn, fence):
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                if raw.execute(fence, [values[n] for n in fence_names]).rowcount != 1:
+                    raw.execute("ROLLBACK")
+                    return False
+                raw.execute(insert_record, (sid, *_record_args(record, record.blob)))
+                if writes:
+                    raw.executemany(insert_writes, [(sid, w.field, w.seq, w.op, w.blob) for w in writes])
+            except BaseException:
+                raw.execute("ROLLBACK")
+                raise
+            raw.execute("COMMIT")
+            return True
+
+    return write
+
+
+# ---------------------------------------------------------------------- generic
+
+
+def _core_writer(db: Database, sql: Statements) -> Writer:
+    def write(conn: Connection, token: int, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> bool:
+        sid = record.session_id
+        head = {"sid": sid, "token": token, "seq": record.seq, "cid": record.checkpoint_id}
+        row = {
+            "session_id": sid,
+            "seq": record.seq,
+            "checkpoint_id": record.checkpoint_id,
+            "parent_id": record.parent_id,
+            "created_at": record.created_at,
+            "run_id": record.run_id,
+            "node": record.node,
+            "blob": record.blob,
+        }
+        rows = [{"session_id": sid, "field": w.field, "seq": w.seq, "op": w.op, "blob": w.blob} for w in writes]
+        with db.transaction(conn, write=True):
+            if conn.execute(sql.fence_write, head).rowcount != 1:
+                raise _Fenced
+            conn.execute(sql.insert_checkpoint, row)
+            if rows:
+                statement, many = sql.insert_write_rows(rows)
+                conn.execute(statement, many)
+        return True
+
+    def fenced(conn: Connection, token: int, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> bool:
+        try:
+            return write(conn, token, record, writes)
+        except _Fenced:
+            return False
+
+    return fenced
+
+
+class _Fenced(Exception):
+    """Rolls the generic writer's transaction back when the fence did not hold."""
