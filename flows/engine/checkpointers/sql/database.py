@@ -115,6 +115,8 @@ class Database:
         self.backend = f"{self.url.get_backend_name()}+{self.driver}"
         self.is_async = bool(getattr(dialect_cls, "is_async", False))
         self._check_driver(dialect_cls)
+        #: A dialect instance for compiling and quoting outside a connection.
+        self.dialect = dialect_cls()
         self.memory = self.family == "sqlite" and _is_memory_sqlite(self.url)
         self.busy_timeout = max(busy_timeout, 1.0)
         self._engine_kwargs = self._build_engine_kwargs(
@@ -183,6 +185,13 @@ class Database:
             if self.memory:
                 kwargs["poolclass"] = StaticPool
         else:
+            if self.family == "mysql":
+                from pymysql.constants import CLIENT
+
+                # FOUND_ROWS (as SQLAlchemy sets it): rowcount is rows matched.
+                # MULTI_STATEMENTS: a checkpoint is saved in one round trip
+                # (see writers.py); only the store's own SQL is ever sent.
+                args.setdefault("client_flag", CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS)
             # Driver-level autocommit: a single statement (every read, the
             # PostgreSQL step) is its own transaction, one round trip; longer
             # transactions are begun explicitly (see ``transaction``). The

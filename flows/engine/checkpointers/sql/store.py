@@ -19,6 +19,7 @@ from ..types import Lease, LeaseGrant, StoredCheckpoint, StoredWrite
 from .database import Database
 from .schema import build_tables, create_tables
 from .statements import Statements, padded
+from .writers import make_writer
 
 #: Ranges per DELETE statement, and ids per IN list: well under every
 #: driver's parameter limit.
@@ -82,6 +83,7 @@ class SQLCheckpointer(BaseCheckpointer):
         )
         self.tables = build_tables(table_prefix)
         self.sql = Statements(self.tables, self.db.family, ttl_seconds, hex_blobs=self.db.needs_hex_blobs)
+        self._writer = make_writer(self.db, self.sql)
         family = self.db.family
         self.db.prepare = lambda conn: self._create_tables(conn, family)
 
@@ -142,51 +144,11 @@ class SQLCheckpointer(BaseCheckpointer):
     # ------------------------------------------------------------------ writing
 
     async def _write(self, lease: Lease, record: StoredCheckpoint, writes: list[StoredWrite]) -> None:
-        sql, sid = self.sql, lease.session_id
-        head = {"sid": sid, "token": lease.token, "seq": record.seq, "cid": record.checkpoint_id}
-        row = {
-            "session_id": sid,
-            "seq": record.seq,
-            "checkpoint_id": record.checkpoint_id,
-            "parent_id": record.parent_id,
-            "created_at": record.created_at,
-            "run_id": record.run_id,
-            "node": record.node,
-            "blob": record.blob.hex() if sql.hex_blobs else record.blob,
-        }
+        write = self._writer
 
-        if sql.write_cte is not None:
-            statement = sql.write_cte
-            params = {
-                **head,
-                "parent": record.parent_id,
-                "created": record.created_at,
-                "run": record.run_id,
-                "node": record.node,
-                "blob": record.blob,
-                "fields": [write.field for write in writes],
-                "ops": [write.op for write in writes],
-                "blobs": [write.blob for write in writes],
-            }
-
-            def work(conn: Connection) -> None:
-                # One statement, so atomic by itself in autocommit: one round trip.
-                if conn.execute(statement, params).scalar_one() != 1:
-                    raise _lost(lease)
-
-        else:
-            rows = [
-                {"session_id": sid, "field": w.field, "seq": w.seq, "op": w.op, "blob": w.blob} for w in writes
-            ]
-            insert_writes, many = sql.insert_write_rows(rows) if rows else (None, None)
-
-            def work(conn: Connection) -> None:
-                with self.db.transaction(conn, write=True):
-                    if conn.execute(sql.fence_write, head).rowcount != 1:
-                        raise _lost(lease)
-                    conn.execute(sql.insert_checkpoint, row)
-                    if insert_writes is not None:
-                        conn.execute(insert_writes, many)
+        def work(conn: Connection) -> None:
+            if not write(conn, lease.token, record, writes):
+                raise _lost(lease)
 
         await self.db.run(work)
 

@@ -180,7 +180,7 @@ def _mysql_writer(db: Database, sql: Statements) -> Writer:
                     for _ in range(results - 1):
                         cursor.nextset()
                     return cursor.fetchone()[0] == 1
-                except db.dialect.loaded_dbapi.Error:
+                except conn.dialect.loaded_dbapi.Error:
                     # A statement failed: those after it did not run, so the
                     # transaction is still open on the connection.
                     if not conn.invalidated:
