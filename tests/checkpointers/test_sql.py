@@ -287,15 +287,31 @@ async def test_dropped_connection_is_unavailable_and_the_next_call_reconnects(ma
     cp = make()
     session_id = sid()
     await put_turns(cp, session_id, 1)
-    pg = backend.startswith("postgres")
-    ident = "SELECT pg_backend_pid()" if pg else "SELECT CONNECTION_ID()"
-    victim = await cp.db.run(lambda conn: conn.exec_driver_sql(ident).scalar())
     killer = make(like=cp)
-    kill = f"SELECT pg_terminate_backend({int(victim)})" if pg else f"KILL CONNECTION {int(victim)}"
-    await killer.db.run(lambda conn: conn.exec_driver_sql(kill))
+    pg = backend.startswith("postgres")
+
+    async def drop_the_pooled_connection() -> None:
+        ident = "SELECT pg_backend_pid()" if pg else "SELECT CONNECTION_ID()"
+        victim = int(await cp.db.run(lambda conn: conn.exec_driver_sql(ident).scalar()))
+        kill = f"SELECT pg_terminate_backend({victim})" if pg else f"KILL CONNECTION {victim}"
+        await killer.db.run(lambda conn: conn.exec_driver_sql(kill))
+
+    await drop_the_pooled_connection()
     with pytest.raises(CheckpointerUnavailable, match=r":\*\*\*@"):
         await cp.aget(session_id)
     assert (await cp.aget(session_id)).state["turn"] == 0
+
+    # mid-run: the connection goes between two steps; the step fails whole
+    lease = await cp.aacquire(session_id)
+    head = await cp.aget_metadata(session_id)
+    await drop_the_pooled_connection()
+    with pytest.raises(CheckpointerUnavailable):
+        await cp.aput(lease, parent=head, state={}, changes={"turn": Change(SET, 1)}, run_id="r", node="n", step=1)
+    assert (await cp.aget(session_id)).state["turn"] == 0
+    assert len(await cp.alist(session_id)) == 1
+    await cp.aput(lease, parent=head, state={}, changes={"turn": Change(SET, 2)}, run_id="r", node="n", step=1)
+    assert (await cp.aget(session_id)).state["turn"] == 2
+    await cp.arelease(lease)
 
 
 # ------------------------------------------------------------------ encryption
