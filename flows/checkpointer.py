@@ -150,8 +150,12 @@ class DjangoCheckpointer(BaseCheckpointer):
         """Notes the new head's status (from ``next`` and ``interrupt``) for :meth:`_write`."""
         interrupt, next_nodes = kwargs.get("interrupt"), kwargs.get("next")
         status = "interrupted" if interrupt else "running" if next_nodes else "idle"
-        self._statuses[(lease.session_id, lease.token)] = status
-        return await super().aput(lease, **kwargs)
+        key = (lease.session_id, lease.token)
+        self._statuses[key] = status
+        try:
+            return await super().aput(lease, **kwargs)
+        finally:
+            self._statuses.pop(key, None)
 
     def status_of(self, record: StoredCheckpoint | None) -> str:
         """What a session whose head is ``record`` is doing: idle, running or interrupted.
@@ -189,7 +193,7 @@ class DjangoCheckpointer(BaseCheckpointer):
         await self._run(self.store.release, pk, lease.token)
 
     async def _write(self, lease: Lease, record: StoredCheckpoint, writes: list[StoredWrite]) -> None:
-        status = self._statuses.pop((lease.session_id, lease.token), None) or self.status_of(record)
+        status = self._statuses.get((lease.session_id, lease.token)) or self.status_of(record)
         await self._run(self.store.write, await self._session_pk(lease), lease.token, record, writes, status)
 
     async def _read_head(self, session_id: str) -> StoredCheckpoint | None:

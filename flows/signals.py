@@ -75,13 +75,25 @@ async def record_failure(sender: Any, *, flow_name: str, event: dict[str, Any], 
     if error.get("node"):
         message = f"node {error['node']!r}: {message}"
 
+    using = _database_of(flow_name)
+
     def update() -> None:
         from .models import FlowSession
 
-        FlowSession.objects.filter(flow_name=flow_name, session_id=session_id).update(
+        FlowSession.objects.using(using).filter(flow_name=flow_name, session_id=session_id).update(
             status="failed", last_error=message
         )
 
     from .checkpointer import run_in_orm_thread
 
-    await run_in_orm_thread(update)
+    await run_in_orm_thread(update, using=using)
+
+
+def _database_of(flow_name: str) -> str:
+    """Where the flow's sessions live: its DjangoCheckpointer's database, else ``default``."""
+    from . import registry
+
+    try:
+        return getattr(registry.get_checkpointer(flow_name), "using", "default")
+    except registry.FlowNotFound:
+        return "default"
