@@ -10,6 +10,7 @@ dropped when ``FLOWS`` changes (``override_settings`` in tests).
 from __future__ import annotations
 
 import inspect
+import re
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -25,7 +26,8 @@ from flows.engine.checkpointers import BaseCheckpointer
 
 from .conf import CHECKPOINTER_ALIASES, SETTING_NAME, flows_settings
 
-FLOW_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
+#: Flow names appear in URLs, Redis keys and table prefixes.
+FLOW_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 
 class FlowNotFound(LookupError):
@@ -50,6 +52,10 @@ def flow_configs() -> dict[str, FlowConfig]:
         raise ImproperlyConfigured(f"{SETTING_NAME}['REGISTRY'] must be a dict of name -> dotted path")
     configs = {}
     for name, value in registry.items():
+        if not isinstance(name, str) or not FLOW_NAME_PATTERN.match(name):
+            raise ImproperlyConfigured(
+                f"{SETTING_NAME}['REGISTRY']: flow name {name!r} must be 1-100 characters from A-Z a-z 0-9 _ -"
+            )
         if isinstance(value, str):
             configs[name] = FlowConfig(name, value)
         elif isinstance(value, Mapping) and isinstance(value.get("PATH"), str):

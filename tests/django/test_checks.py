@@ -44,6 +44,7 @@ def test_no_flows_setting_is_silent(settings):
         ({"PERMISSION_CLASSES": "rest_framework.permissions.AllowAny"}, "PERMISSION_CLASSES"),
         ({"REGISTRY": ["seed"]}, "REGISTRY"),
         ({"REGISTRY": {"seed": 42}}, "REGISTRY']['seed']"),
+        ({"REGISTRY": {"my flow": SEED}}, "flow name 'my flow'"),
         ({"CHECKPOINTER": {"BACKEND": 1}}, "CHECKPOINTER"),
         ({"CHECKPOINTER": {"BACKEND": "django", "OPTIONS": []}}, "OPTIONS"),
     ],
