@@ -324,7 +324,8 @@ async def test_round_trips_do_not_grow_with_history(make, monkeypatch):
     short, long = sid(), sid()
     await put_turns(cp, short, 3)
     await put_turns(cp, long, 200)
-    await cp.alist(short, limit=1)  # loads the chain script once (SCRIPT LOAD is per server, not per call)
+    await cp.aget(short)  # loads the scripts once (SCRIPT LOAD is per server, not per call)
+    await cp.alist(short, limit=1)
     counter = _CommandCounter(cp._link().client, monkeypatch)
 
     async def trips(call) -> int:

@@ -334,45 +334,48 @@ class BaseCheckpointer(ABC):
     async def _materialise(
         self, meta: CheckpointMetadata, serializer: JsonSerializer, with_changes: bool = False
     ) -> tuple[dict[str, Any], dict[str, Change]]:
+        """Reads the live writes in one round trip; cached fields read only what is new.
+
+        ``with_changes`` also returns this checkpoint's own writes (re-reading
+        them, in the same round trip, for fields the cache already covers).
+        """
         session_id, seq, cache = meta.session_id, meta.seq, self._read_cache
+        wanted = set(meta.updated_fields) if with_changes else set()
         ranges: dict[str, tuple[int, int]] = {}
         cached: dict[str, Any] = {}
+        changes_only: set[str] = set()
         for name, base in meta.bases.items():
             hit = cache.get((session_id, meta.origin, name, base), seq) if cache else None
             if hit is None:
                 ranges[name] = (base, seq)
-            else:
-                cached[name] = hit[1]
-                if hit[0] < seq:
-                    ranges[name] = (hit[0] + 1, seq)
+                continue
+            cached[name] = hit[1]
+            if hit[0] < seq:
+                ranges[name] = (hit[0] + 1, seq)
+            elif name in wanted:
+                ranges[name] = (seq, seq)  # for ``changes`` only: the cache holds it already
+                changes_only.add(name)
         writes = await self._read_writes(session_id, ranges) if ranges else []
         decode, loads = self.codec.decode, serializer.loads
         by_field: dict[str, list[tuple[str, bytes]]] = {}
+        changes: dict[str, Change] = {}
         for write in writes:
-            by_field.setdefault(write.field, []).append((write.op, decode(write.blob)))
+            raw = decode(write.blob)
+            if write.seq == seq and write.field in wanted:
+                changes[write.field] = Change(write.op, loads(raw))
+            by_field.setdefault(write.field, []).append((write.op, raw))
         state: dict[str, Any] = {}
         for name, base in meta.bases.items():
-            raw = by_field.get(name, [])
             if name in cached:
-                value = delta.extend_cached(cached[name], raw, loads)
-            elif raw:
-                value = delta.fold_raw(raw, loads)
+                news = [] if name in changes_only else by_field.get(name, [])
+                value = delta.extend_cached(cached[name], news, loads)
+            elif name in by_field:
+                value = delta.fold_raw(by_field[name], loads)
             else:
                 continue  # pruned away by an older version; nothing to show
             state[name] = value
             if cache is not None:
                 cache.put((session_id, meta.origin, name, base), seq, value)
-        changes: dict[str, Change] = {}
-        if with_changes:
-            fetched = {name for name, (lo, _) in ranges.items() if lo <= seq}
-            for name in meta.updated_fields:
-                if name in fetched and by_field.get(name) and ranges[name][1] == seq:
-                    op, raw_value = by_field[name][-1]
-                    changes[name] = Change(op, loads(raw_value))
-            missing = [name for name in meta.updated_fields if name not in changes]
-            if missing:
-                for write in await self._read_writes(session_id, {name: (seq, seq) for name in missing}):
-                    changes[write.field] = Change(write.op, loads(decode(write.blob)))
         return state, changes
 
     # ------------------------------------------------------------------ deleting
