@@ -325,7 +325,7 @@ async def test_round_trips_do_not_grow_with_history(make, monkeypatch):
     await put_turns(cp, short, 3)
     await put_turns(cp, long, 200)
     await cp.aget(short)  # loads the scripts once (SCRIPT LOAD is per server, not per call)
-    await cp.alist(short, limit=1)
+    await cp.alist(short, limit=5)
     counter = _CommandCounter(cp._link().client, monkeypatch)
 
     async def trips(call) -> int:
