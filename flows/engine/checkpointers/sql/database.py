@@ -23,7 +23,7 @@ import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
@@ -130,6 +130,7 @@ class Database:
         )
         self._guard = threading.Lock()
         self._prepared = False
+        self._compiled: dict[int, tuple[Any, Any]] = {}
         self.prepare: Callable[[Connection], None] | None = None
 
     @property
@@ -196,9 +197,10 @@ class Database:
             # PostgreSQL step) is its own transaction, one round trip; longer
             # transactions are begun explicitly (see ``transaction``). The
             # pool's rollback-on-return is skipped in autocommit (PyMySQL
-            # would send a ROLLBACK per checkout otherwise).
+            # would send a ROLLBACK per checkout otherwise, aiosqlite hop to
+            # its thread for one).
             kwargs["isolation_level"] = "AUTOCOMMIT"
-            kwargs["skip_autocommit_rollback"] = True
+        kwargs["skip_autocommit_rollback"] = True
         if not self.memory:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = max_overflow
@@ -269,15 +271,28 @@ class Database:
         its transaction either commits or rolls back, and the cancellation is
         re-raised afterwards, so no caller proceeds while it still runs.
         """
-        if not self._prepared and self.prepare is not None:
-            await self._run_with_retry(self.prepare)
-            self._prepared = True
-        return await self._run_with_retry(work)
+        await self._ensure_prepared()
+        return await self._run_with_retry(lambda: self._start(work))
 
-    async def _run_with_retry(self, work: Callable[[Connection], T]) -> T:
+    async def run_on_driver(self, work: Callable[[Any, Connection], Awaitable[T]]) -> T:
+        """Runs ``await work(driver_connection, connection)`` on an async
+        driver's own connection (e.g. ``aiosqlite.Connection``), for hot paths
+        where the DBAPI adaptation layer would cost more than the query. The
+        same guarantees as :meth:`run`; ``work`` wraps its driver errors with
+        :func:`driver_errors`."""
+        await self._ensure_prepared()
+        return await self._run_with_retry(lambda: asyncio.ensure_future(self._run_on_driver(work)))
+
+    async def _ensure_prepared(self) -> None:
+        if not self._prepared and self.prepare is not None:
+            prepare = self.prepare
+            await self._run_with_retry(lambda: self._start(prepare))
+            self._prepared = True
+
+    async def _run_with_retry(self, start: Callable[[], asyncio.Future[T]]) -> T:
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                return await _uncancellable(self._start(work))
+                return await _uncancellable(start())
             except DBAPIError as exc:
                 if attempt < _ATTEMPTS and _error_code(exc) in _RETRY_CODES:
                     await asyncio.sleep(0.01 * attempt)
@@ -303,15 +318,27 @@ class Database:
         with conn:
             return work(conn)
 
-    async def _run_async(self, work: Callable[[Connection], T]) -> T:
+    async def _connect_async(self) -> Any:
         engine = self._async_engine()
         conn = engine.connect()
         try:
             await conn.start()
         except (DBAPIError, OSError, *self._driver_errors()) as exc:
             raise self.unavailable(exc) from exc
+        return conn
+
+    async def _run_async(self, work: Callable[[Connection], T]) -> T:
+        conn = await self._connect_async()
         try:
             return await conn.run_sync(work)
+        finally:
+            await conn.close()
+
+    async def _run_on_driver(self, work: Callable[[Any, Connection], Awaitable[T]]) -> T:
+        conn = await self._connect_async()
+        try:
+            raw = await conn.get_raw_connection()
+            return await work(raw.driver_connection, conn.sync_connection)
         finally:
             await conn.close()
 
@@ -322,6 +349,33 @@ class Database:
 
             return (asyncpg.PostgresError, asyncpg.InterfaceError)
         return ()
+
+    # ------------------------------------------------------------------ reads
+
+    def bind(self, statement: Any, params: dict[str, Any]) -> tuple[str, Any]:
+        """``statement`` compiled once for this dialect, and ``params`` in the
+        driver's own paramstyle (defaults of bound values filled in)."""
+        compiled = self._compiled.get(id(statement))
+        if compiled is None:
+            compiled = self._compiled[id(statement)] = (statement, statement.compile(dialect=self.dialect))
+        form = compiled[1]
+        values = form.construct_params(params)
+        if form.positiontup is None:
+            return form.string, values
+        return form.string, tuple(values[name] for name in form.positiontup)
+
+    async def fetch(self, statement: Any, params: dict[str, Any]) -> list[Any]:
+        """The rows of a read-only ``statement``, as the driver returns them.
+
+        Reads skip SQLAlchemy's result machinery (the statement is compiled
+        once): for a long history that machinery costs more per row than the
+        database. With aiosqlite the query and the fetch are one hop to its
+        thread instead of four.
+        """
+        sql, args = self.bind(statement, params)
+        if self.driver == "aiosqlite":
+            return await self.run_on_driver(lambda aio, conn: _aio_fetch(aio, conn, sql, args))
+        return await self.run(lambda conn: _fetch(conn, sql, args))
 
     @contextmanager
     def transaction(self, conn: Connection, *, write: bool) -> Iterator[Connection]:
@@ -385,6 +439,41 @@ class Database:
             executor.shutdown(wait=False)
         if mine is not None:
             await mine.dispose()
+
+
+@contextmanager
+def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
+    """Wraps the raw driver's errors as SQLAlchemy does (invalidating the
+    connection on a disconnect), for code that uses the DBAPI connection."""
+    dialect = conn.dialect
+    base = dialect.loaded_dbapi.Error
+    try:
+        yield
+    except base as exc:
+        disconnect = dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
+        if disconnect:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            statement, None, exc, base, connection_invalidated=disconnect, dialect=dialect
+        ) from exc
+
+
+def _fetch(conn: Connection, sql: str, args: Any) -> list[Any]:
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        with driver_errors(conn, sql):
+            cursor.execute(sql, args)
+            return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+async def _aio_fetch(aio: Any, conn: Connection, sql: str, args: Any) -> list[Any]:
+    base = conn.dialect.loaded_dbapi.Error
+    try:
+        return list(await aio.execute_fetchall(sql, args))
+    except base as exc:
+        raise DBAPIError.instance(sql, None, exc, base, dialect=conn.dialect) from exc
 
 
 def _error_code(exc: DBAPIError) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from ...errors import LeaseLost
 from ..base import BaseCheckpointer
@@ -19,7 +19,7 @@ from ..types import Lease, LeaseGrant, StoredCheckpoint, StoredWrite
 from .database import Database
 from .schema import build_tables, create_tables
 from .statements import Statements, padded
-from .writers import make_writer
+from .writers import make_saver
 
 #: Ranges per DELETE statement, and ids per IN list: well under every
 #: driver's parameter limit.
@@ -28,7 +28,7 @@ _CHUNK = 256
 _MAX_LIMIT = 2**31 - 1
 
 
-def _record(session_id: str, row: Row[Any]) -> StoredCheckpoint:
+def _record(session_id: str, row: Sequence[Any]) -> StoredCheckpoint:
     seq, checkpoint_id, parent_id, created_at, run_id, node, blob = row
     return StoredCheckpoint(session_id, checkpoint_id, int(seq), parent_id, float(created_at), run_id, node, bytes(blob))
 
@@ -83,7 +83,7 @@ class SQLCheckpointer(BaseCheckpointer):
         )
         self.tables = build_tables(table_prefix)
         self.sql = Statements(self.tables, self.db.family, ttl_seconds, hex_blobs=self.db.needs_hex_blobs)
-        self._writer = make_writer(self.db, self.sql)
+        self._save = make_saver(self.db, self.sql)
         family = self.db.family
         self.db.prepare = lambda conn: self._create_tables(conn, family)
 
@@ -144,29 +144,18 @@ class SQLCheckpointer(BaseCheckpointer):
     # ------------------------------------------------------------------ writing
 
     async def _write(self, lease: Lease, record: StoredCheckpoint, writes: list[StoredWrite]) -> None:
-        write = self._writer
-
-        def work(conn: Connection) -> None:
-            if not write(conn, lease.token, record, writes):
-                raise _lost(lease)
-
-        await self.db.run(work)
+        if not await self._save(lease.token, record, writes):
+            raise _lost(lease)
 
     # ------------------------------------------------------------------ reading
 
     async def _read_head(self, session_id: str) -> StoredCheckpoint | None:
-        def work(conn: Connection) -> StoredCheckpoint | None:
-            row = conn.execute(self.sql.read_head, {"sid": session_id}).first()
-            return None if row is None else _record(session_id, row)
-
-        return await self.db.run(work)
+        rows = await self.db.fetch(self.sql.read_head, {"sid": session_id})
+        return _record(session_id, rows[0]) if rows else None
 
     async def _read_checkpoint(self, session_id: str, checkpoint_id: str) -> StoredCheckpoint | None:
-        def work(conn: Connection) -> StoredCheckpoint | None:
-            row = conn.execute(self.sql.read_checkpoint, {"sid": session_id, "cid": checkpoint_id}).first()
-            return None if row is None else _record(session_id, row)
-
-        return await self.db.run(work)
+        rows = await self.db.fetch(self.sql.read_checkpoint, {"sid": session_id, "cid": checkpoint_id})
+        return _record(session_id, rows[0]) if rows else None
 
     async def _read_writes(self, session_id: str, ranges: Mapping[str, tuple[int, int]]) -> list[StoredWrite]:
         if not ranges:
@@ -176,15 +165,8 @@ class SQLCheckpointer(BaseCheckpointer):
         params: dict[str, Any] = {"sid": session_id}
         for i, (name, (lo, hi)) in enumerate(items):
             params[f"f{i}"], params[f"lo{i}"], params[f"hi{i}"] = name, lo, hi
-        query = self.sql.read_writes(len(items))
-
-        def work(conn: Connection) -> list[StoredWrite]:
-            return [
-                StoredWrite(int(seq), name, op, bytes(blob))
-                for seq, name, op, blob in conn.execute(query, params)
-            ]
-
-        return await self.db.run(work)
+        rows = await self.db.fetch(self.sql.read_writes(len(items)), params)
+        return [StoredWrite(int(seq), name, op, bytes(blob)) for seq, name, op, blob in rows]
 
     async def _read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:
         if limit < 1:
@@ -192,24 +174,16 @@ class SQLCheckpointer(BaseCheckpointer):
         if limit == 1 or start.parent_id is None:
             return [start]
         params = {"sid": session_id, "start": start.parent_id, "limit": min(limit - 1, _MAX_LIMIT)}
-
-        def work(conn: Connection) -> list[StoredCheckpoint]:
-            return [_record(session_id, row) for row in conn.execute(self.sql.read_chain, params)]
-
-        return [start, *await self.db.run(work)]
+        rows = await self.db.fetch(self.sql.read_chain, params)
+        return [start, *(_record(session_id, row) for row in rows)]
 
     async def _read_records_from(self, session_id: str, min_seq: int) -> list[StoredCheckpoint]:
-        def work(conn: Connection) -> list[StoredCheckpoint]:
-            rows = conn.execute(self.sql.read_from, {"sid": session_id, "seq": min_seq})
-            return [_record(session_id, row) for row in rows]
-
-        return await self.db.run(work)
+        rows = await self.db.fetch(self.sql.read_from, {"sid": session_id, "seq": min_seq})
+        return [_record(session_id, row) for row in rows]
 
     async def _count(self, session_id: str) -> int:
-        def work(conn: Connection) -> int:
-            return int(conn.execute(self.sql.count, {"sid": session_id}).scalar_one())
-
-        return await self.db.run(work)
+        rows = await self.db.fetch(self.sql.count, {"sid": session_id})
+        return int(rows[0][0])
 
     # ------------------------------------------------------------------ deleting
 
