@@ -223,7 +223,7 @@ class Database:
                         # synchronous=NORMAL (default): no fsync per commit (a
                         # power cut may lose the last commits, never corrupts).
                         # See docs/backends/sql.md.
-                        cursor.execute("PRAGMA journal_mode = WAL")
+                        _set_wal(cursor)
                         cursor.execute(f"PRAGMA synchronous = {synchronous}")
                 elif family == "mysql":
                     # Epoch arithmetic on NOW() is exact only in UTC (no DST
@@ -439,6 +439,23 @@ class Database:
             executor.shutdown(wait=False)
         if mine is not None:
             await mine.dispose()
+
+
+def _set_wal(cursor: Any) -> None:
+    """Switches the file to WAL (a persistent property of the file).
+
+    The switch needs the file to itself and fails at once, without waiting,
+    while another connection writes. That connection is then one of ours that
+    switched it already, or one that will see it switched by the next of ours
+    to connect; the journal mode never affects correctness, only concurrency.
+    """
+    import sqlite3  # both SQLite drivers raise sqlite3's errors
+
+    try:
+        cursor.execute("PRAGMA journal_mode = WAL")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
 
 
 @contextmanager
