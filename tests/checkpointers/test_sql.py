@@ -26,7 +26,7 @@ from flows.engine.checkpointers.memory import InMemoryCheckpointer
 from flows.engine.checkpointers.sql import SQLCheckpointer
 from flows.engine.checkpointers.types import EXTEND, SET, Change, StoredCheckpoint, StoredWrite
 from flows.engine.errors import CheckpointerUnavailable, LeaseLost, SerializationError
-from tests.backends import backend_specs, service_url
+from tests.backends import backend_specs
 
 pytestmark = pytest.mark.services
 

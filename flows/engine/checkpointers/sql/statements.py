@@ -58,13 +58,11 @@ def padded(count: int) -> int:
 class Statements:
     """The store's statements for one table set on one database family."""
 
-    def __init__(self, tables: Tables, family: str, ttl_seconds: float | None, *, hex_blobs: bool = False) -> None:
+    def __init__(self, tables: Tables, family: str, ttl_seconds: float | None) -> None:
         self.tables = tables
         self.family = family
-        self.hex_blobs = hex_blobs
         s, c, w = tables.sessions, tables.checkpoints, tables.writes
         now = literal_column(NOW[family], Double)
-        self.now = now
         sid = bindparam("sid")
         token = bindparam("token", type_=BigInteger)
         lease_seconds = bindparam("ls", type_=Double)
@@ -135,18 +133,12 @@ class Statements:
         self.fence_head = (
             update(s).where(held).values(head_seq=bindparam("seq"), head_id=bindparam("cid"), updated_at=now)
         )
-        if hex_blobs:
-            self.insert_checkpoint = insert(c).values(
-                {col.name: bindparam(col.name) for col in c.columns} | {"blob": func.unhex(bindparam("blob"))}
-            )
-        else:
-            self.insert_checkpoint = insert(c)
+        self.insert_checkpoint = insert(c)
         self.insert_writes = insert(w)
         self.write_cte = self._write_cte() if family == "postgresql" else None
 
         # -- reading
         columns = (c.c.seq, c.c.checkpoint_id, c.c.parent_id, c.c.created_at, c.c.run_id, c.c.node, c.c.blob)
-        self.columns = columns
         self.read_head = self._live(
             select(*columns)
             .select_from(s.join(c, and_(c.c.session_id == s.c.session_id, c.c.seq == s.c.head_seq)))
@@ -240,15 +232,6 @@ class Statements:
             )
             self._read_writes[size] = query
         return query
-
-    def insert_write_rows(self, rows: list[dict[str, Any]]) -> tuple[Insert, list[dict[str, Any]] | None]:
-        """The INSERT of a checkpoint's writes: executemany (batched into one
-        multi-row INSERT by every driver), or with hex blobs one multi-row
-        VALUES statement (the drivers cannot batch ``UNHEX(%s)``)."""
-        if not self.hex_blobs:
-            return self.insert_writes, rows
-        values = [{**row, "blob": func.unhex(row["blob"].hex())} for row in rows]
-        return insert(self.tables.writes).values(values), None
 
     def delete_ranges(self, table: Any, ranges: Sequence[tuple[str | None, int, int]]) -> Delete:
         """Deletes the session's rows of ``table`` in the given (field, lo, hi) ranges."""

@@ -82,7 +82,7 @@ class SQLCheckpointer(BaseCheckpointer):
             sqlite_synchronous=sqlite_synchronous,
         )
         self.tables = build_tables(table_prefix)
-        self.sql = Statements(self.tables, self.db.family, ttl_seconds, hex_blobs=self.db.needs_hex_blobs)
+        self.sql = Statements(self.tables, self.db.family, ttl_seconds)
         self._save = make_saver(self.db, self.sql)
         family = self.db.family
         self.db.prepare = lambda conn: self._create_tables(conn, family)

@@ -147,7 +147,8 @@ def _mysql_writer(db: Database, sql: Statements) -> Writer:
     """
     quote = db.dialect.identifier_preparer.format_table
     s, c, w = (quote(t) for t in (sql.tables.sessions, sql.tables.checkpoints, sql.tables.writes))
-    blob = "UNHEX(%s)" if sql.hex_blobs else "%s"
+    hex_blobs = db.needs_hex_blobs
+    blob = "UNHEX(%s)" if hex_blobs else "%s"
     head = (
         "START TRANSACTION;"
         f"UPDATE {s} SET head_seq = %s, head_id = %s, last_seq = %s, updated_at = {NOW['mysql']}"
@@ -168,7 +169,7 @@ def _mysql_writer(db: Database, sql: Statements) -> Writer:
             found = queries[count] = (head + inserts + "COMMIT", 5 if count else 4)
         return found
 
-    encode = (lambda data: data.hex()) if sql.hex_blobs else (lambda data: data)
+    encode = (lambda data: data.hex()) if hex_blobs else (lambda data: data)
 
     def write(conn: Connection, token: int, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> bool:
         sid = record.session_id
@@ -319,8 +320,7 @@ def _core_writer(db: Database, sql: Statements) -> Writer:
                 raise _Fenced
             conn.execute(sql.insert_checkpoint, row)
             if rows:
-                statement, many = sql.insert_write_rows(rows)
-                conn.execute(statement, many)
+                conn.execute(sql.insert_writes, rows)  # executemany: one multi-row INSERT
         return True
 
     def fenced(conn: Connection, token: int, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> bool:
