@@ -1,7 +1,8 @@
 """Engines, connections and errors: running store I/O without blocking the loop.
 
 Every store operation is written once, as a plain function of a synchronous
-SQLAlchemy :class:`~sqlalchemy.Connection`. How it runs depends on the driver:
+SQLAlchemy :class:`~sqlalchemy.Connection` (hot paths may use its DBAPI
+connection, see :mod:`.raw`). How it runs depends on the driver:
 
 * a sync driver (``sqlite``, ``psycopg2``, ``pymysql``) runs it in a small
   dedicated thread pool, so a slow query or a held SQLite lock never blocks
@@ -25,62 +26,22 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
-from sqlalchemy.pool import StaticPool
 
 from ...errors import CheckpointerUnavailable, SessionBusy
+from .engines import SQLITE_SYNCHRONOUS, EngineSettings, configure
+from .engines import engine_options as build_engine_options
+from .raw import aio_fetch, fetch
+from .urls import check_driver, family_of, is_memory_sqlite, needs_hex_blobs, redact, secrets
 
 T = TypeVar("T")
 
-#: The pip extra that installs each driver (see pyproject.toml).
-DRIVER_EXTRAS = {
-    "psycopg2": "postgres",
-    "asyncpg": "asyncpg",
-    "pymysql": "mysql",
-    "aiomysql": "aiomysql",
-    "aiosqlite": "aiosqlite",
-}
 #: Server error codes of deadlocks and serialisation failures: the server
 #: rolled the transaction back, so running it again is safe.
 _RETRY_CODES = {"40001", "40P01", 1213, 1205}
 _ATTEMPTS = 3
-
-
-_SECRET_QUERY_KEYS = {"password", "passwd", "pwd", "sslpassword"}
-
-
-def _secrets(url: URL) -> list[str]:
-    found = [str(url.password)] if url.password else []
-    for key, value in url.query.items():
-        if key.lower() in _SECRET_QUERY_KEYS:
-            found.extend([value] if isinstance(value, str) else value)
-    return [secret for secret in found if secret]
-
-
-def redact(url: URL) -> str:
-    """The URL as text with its password (in the netloc or the query) hidden."""
-    hidden = {key: "***" for key in url.query if key.lower() in _SECRET_QUERY_KEYS}
-    if hidden:
-        url = url.update_query_dict(hidden)
-    return url.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
-
-
-def _family(url: URL) -> str:
-    name = url.get_backend_name()
-    if name in ("mysql", "mariadb"):
-        return "mysql"
-    if name in ("postgresql", "sqlite"):
-        return name
-    raise ValueError(
-        f"SQLCheckpointer supports PostgreSQL, MySQL/MariaDB and SQLite, not {name!r} "
-        f"({redact(url)})"
-    )
-
-
-def _is_memory_sqlite(url: URL) -> bool:
-    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
 
 
 class Database:
@@ -98,15 +59,14 @@ class Database:
         engine_options: dict[str, Any] | None = None,
         sqlite_synchronous: str = "NORMAL",
     ) -> None:
-        if sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-            raise ValueError(f"sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, not {sqlite_synchronous!r}")
-        self.sqlite_synchronous = sqlite_synchronous.upper()
+        if sqlite_synchronous.upper() not in SQLITE_SYNCHRONOUS:
+            raise ValueError(f"sqlite_synchronous must be one of {SQLITE_SYNCHRONOUS}, not {sqlite_synchronous!r}")
         try:
             self.url = make_url(connection_string)
         except ArgumentError as exc:
             raise ValueError(f"SQLCheckpointer: invalid connection string: {exc}") from exc
         self.safe_url = redact(self.url)
-        self.family = _family(self.url)
+        self.family = family_of(self.url)
         try:
             dialect_cls = self.url.get_dialect()
         except NoSuchModuleError as exc:
@@ -114,13 +74,22 @@ class Database:
         self.driver = self.url.get_driver_name()
         self.backend = f"{self.url.get_backend_name()}+{self.driver}"
         self.is_async = bool(getattr(dialect_cls, "is_async", False))
-        self._check_driver(dialect_cls)
+        check_driver(dialect_cls, self.url)
         #: A dialect instance for compiling and quoting outside a connection.
         self.dialect = dialect_cls()
-        self.memory = self.family == "sqlite" and _is_memory_sqlite(self.url)
+        self.memory = self.family == "sqlite" and is_memory_sqlite(self.url)
         self.busy_timeout = max(busy_timeout, 1.0)
-        self._engine_kwargs = self._build_engine_kwargs(
-            echo, pool_size, max_overflow, connect_args or {}, engine_options or {}
+        self.needs_hex_blobs = needs_hex_blobs(self.url)
+        self._settings = EngineSettings(
+            self.family, self.is_async, self.memory, self.busy_timeout, sqlite_synchronous.upper()
+        )
+        self._engine_kwargs = build_engine_options(
+            self._settings,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            connect_args=connect_args or {},
+            extra=engine_options or {},
         )
         self._threads = 1 if self.memory else pool_size + max_overflow
         self._sync_engine: Engine | None = None
@@ -133,112 +102,11 @@ class Database:
         self._compiled: dict[int, tuple[Any, Any]] = {}
         self.prepare: Callable[[Connection], None] | None = None
 
-    @property
-    def needs_hex_blobs(self) -> bool:
-        """aiomysql cannot send ``bytes`` parameters with PyMySQL >= 1.2 (it
-        calls a function PyMySQL removed); such blobs travel as hex and are
-        decoded by ``UNHEX()`` in the statement."""
-        if self.driver != "aiomysql":
-            return False
-        from pymysql import converters
-
-        return not callable(getattr(converters, "escape_bytes_prefixed", None))
-
-    # ------------------------------------------------------------------ setup
-
-    def _check_driver(self, dialect_cls: Any) -> None:
-        """Fails at construction, not at the first checkpoint, when a driver is missing."""
-        extra = DRIVER_EXTRAS.get(self.driver)
-        hint = f"pip install 'django-flows[{extra}]'" if extra else "install its DBAPI driver"
-        try:
-            dialect_cls.import_dbapi()
-        except ImportError as exc:
-            raise ImportError(
-                f"SQLCheckpointer: the {self.backend} driver for {self.safe_url} is not installed "
-                f"({exc}); {hint}"
-            ) from exc
-        if self.is_async:
-            try:
-                import greenlet  # noqa: F401
-            except ImportError as exc:
-                raise ImportError(
-                    f"SQLCheckpointer: async driver {self.backend} needs SQLAlchemy's asyncio "
-                    f"support (greenlet); {hint} or pip install 'sqlalchemy[asyncio]'"
-                ) from exc
-
-    def _build_engine_kwargs(
-        self,
-        echo: bool,
-        pool_size: int,
-        max_overflow: int,
-        connect_args: dict[str, Any],
-        engine_options: dict[str, Any],
-    ) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"echo": echo}
-        args = dict(connect_args)
-        if self.family == "sqlite":
-            # Autocommit at the driver: transactions are begun explicitly
-            # (BEGIN IMMEDIATE for writes), see ``transaction``.
-            args.setdefault("isolation_level", None)
-            args.setdefault("timeout", self.busy_timeout)
-            if not self.is_async:
-                args.setdefault("check_same_thread", False)
-            if self.memory:
-                kwargs["poolclass"] = StaticPool
-        else:
-            if self.family == "mysql":
-                from pymysql.constants import CLIENT
-
-                # FOUND_ROWS (as SQLAlchemy sets it): rowcount is rows matched.
-                # MULTI_STATEMENTS: a checkpoint is saved in one round trip
-                # (see writers.py); only the store's own SQL is ever sent.
-                args.setdefault("client_flag", CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS)
-            # Driver-level autocommit: a single statement (every read, the
-            # PostgreSQL step) is its own transaction, one round trip; longer
-            # transactions are begun explicitly (see ``transaction``). The
-            # pool's rollback-on-return is skipped in autocommit (PyMySQL
-            # would send a ROLLBACK per checkout otherwise, aiosqlite hop to
-            # its thread for one).
-            kwargs["isolation_level"] = "AUTOCOMMIT"
-        kwargs["skip_autocommit_rollback"] = True
-        if not self.memory:
-            kwargs["pool_size"] = pool_size
-            kwargs["max_overflow"] = max_overflow
-        kwargs["connect_args"] = args
-        kwargs.update(engine_options)
-        return kwargs
-
-    def _configure(self, sync_engine: Engine) -> None:
-        family, memory, busy_ms = self.family, self.memory, int(self.busy_timeout * 1000)
-        synchronous = self.sqlite_synchronous
-
-        @event.listens_for(sync_engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            try:
-                if family == "sqlite":
-                    cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
-                    if not memory:
-                        # WAL: readers never block the writer nor it them.
-                        # synchronous=NORMAL (default): no fsync per commit (a
-                        # power cut may lose the last commits, never corrupts).
-                        # See docs/backends/sql.md.
-                        _set_wal(cursor)
-                        cursor.execute(f"PRAGMA synchronous = {synchronous}")
-                elif family == "mysql":
-                    # Epoch arithmetic on NOW() is exact only in UTC (no DST
-                    # folds). READ COMMITTED takes no gap locks, so two workers
-                    # creating different new sessions never deadlock on a gap.
-                    cursor.execute("SET time_zone = '+00:00'")
-                    cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            finally:
-                cursor.close()
-
     def _engine(self) -> Engine:
         with self._guard:
             if self._sync_engine is None:
                 engine = create_engine(self.url, **self._engine_kwargs)
-                self._configure(engine)
+                configure(engine, self._settings)
                 self._sync_engine = engine
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="flows-sql")
@@ -252,7 +120,7 @@ class Database:
             engine = self._async_engines.get(loop)
             if engine is None:
                 engine = create_async_engine(self.url, **self._engine_kwargs)
-                self._configure(engine.sync_engine)
+                configure(engine.sync_engine, self._settings)
                 self._async_engines[loop] = engine
             return engine
 
@@ -374,8 +242,8 @@ class Database:
         """
         sql, args = self.bind(statement, params)
         if self.driver == "aiosqlite":
-            return await self.run_on_driver(lambda aio, conn: _aio_fetch(aio, conn, sql, args))
-        return await self.run(lambda conn: _fetch(conn, sql, args))
+            return await self.run_on_driver(lambda aio, conn: aio_fetch(aio, conn, sql, args))
+        return await self.run(lambda conn: fetch(conn, sql, args))
 
     @contextmanager
     def transaction(self, conn: Connection, *, write: bool) -> Iterator[Connection]:
@@ -402,7 +270,7 @@ class Database:
     def unavailable(self, exc: BaseException) -> CheckpointerUnavailable:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         detail = reason[0] if reason else type(exc).__name__
-        for secret in _secrets(self.url):
+        for secret in secrets(self.url):
             detail = detail.replace(secret, "***")
         return CheckpointerUnavailable(
             f"SQLCheckpointer ({self.backend}) cannot use the database at {self.safe_url}: {detail}"
@@ -439,58 +307,6 @@ class Database:
             executor.shutdown(wait=False)
         if mine is not None:
             await mine.dispose()
-
-
-def _set_wal(cursor: Any) -> None:
-    """Switches the file to WAL (a persistent property of the file).
-
-    The switch needs the file to itself and fails at once, without waiting,
-    while another connection writes. That connection is then one of ours that
-    switched it already, or one that will see it switched by the next of ours
-    to connect; the journal mode never affects correctness, only concurrency.
-    """
-    import sqlite3  # both SQLite drivers raise sqlite3's errors
-
-    try:
-        cursor.execute("PRAGMA journal_mode = WAL")
-    except sqlite3.OperationalError as exc:
-        if "locked" not in str(exc):
-            raise
-
-
-@contextmanager
-def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
-    """Wraps the raw driver's errors as SQLAlchemy does (invalidating the
-    connection on a disconnect), for code that uses the DBAPI connection."""
-    dialect = conn.dialect
-    base = dialect.loaded_dbapi.Error
-    try:
-        yield
-    except base as exc:
-        disconnect = dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
-        if disconnect:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(
-            statement, None, exc, base, connection_invalidated=disconnect, dialect=dialect
-        ) from exc
-
-
-def _fetch(conn: Connection, sql: str, args: Any) -> list[Any]:
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        with driver_errors(conn, sql):
-            cursor.execute(sql, args)
-            return list(cursor.fetchall())
-    finally:
-        cursor.close()
-
-
-async def _aio_fetch(aio: Any, conn: Connection, sql: str, args: Any) -> list[Any]:
-    base = conn.dialect.loaded_dbapi.Error
-    try:
-        return list(await aio.execute_fetchall(sql, args))
-    except base as exc:
-        raise DBAPIError.instance(sql, None, exc, base, dialect=conn.dialect) from exc
 
 
 def _error_code(exc: DBAPIError) -> Any:

@@ -30,7 +30,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from ..types import StoredCheckpoint, StoredWrite
-from .database import Database, driver_errors
+from .database import Database
+from .raw import driver_errors
 from .statements import NOW, Statements
 
 #: ``write(conn, token, record, writes) -> fenced`` (``False``: nothing written).

@@ -1,0 +1,118 @@
+"""Engine options and connection setup per database family.
+
+* SQLite: driver-level autocommit with explicit ``BEGIN IMMEDIATE`` for
+  writes, WAL journal, ``synchronous=NORMAL`` by default, a busy timeout.
+* PostgreSQL, MySQL/MariaDB: driver-level autocommit (one round trip for a
+  single statement; longer transactions are spelled out), no rollback when a
+  connection returns to the pool. MySQL sessions are UTC and READ COMMITTED
+  and accept multi-statement queries (the one-round-trip save).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.pool import StaticPool
+
+SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    family: str
+    is_async: bool
+    memory: bool
+    busy_timeout: float
+    sqlite_synchronous: str
+
+
+def engine_options(
+    settings: EngineSettings,
+    *,
+    echo: bool,
+    pool_size: int,
+    max_overflow: int,
+    connect_args: dict[str, Any],
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """``create_engine()`` keyword arguments for one family and driver."""
+    kwargs: dict[str, Any] = {"echo": echo}
+    args = dict(connect_args)
+    if settings.family == "sqlite":
+        # Autocommit at the driver: transactions are begun explicitly
+        # (BEGIN IMMEDIATE for writes), see ``Database.transaction``.
+        args.setdefault("isolation_level", None)
+        args.setdefault("timeout", settings.busy_timeout)
+        if not settings.is_async:
+            args.setdefault("check_same_thread", False)
+        if settings.memory:
+            kwargs["poolclass"] = StaticPool
+    else:
+        if settings.family == "mysql":
+            from pymysql.constants import CLIENT
+
+            # FOUND_ROWS (as SQLAlchemy sets it): rowcount is rows matched.
+            # MULTI_STATEMENTS: a checkpoint is saved in one round trip
+            # (see writers.py); only the store's own SQL is ever sent.
+            args.setdefault("client_flag", CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS)
+        # Driver-level autocommit: a single statement (every read, the
+        # PostgreSQL step) is its own transaction, one round trip; longer
+        # transactions are begun explicitly (see ``Database.transaction``). The
+        # pool's rollback-on-return is skipped in autocommit (PyMySQL
+        # would send a ROLLBACK per checkout otherwise, aiosqlite hop to
+        # its thread for one).
+        kwargs["isolation_level"] = "AUTOCOMMIT"
+    kwargs["skip_autocommit_rollback"] = True
+    if not settings.memory:
+        kwargs["pool_size"] = pool_size
+        kwargs["max_overflow"] = max_overflow
+    kwargs["connect_args"] = args
+    kwargs.update(extra)
+    return kwargs
+
+
+def configure(sync_engine: Engine, settings: EngineSettings) -> None:
+    """Sets every new connection up: SQLite pragmas, MySQL session variables."""
+    family, memory, busy_ms = settings.family, settings.memory, int(settings.busy_timeout * 1000)
+    synchronous = settings.sqlite_synchronous
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            if family == "sqlite":
+                cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+                if not memory:
+                    # WAL: readers never block the writer nor it them.
+                    # synchronous=NORMAL (default): no fsync per commit (a
+                    # power cut may lose the last commits, never corrupts).
+                    # See docs/backends/sql.md.
+                    _set_wal(cursor)
+                    cursor.execute(f"PRAGMA synchronous = {synchronous}")
+            elif family == "mysql":
+                # Epoch arithmetic on NOW() is exact only in UTC (no DST
+                # folds). READ COMMITTED takes no gap locks, so two workers
+                # creating different new sessions never deadlock on a gap.
+                cursor.execute("SET time_zone = '+00:00'")
+                cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        finally:
+            cursor.close()
+
+
+def _set_wal(cursor: Any) -> None:
+    """Switches the file to WAL (a persistent property of the file).
+
+    The switch needs the file to itself and fails at once, without waiting,
+    while another connection writes. That connection is then one of ours that
+    switched it already, or one that will see it switched by the next of ours
+    to connect; the journal mode never affects correctness, only concurrency.
+    """
+    import sqlite3  # both SQLite drivers raise sqlite3's errors
+
+    try:
+        cursor.execute("PRAGMA journal_mode = WAL")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
