@@ -30,7 +30,7 @@ from asgiref.sync import sync_to_async
 from django.db import connections, models
 
 from flows.engine.checkpointers.base import BaseCheckpointer, WriteRange
-from flows.engine.checkpointers.types import CheckpointMetadata, Lease, LeaseGrant, StoredCheckpoint, StoredWrite
+from flows.engine.checkpointers.types import Lease, LeaseGrant, StoredCheckpoint, StoredWrite
 
 T = TypeVar("T")
 
@@ -107,7 +107,6 @@ class DjangoCheckpointer(BaseCheckpointer):
         self._executor = executor
         # the session row behind each held lease, so writes need no lookup
         self._session_pks: dict[tuple[str, int], int] = {}
-        self._statuses: dict[tuple[str, int], str] = {}
 
     def __repr__(self) -> str:
         return f"<DjangoCheckpointer flow={self.flow_name!r} using={self.using!r}>"
@@ -146,17 +145,6 @@ class DjangoCheckpointer(BaseCheckpointer):
             pk = await self._run(self.store.session_pk, lease.session_id)
         return -1 if pk is None else pk  # a vanished row: the fenced update then fails
 
-    async def aput(self, lease: Lease, **kwargs: Any) -> CheckpointMetadata:
-        """Notes the new head's status (from ``next`` and ``interrupt``) for :meth:`_write`."""
-        interrupt, next_nodes = kwargs.get("interrupt"), kwargs.get("next")
-        status = "interrupted" if interrupt else "running" if next_nodes else "idle"
-        key = (lease.session_id, lease.token)
-        self._statuses[key] = status
-        try:
-            return await super().aput(lease, **kwargs)
-        finally:
-            self._statuses.pop(key, None)
-
     def status_of(self, record: StoredCheckpoint | None) -> str:
         """What a session whose head is ``record`` is doing: idle, running or interrupted.
 
@@ -193,7 +181,7 @@ class DjangoCheckpointer(BaseCheckpointer):
         await self._run(self.store.release, pk, lease.token)
 
     async def _write(self, lease: Lease, record: StoredCheckpoint, writes: list[StoredWrite]) -> None:
-        status = self._statuses.get((lease.session_id, lease.token)) or self.status_of(record)
+        status = record.status or self.status_of(record)
         await self._run(self.store.write, await self._session_pk(lease), lease.token, record, writes, status)
 
     async def _read_head(self, session_id: str) -> StoredCheckpoint | None:

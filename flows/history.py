@@ -48,7 +48,7 @@ class HistoryPage:
 
 def serializer_of(engine: FlowEngine) -> JsonSerializer:
     """The engine's serializer (it knows the flow's registered types)."""
-    return engine._serializer  # no public accessor yet; see docs/django.md
+    return engine.serializer
 
 
 async def ahistory(engine: FlowEngine, session_id: str, *, limit: int = 20, before: str | None = None) -> HistoryPage:

@@ -157,11 +157,15 @@ def load_engine(config: FlowConfig) -> FlowEngine:
         # replaces the store we attached but never one the site chose itself.
         engine.checkpointer = build_checkpointer(config.name, config)
         _attached.add(engine)
+    from .signals import SignalHooks
+
+    if not any(isinstance(hooks, SignalHooks) for hooks in engine.hooks):
+        engine.add_hooks(SignalHooks(config.name))
     return engine.build()
 
 
 def _call_factory(factory: Callable[..., Any], config: FlowConfig) -> Any:
-    """Calls a factory with the arguments it accepts: ``checkpointer`` and ``hooks``."""
+    """Calls a factory with the arguments it accepts: ``checkpointer``."""
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
@@ -169,10 +173,6 @@ def _call_factory(factory: Callable[..., Any], config: FlowConfig) -> Any:
     kwargs: dict[str, Any] = {}
     if "checkpointer" in params:
         kwargs["checkpointer"] = build_checkpointer(config.name, config)
-    if "hooks" in params:
-        from .signals import SignalHooks
-
-        kwargs["hooks"] = SignalHooks(config.name)
     return factory(**kwargs)
 
 

@@ -48,18 +48,32 @@ class FlowEngine:
         self.state_schema = state_schema
         self.checkpointer = checkpointer
         self.max_steps = max_steps
-        self.hooks = hooks
+        self.serializer = JsonSerializer(types or ())
         self._schema = StateSchema(state_schema)
-        self._serializer = JsonSerializer(types or ())
         self._graph = Graph()
         self._built = False
-        self._hook_calls: dict[str, Callable[..., Any]] = {}
-        self._on_checkpoint: Callable[..., Any] | None = None
+        self._hooks: list[FlowEngineHooks] = []
+        self._hook_calls: dict[str, list[Callable[..., Any]]] = {}
+        self._on_checkpoint: list[Callable[..., Any]] = []
         if hooks is not None:
-            active = hooks.overridden()
-            self._hook_calls = {kind: getattr(hooks, name) for kind, name in EVENT_HOOKS.items() if name in active}
-            if "on_checkpoint" in active:
-                self._on_checkpoint = hooks.on_checkpoint
+            self.add_hooks(hooks)
+
+    def add_hooks(self, hooks: FlowEngineHooks) -> "FlowEngine":
+        """Adds lifecycle hooks (several may be added; each is called in turn)."""
+        if not isinstance(hooks, FlowEngineHooks):
+            raise TypeError("hooks must be a FlowEngineHooks instance")
+        active = hooks.overridden()
+        for kind, name in EVENT_HOOKS.items():
+            if name in active:
+                self._hook_calls.setdefault(kind, []).append(getattr(hooks, name))
+        if "on_checkpoint" in active:
+            self._on_checkpoint.append(hooks.on_checkpoint)
+        self._hooks.append(hooks)
+        return self
+
+    @property
+    def hooks(self) -> tuple[FlowEngineHooks, ...]:
+        return tuple(self._hooks)
 
     # -- building -------------------------------------------------------------------
 
@@ -207,12 +221,12 @@ class FlowEngine:
         assert checkpointer is not None
         session_id = lease.session_id
         if checkpoint_id is not None:
-            start = await checkpointer.aget_metadata(session_id, checkpoint_id, serializer=self._serializer)
+            start = await checkpointer.aget_metadata(session_id, checkpoint_id, serializer=self.serializer)
         elif lease.head is not None:
-            start = checkpointer.decode_metadata(lease.head, self._serializer)
+            start = checkpointer.decode_metadata(lease.head, self.serializer)
         else:
             start = None
-        state = await checkpointer.amaterialise(start, self._serializer) if start else {}
+        state = await checkpointer.amaterialise(start, self.serializer) if start else {}
         schedule = Schedule.from_json(dict(start.schedule)) if start else Schedule()
 
         if start is None or start.finished:
@@ -251,8 +265,7 @@ class FlowEngine:
             return stream_emit
 
         async def emit(event: dict[str, Any]) -> None:
-            hook = hooks.get(event["event"])
-            if hook is not None:
+            for hook in hooks.get(event["event"], ()):
                 result = hook(event)
                 if asyncio.iscoroutine(result):
                     await result
@@ -282,14 +295,14 @@ class FlowEngine:
         return state
 
     async def get_checkpoint(self, session_id: str, checkpoint_id: str | None = None) -> Checkpoint | None:
-        return await self._require_checkpointer().aget(session_id, checkpoint_id, serializer=self._serializer)
+        return await self._require_checkpointer().aget(session_id, checkpoint_id, serializer=self.serializer)
 
     async def list_checkpoints(
         self, session_id: str, limit: int = 10, before: str | None = None
     ) -> list[CheckpointMetadata]:
         """The head's history, newest first (metadata only; see :meth:`get_checkpoint`)."""
         return await self._require_checkpointer().alist(
-            session_id, limit=limit, before=before, serializer=self._serializer
+            session_id, limit=limit, before=before, serializer=self.serializer
         )
 
     async def update_state(
@@ -306,8 +319,8 @@ class FlowEngine:
         if as_node is not None and as_node not in self._graph.nodes:
             raise InvalidInput(f"as_node {as_node!r} is not a node of this flow")
         async with checkpointer.alock(session_id) as lease:
-            head = checkpointer.decode_metadata(lease.head, self._serializer) if lease.head else None
-            state = await checkpointer.amaterialise(head, self._serializer) if head else {}
+            head = checkpointer.decode_metadata(lease.head, self.serializer) if lease.head else None
+            state = await checkpointer.amaterialise(head, self.serializer) if head else {}
             schedule = Schedule.from_json(dict(head.schedule)) if head else Schedule()
             run = Run(self, run_id=head.run_id if head else uuid.uuid4().hex, session_id=session_id,
                       state=state, schedule=schedule, parent=head, lease=lease, emit=None,

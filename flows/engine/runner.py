@@ -98,14 +98,14 @@ class Run:
             step=self.schedule.step if step is None else step,
             next=self.schedule.names(),
             interrupt=interrupt,
-            schedule=self.schedule.to_json(flow._serializer.to_jsonable),
+            schedule=self.schedule.to_json(flow.serializer.to_jsonable),
             attempt=attempt,
             dispatch_id=dispatch_id,
-            serializer=flow._serializer,
+            serializer=flow.serializer,
         )
         self.parent = meta
-        if flow._on_checkpoint is not None:
-            await _call(flow._on_checkpoint, meta)
+        for hook in flow._on_checkpoint:
+            await _call(hook, meta)
         return meta.checkpoint_id
 
     # -- entry points -------------------------------------------------------------

@@ -21,6 +21,8 @@ class Field:
     name: str
     reducer: Reducer | None
     appends: bool
+    #: builds the value a reducer starts from (``list`` for ``Annotated[list, ...]``)
+    empty: Callable[[], Any] | None = None
 
 
 class StateSchema:
@@ -56,12 +58,14 @@ class StateSchema:
         for name, value in updates.items():
             spec = self.field(name, origin)
             old = state.get(name, delta.MISSING)
-            if spec.reducer is None or old is delta.MISSING:
-                new = value
-                if spec.reducer is not None and old is delta.MISSING:
-                    new = _first_value(spec, value)
+            if old is delta.MISSING:
+                new = value if spec.reducer is None else _first_value(spec, value)
                 if track:
-                    changes[name] = delta.diff(old, new) if spec.reducer is None else Change(SET, new)
+                    changes[name] = Change(SET, new)
+            elif spec.reducer is None:
+                new = value
+                if track:
+                    changes[name] = delta.diff(old, new)
             else:
                 new = spec.reducer(old, value)
                 if track:
@@ -71,10 +75,14 @@ class StateSchema:
 
 
 def _first_value(spec: Field, value: Any) -> Any:
-    """A reducer field's first value: reduced from the empty value of its kind when possible."""
-    if spec.appends:
-        return spec.reducer(type(value)() if isinstance(value, (list, str)) else [], value)  # type: ignore[misc]
-    return value
+    """A reducer field's first value: the reducer applied to its type's empty value.
+
+    So a reducer that normalises its input (text to a message, say) sees the
+    first input too. Without a usable empty value the input is taken as is.
+    """
+    if spec.empty is None:
+        return value
+    return spec.reducer(spec.empty(), value)  # type: ignore[misc]
 
 
 def _appended(old: Any, new: Any) -> Change:
@@ -96,7 +104,8 @@ def _fields(schema: type) -> dict[str, Field]:
         if name in RESERVED:
             raise GraphValidationError(f"state field {name!r} uses a reserved name")
         reducer = _reducer(name, hint)
-        fields[name] = Field(name, reducer, reducer is not None and appends(reducer))
+        empty = _empty_factory(hint) if reducer is not None else None
+        fields[name] = Field(name, reducer, reducer is not None and appends(reducer), empty)
     return fields
 
 
@@ -118,3 +127,12 @@ def _reducer(name: str, hint: Any) -> Reducer | None:
             f"the reducer of state field {name!r} must take two arguments (old, new): {exc}"
         ) from exc
     return reducer
+
+
+def _empty_factory(hint: Any) -> Callable[[], Any] | None:
+    """``list`` for ``Annotated[list[str], r]``; ``None`` when the type has no empty value."""
+    base = typing.get_args(hint)[0]
+    origin = typing.get_origin(base) or base
+    if origin in (list, dict, set, tuple, str):
+        return origin
+    return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, TypedDict
 
-from flows.engine import END, START, FlowEngine, FlowEngineHooks
+from flows.engine import END, START, FlowEngine
 from flows.engine.checkpointers import BaseCheckpointer
 
 
@@ -33,8 +33,8 @@ def acknowledge(state: AppState) -> dict:
     return {"messages": [f"ack: {messages[-1]} (turn {state['counter']})"]}
 
 
-def build_seed_flow(checkpointer: BaseCheckpointer | None = None, hooks: FlowEngineHooks | None = None) -> FlowEngine:
-    flow = FlowEngine(state_schema=AppState, checkpointer=checkpointer, hooks=hooks)
+def build_seed_flow(checkpointer: BaseCheckpointer | None = None) -> FlowEngine:
+    flow = FlowEngine(state_schema=AppState, checkpointer=checkpointer)
     flow.add_node("count", count_turn)
     flow.add_node("acknowledge", acknowledge)
     flow.add_edge(START, "count")

@@ -22,7 +22,7 @@ import hashlib
 import re
 from typing import Annotated, Any, AsyncIterator, TypedDict
 
-from flows.engine import END, START, FlowEngine, FlowEngineHooks, interrupt
+from flows.engine import END, START, FlowEngine, interrupt
 from flows.engine.checkpointers import BaseCheckpointer
 
 from .llm import stream_reply
@@ -201,8 +201,8 @@ async def fallback(state: SupportState) -> AsyncIterator[Any]:
         yield item
 
 
-def build_support_flow(checkpointer: BaseCheckpointer | None = None, hooks: FlowEngineHooks | None = None) -> FlowEngine:
-    flow = FlowEngine(state_schema=SupportState, checkpointer=checkpointer, hooks=hooks)
+def build_support_flow(checkpointer: BaseCheckpointer | None = None) -> FlowEngine:
+    flow = FlowEngine(state_schema=SupportState, checkpointer=checkpointer)
     flow.add_node("classify", classify)
     for name, node in (("answer_faq", answer_faq), ("ask_details", ask_details), ("order_status", order_status),
                        ("refund_outcome", refund_outcome), ("fallback", fallback)):

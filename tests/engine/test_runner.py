@@ -289,3 +289,40 @@ async def test_a_session_waiting_on_a_node_the_flow_lacks_is_a_clear_error():
     new.add_node("other", logger("other")).add_edge(START, "other").add_edge("other", END)
     with pytest.raises(InvalidInput, match=r"waiting to run \['ask'\], which this flow does not have"):
         await new.invoke(None, session_id="changed", resume=1)
+
+
+async def test_several_hooks_can_be_added_after_construction():
+    seen: list[str] = []
+
+    class One(FlowEngineHooks):
+        def on_node_finished(self, event):
+            seen.append(f"one {event['node']}")
+
+    class Two(FlowEngineHooks):
+        async def on_node_finished(self, event):
+            seen.append(f"two {event['node']}")
+
+    f = FlowEngine(S, hooks=One())
+    f.add_node("a", logger("a")).add_edge(START, "a").add_edge("a", END)
+    f.add_hooks(Two())
+    await f.invoke({})
+    assert seen == ["one a", "two a"]
+    assert [type(h).__name__ for h in f.hooks] == ["One", "Two"]
+    with pytest.raises(TypeError):
+        f.add_hooks(object())
+
+
+async def test_a_reducer_also_shapes_the_first_value():
+    def add_messages(old: list, new):
+        items = new if isinstance(new, list) else [new]
+        return old + [m if isinstance(m, dict) else {"role": "user", "content": m} for m in items]
+
+    class Msgs(TypedDict):
+        messages: Annotated[list, add_messages]
+        best: Annotated[int, max]
+
+    f = FlowEngine(Msgs)
+    f.add_node("a", lambda s: {"messages": "again", "best": -9}).add_edge(START, "a").add_edge("a", END)
+    result = await f.invoke({"messages": "hello", "best": -5})
+    assert result["messages"] == [{"role": "user", "content": "hello"}, {"role": "user", "content": "again"}]
+    assert result["best"] == -5  # no empty value for int: the first value is taken as is

@@ -246,6 +246,7 @@ class BaseCheckpointer(ABC):
             run_id=run_id,
             node=node,
             blob=self._encode_meta(meta, serializer),
+            status="interrupted" if interrupt else "running" if next else "idle",
         )
         await self._write(lease, record, writes)
         lease.head = record

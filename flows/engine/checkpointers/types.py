@@ -97,6 +97,8 @@ class StoredCheckpoint:
     run_id: str
     node: str | None
     blob: bytes
+    #: "idle", "running" or "interrupted" when written (stores may index it; "" when not kept)
+    status: str = ""
 
 
 @dataclass(frozen=True, slots=True)
