@@ -312,15 +312,17 @@ async def test_several_hooks_can_be_added_after_construction():
         f.add_hooks(object())
 
 
+def add_messages(old: list, new):
+    items = new if isinstance(new, list) else [new]
+    return old + [m if isinstance(m, dict) else {"role": "user", "content": m} for m in items]
+
+
+class Msgs(TypedDict):
+    messages: Annotated[list, add_messages]
+    best: Annotated[int, max]
+
+
 async def test_a_reducer_also_shapes_the_first_value():
-    def add_messages(old: list, new):
-        items = new if isinstance(new, list) else [new]
-        return old + [m if isinstance(m, dict) else {"role": "user", "content": m} for m in items]
-
-    class Msgs(TypedDict):
-        messages: Annotated[list, add_messages]
-        best: Annotated[int, max]
-
     f = FlowEngine(Msgs)
     f.add_node("a", lambda s: {"messages": "again", "best": -9}).add_edge(START, "a").add_edge("a", END)
     result = await f.invoke({"messages": "hello", "best": -5})
