@@ -98,7 +98,10 @@ class Database:
             weakref.WeakKeyDictionary()
         )
         self._guard = threading.Lock()
-        self._prepared = False
+        #: Engines whose tables are known to exist ("any" once checked, as a
+        #: file or server outlives engines; an in-memory SQLite database is
+        #: per engine).
+        self._prepared: set[Any] = set()
         self._compiled: dict[int, tuple[Any, Any]] = {}
         self.prepare: Callable[[Connection], None] | None = None
 
@@ -152,10 +155,13 @@ class Database:
         return await self._run_with_retry(lambda: asyncio.ensure_future(self._run_on_driver(work)))
 
     async def _ensure_prepared(self) -> None:
-        if not self._prepared and self.prepare is not None:
+        if self.prepare is None:
+            return
+        key = id(self.current_engine()) if self.memory else "any"
+        if key not in self._prepared:
             prepare = self.prepare
             await self._run_with_retry(lambda: self._start(prepare))
-            self._prepared = True
+            self._prepared.add(key)
 
     async def _run_with_retry(self, start: Callable[[], asyncio.Future[T]]) -> T:
         for attempt in range(1, _ATTEMPTS + 1):
@@ -299,6 +305,7 @@ class Database:
             sync_engine, self._sync_engine = self._sync_engine, None
             executor, self._executor = self._executor, None
             mine = self._async_engines.pop(current, None)
+            self._prepared.clear()
             for loop in [loop for loop in self._async_engines if loop.is_closed()]:
                 del self._async_engines[loop]
         if sync_engine is not None:
