@@ -573,3 +573,20 @@ def test_sqlite_across_processes_never_fails_with_database_is_locked(tmp_path, d
     messages = asyncio.run(check())
     assert len(messages) == 48
     assert sorted(messages) == sorted(f"{w}-{i}" for w in range(4) for i in range(12))
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite+aiosqlite://"])
+def test_in_memory_sqlite_works_and_recreates_its_tables(url):
+    cp = SQLCheckpointer(url)
+
+    async def turn() -> dict:
+        await put_turns(cp, "mem", 2)
+        return (await cp.aget("mem")).state
+
+    async def close() -> None:
+        await cp.aclose()
+
+    assert asyncio.run(turn()) == {"messages": ["m0", "m1"], "turn": 1}
+    asyncio.run(close())  # the database goes with its engine; the next use starts empty
+    assert asyncio.run(turn()) == {"messages": ["m0", "m1"], "turn": 1}
+    asyncio.run(close())
