@@ -1,8 +1,10 @@
 """SQLCheckpointer: checkpoints in PostgreSQL, MySQL/MariaDB or SQLite.
 
-Only the store I/O of :class:`BaseCheckpointer` lives here, each primitive a
-function of a synchronous connection run by :class:`Database` (in a thread for
-sync drivers, through ``run_sync`` for async ones). Semantics mirror
+Only the store I/O of :class:`BaseCheckpointer` lives here: lease and
+retention primitives as functions of a connection run by :class:`Database`
+(in a worker thread for sync drivers, on the loop for async ones), reads as
+compiled statements (:meth:`Database.fetch`), and the checkpoint save through
+the database family's writer (:mod:`.writers`). Semantics mirror
 :class:`InMemoryCheckpointer` exactly; see docs/backends/sql.md.
 """
 
