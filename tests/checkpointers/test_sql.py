@@ -219,6 +219,26 @@ async def test_unreachable_server_names_the_url_without_its_password(make, backe
     await cp.aclose()
 
 
+@pytest.mark.parametrize(
+    "scheme, connect_args",
+    [
+        ("postgresql+psycopg2", {"connect_timeout": 1}),
+        ("postgresql+asyncpg", {"timeout": 1}),
+        ("mysql+pymysql", {"connect_timeout": 1, "read_timeout": 1}),
+        ("mysql+aiomysql", {"connect_timeout": 1}),  # no read timeout: the connect guard (+5 s) ends it
+    ],
+)
+async def test_a_server_that_never_answers_is_unavailable_not_a_hang(scheme, connect_args):
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # accepts connections (the kernel does), never says a word
+        port = silent.getsockname()[1]
+        cp = SQLCheckpointer(f"{scheme}://u:pw-x@127.0.0.1:{port}/db", connect_args=connect_args)
+        with pytest.raises(CheckpointerUnavailable, match=f"127.0.0.1:{port}"):
+            await asyncio.wait_for(cp.aget(sid()), 30)
+        await cp.aclose()
+
+
 def _connect_timeout(backend: str) -> dict[str, Any]:
     if backend == "postgres-psycopg2":
         return {"connect_timeout": 5}

@@ -31,7 +31,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from ...errors import CheckpointerUnavailable, SessionBusy
-from .engines import SQLITE_SYNCHRONOUS, EngineSettings, configure
+from .engines import SQLITE_SYNCHRONOUS, EngineSettings, configure, connect_timeout
 from .engines import engine_options as build_engine_options
 from .raw import aio_fetch, fetch
 from .urls import check_driver, family_of, is_memory_sqlite, needs_hex_blobs, redact, secrets
@@ -81,7 +81,7 @@ class Database:
         self.busy_timeout = max(busy_timeout, 1.0)
         self.needs_hex_blobs = needs_hex_blobs(self.url)
         self._settings = EngineSettings(
-            self.family, self.is_async, self.memory, self.busy_timeout, sqlite_synchronous.upper()
+            self.family, self.driver, self.is_async, self.memory, self.busy_timeout, sqlite_synchronous.upper()
         )
         self._engine_kwargs = build_engine_options(
             self._settings,
@@ -89,8 +89,12 @@ class Database:
             pool_size=pool_size,
             max_overflow=max_overflow,
             connect_args=connect_args or {},
+            url_query=self.url.query,
             extra=engine_options or {},
         )
+        #: An async connect that has not finished by then has hung (a server
+        #: that accepts but never answers; aiomysql has no read timeout).
+        self._connect_guard = connect_timeout(self.driver, connect_args or {}, self.url.query) + 5
         self._threads = 1 if self.memory else pool_size + max_overflow
         self._sync_engine: Engine | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -196,7 +200,7 @@ class Database:
         engine = self._async_engine()
         conn = engine.connect()
         try:
-            await conn.start()
+            await asyncio.wait_for(conn.start(), self._connect_guard)
         except (DBAPIError, OSError, *self._driver_errors()) as exc:
             raise self.unavailable(exc) from exc
         return conn

@@ -11,17 +11,36 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from sqlalchemy import Engine, event
 from sqlalchemy.pool import StaticPool
 
 SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+#: Seconds to wait for a server to accept a connection before failing with
+#: CheckpointerUnavailable (instead of the operating system's minutes), unless
+#: the URL or ``connect_args`` say otherwise; the key each driver reads.
+CONNECT_TIMEOUT = 10
+_CONNECT_TIMEOUT_KEY = {"psycopg2": "connect_timeout", "asyncpg": "timeout", "pymysql": "connect_timeout", "aiomysql": "connect_timeout"}
+#: PyMySQL waits for a reply forever by default, even for the server's
+#: greeting: a server that accepts connections but never answers would hang a
+#: worker thread. No statement of the store legitimately waits this long.
+READ_TIMEOUT = 60
+
+
+def connect_timeout(driver: str, connect_args: Mapping[str, Any], url_query: Mapping[str, Any]) -> float:
+    """The connect timeout in force for ``driver``, in seconds."""
+    key = _CONNECT_TIMEOUT_KEY.get(driver)
+    if key is None:
+        return CONNECT_TIMEOUT
+    value = connect_args.get(key, url_query.get(key, CONNECT_TIMEOUT))
+    return float(value)
 
 
 @dataclass(frozen=True)
 class EngineSettings:
     family: str
+    driver: str
     is_async: bool
     memory: bool
     busy_timeout: float
@@ -35,11 +54,17 @@ def engine_options(
     pool_size: int,
     max_overflow: int,
     connect_args: dict[str, Any],
+    url_query: Mapping[str, Any],
     extra: dict[str, Any],
 ) -> dict[str, Any]:
     """``create_engine()`` keyword arguments for one family and driver."""
     kwargs: dict[str, Any] = {"echo": echo}
     args = dict(connect_args)
+    timeout_key = _CONNECT_TIMEOUT_KEY.get(settings.driver)
+    if timeout_key is not None and timeout_key not in url_query:
+        args.setdefault(timeout_key, CONNECT_TIMEOUT)
+    if settings.driver == "pymysql" and "read_timeout" not in url_query:
+        args.setdefault("read_timeout", READ_TIMEOUT)
     if settings.family == "sqlite":
         # Autocommit at the driver: transactions are begun explicitly
         # (BEGIN IMMEDIATE for writes), see ``Database.transaction``.
