@@ -61,6 +61,7 @@ class Statements:
     def __init__(self, tables: Tables, family: str, ttl_seconds: float | None) -> None:
         self.tables = tables
         self.family = family
+        self.ttl_seconds = ttl_seconds
         s, c, w = tables.sessions, tables.checkpoints, tables.writes
         now = literal_column(NOW[family], Double)
         sid = bindparam("sid")

@@ -18,8 +18,10 @@ from ...errors import LeaseLost
 from ..base import BaseCheckpointer
 from ..retention import WriteRange, runs
 from ..types import Lease, LeaseGrant, StoredCheckpoint, StoredWrite
+from . import scripts
 from .database import Database
 from .schema import build_tables, create_tables
+from .scripts import stored_checkpoint
 from .statements import Statements, padded
 from .writers import make_saver
 
@@ -28,11 +30,6 @@ from .writers import make_saver
 _CHUNK = 256
 #: The recursive chain query's depth column is an INTEGER.
 _MAX_LIMIT = 2**31 - 1
-
-
-def _record(session_id: str, row: Sequence[Any]) -> StoredCheckpoint:
-    seq, checkpoint_id, parent_id, created_at, run_id, node, blob = row
-    return StoredCheckpoint(session_id, checkpoint_id, int(seq), parent_id, float(created_at), run_id, node, bytes(blob))
 
 
 def _lost(lease: Lease) -> LeaseLost:
@@ -103,45 +100,14 @@ class SQLCheckpointer(BaseCheckpointer):
     # ------------------------------------------------------------------ leases
 
     async def _try_acquire(self, session_id: str, lease_seconds: float) -> LeaseGrant | None:
-        sql, ttl = self.sql, self.ttl_seconds
-
-        def work(conn: Connection) -> LeaseGrant | None:
-            params = {"sid": session_id, "ls": lease_seconds}
-            with self.db.transaction(conn, write=True):
-                taken = conn.execute(sql.acquire_update, params).rowcount == 1
-                if not taken and conn.execute(sql.acquire_insert, params).rowcount != 1:
-                    return None  # a live lease is held by someone else
-                row = conn.execute(sql.acquire_read, params).one()
-                token, last_seq, updated_at, db_now = row[:4]
-                if ttl is not None and updated_at + ttl < db_now:
-                    conn.execute(sql.purge_writes, params)
-                    conn.execute(sql.purge_checkpoints, params)
-                    conn.execute(sql.reset_session, params)
-                    return LeaseGrant(int(token), None, 0)
-                head = None if row.seq is None else _record(session_id, row[4:])
-                return LeaseGrant(int(token), head, int(last_seq))
-
-        return await self.db.run(work)
+        with_ttl = self.ttl_seconds is not None
+        return await self.db.script(lambda: scripts.acquire(self.sql, session_id, lease_seconds), transaction=with_ttl)
 
     async def _renew(self, lease: Lease, lease_seconds: float) -> bool:
-        params = {"sid": lease.session_id, "token": lease.token, "ls": lease_seconds}
-
-        def work(conn: Connection) -> bool:
-            # One statement: atomic in autocommit, one round trip.
-            return conn.execute(self.sql.renew, params).rowcount == 1
-
-        return await self.db.run(work)
+        return await self.db.script(lambda: scripts.renew(self.sql, lease.session_id, lease.token, lease_seconds))
 
     async def _release(self, lease: Lease) -> None:
-        params = {"sid": lease.session_id, "token": lease.token}
-
-        def work(conn: Connection) -> None:
-            # Two single statements, each atomic: a session that never got a
-            # checkpoint goes; any other just has its lease cleared.
-            if conn.execute(self.sql.release_empty, params).rowcount == 0:
-                conn.execute(self.sql.release, params)
-
-        await self.db.run(work)
+        await self.db.script(lambda: scripts.release(self.sql, lease.session_id, lease.token))
 
     # ------------------------------------------------------------------ writing
 
@@ -153,11 +119,11 @@ class SQLCheckpointer(BaseCheckpointer):
 
     async def _read_head(self, session_id: str) -> StoredCheckpoint | None:
         rows = await self.db.fetch(self.sql.read_head, {"sid": session_id})
-        return _record(session_id, rows[0]) if rows else None
+        return stored_checkpoint(session_id, rows[0]) if rows else None
 
     async def _read_checkpoint(self, session_id: str, checkpoint_id: str) -> StoredCheckpoint | None:
         rows = await self.db.fetch(self.sql.read_checkpoint, {"sid": session_id, "cid": checkpoint_id})
-        return _record(session_id, rows[0]) if rows else None
+        return stored_checkpoint(session_id, rows[0]) if rows else None
 
     async def _read_writes(self, session_id: str, ranges: Mapping[str, tuple[int, int]]) -> list[StoredWrite]:
         if not ranges:
@@ -177,11 +143,11 @@ class SQLCheckpointer(BaseCheckpointer):
             return [start]
         params = {"sid": session_id, "start": start.parent_id, "limit": min(limit - 1, _MAX_LIMIT)}
         rows = await self.db.fetch(self.sql.read_chain, params)
-        return [start, *(_record(session_id, row) for row in rows)]
+        return [start, *(stored_checkpoint(session_id, row) for row in rows)]
 
     async def _read_records_from(self, session_id: str, min_seq: int) -> list[StoredCheckpoint]:
         rows = await self.db.fetch(self.sql.read_from, {"sid": session_id, "seq": min_seq})
-        return [_record(session_id, row) for row in rows]
+        return [stored_checkpoint(session_id, row) for row in rows]
 
     async def _count(self, session_id: str) -> int:
         rows = await self.db.fetch(self.sql.count, {"sid": session_id})
