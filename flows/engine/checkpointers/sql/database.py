@@ -33,8 +33,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from ...errors import CheckpointerUnavailable, SessionBusy
 from .engines import SQLITE_SYNCHRONOUS, EngineSettings, configure, connect_timeout
 from .engines import engine_options as build_engine_options
-from .raw import aio_fetch, driver_errors, fetch
-from .scripts import Result, Script
+from .raw import aio_fetch, fetch
+from .scripts import Script, run_script, run_script_aio
 from .urls import check_driver, family_of, is_memory_sqlite, needs_hex_blobs, redact, secrets
 
 T = TypeVar("T")
@@ -259,71 +259,12 @@ class Database:
     async def script(self, make: Callable[[], Script], *, transaction: bool = False) -> Any:
         """Runs a statement script (see :mod:`.scripts`) on the driver's own
         connection, optionally as one write transaction; returns its value."""
+        begin = "BEGIN IMMEDIATE" if self.family == "sqlite" else "BEGIN"
         if self.driver == "aiosqlite":
-            return await self.run_on_driver(lambda aio, conn: self._script_aio(aio, conn, make(), transaction))
-        return await self.run(lambda conn: self._script_sync(conn, make(), transaction))
-
-    @property
-    def _begin_write(self) -> str:
-        return "BEGIN IMMEDIATE" if self.family == "sqlite" else "BEGIN"
-
-    def _script_sync(self, conn: Connection, steps: Script, transaction: bool) -> Any:
-        cursor = conn.connection.dbapi_connection.cursor()
-        try:
-            with driver_errors(conn, "script"):
-                if not transaction:
-                    return self._drive(cursor, steps)
-                cursor.execute(self._begin_write)
-                try:
-                    value = self._drive(cursor, steps)
-                except BaseException:
-                    cursor.execute("ROLLBACK")
-                    raise
-                cursor.execute("COMMIT")
-                return value
-        finally:
-            cursor.close()
-
-    def _drive(self, cursor: Any, steps: Script) -> Any:
-        try:
-            statement, params = next(steps)
-            while True:
-                sql, args = self.bind(statement, params)
-                cursor.execute(sql, args)
-                rows = cursor.fetchall() if cursor.description else ()
-                statement, params = steps.send(Result(cursor.rowcount, rows))
-        except StopIteration as done:
-            return done.value
-
-    async def _script_aio(self, aio: Any, conn: Connection, steps: Script, transaction: bool) -> Any:
-        base = conn.dialect.loaded_dbapi.Error
-        try:
-            if not transaction:
-                return await self._drive_aio(aio, steps)
-            await aio.execute(self._begin_write)
-            try:
-                value = await self._drive_aio(aio, steps)
-            except BaseException:
-                await aio.execute("ROLLBACK")
-                raise
-            await aio.execute("COMMIT")
-            return value
-        except base as exc:
-            raise DBAPIError.instance("script", None, exc, base, dialect=conn.dialect) from exc
-
-    async def _drive_aio(self, aio: Any, steps: Script) -> Any:
-        """One hop to aiosqlite's thread per statement (a query and its rows together)."""
-        try:
-            statement, params = next(steps)
-            while True:
-                sql, args = self.bind(statement, params)
-                if statement.is_select:
-                    result = Result(-1, list(await aio.execute_fetchall(sql, args)))
-                else:
-                    result = Result((await aio.execute(sql, args)).rowcount, ())
-                statement, params = steps.send(result)
-        except StopIteration as done:
-            return done.value
+            return await self.run_on_driver(
+                lambda aio, conn: run_script_aio(aio, conn, make(), self.bind, begin if transaction else None)
+            )
+        return await self.run(lambda conn: run_script(conn, make(), self.bind, begin if transaction else None))
 
     @contextmanager
     def transaction(self, conn: Connection, *, write: bool) -> Iterator[Connection]:

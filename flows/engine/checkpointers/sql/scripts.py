@@ -12,9 +12,13 @@ and, where one statement is atomic on its own, without a transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generator, Sequence
+from typing import Any, Callable, Generator, Sequence
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from ..types import LeaseGrant, StoredCheckpoint
+from .raw import driver_errors
 from .statements import Statements
 
 #: What a script yields: a statement and its parameters.
@@ -28,6 +32,8 @@ class Result:
 
 
 Script = Generator[Step, Result, Any]
+#: Compiles a statement (once) and puts its parameters in the driver's style.
+Binder = Callable[[Any, dict[str, Any]], tuple[str, Any]]
 
 
 def stored_checkpoint(session_id: str, row: Sequence[Any]) -> StoredCheckpoint:
@@ -75,3 +81,72 @@ def release(sql: Statements, session_id: str, token: int) -> Script:
     params = {"sid": session_id, "token": token}
     if (yield sql.release_empty, params).rowcount == 0:
         yield sql.release, params
+
+
+# ---------------------------------------------------------------------- running
+
+
+def run_script(conn: Connection, steps: Script, bind: Binder, begin: str | None) -> Any:
+    """Runs ``steps`` on a DBAPI cursor (in a worker thread, or in SQLAlchemy's
+    greenlet for an async driver's adapter), inside ``begin`` ... ``COMMIT``
+    when ``begin`` is given."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        with driver_errors(conn, "script"):
+            if begin is None:
+                return _drive(cursor, steps, bind)
+            cursor.execute(begin)
+            try:
+                value = _drive(cursor, steps, bind)
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+            return value
+    finally:
+        cursor.close()
+
+
+def _drive(cursor: Any, steps: Script, bind: Binder) -> Any:
+    try:
+        statement, params = next(steps)
+        while True:
+            sql, args = bind(statement, params)
+            cursor.execute(sql, args)
+            rows = cursor.fetchall() if cursor.description else ()
+            statement, params = steps.send(Result(cursor.rowcount, rows))
+    except StopIteration as done:
+        return done.value
+
+
+async def run_script_aio(aio: Any, conn: Connection, steps: Script, bind: Binder, begin: str | None) -> Any:
+    """Runs ``steps`` on an ``aiosqlite.Connection``: one hop to its thread per
+    statement (a query and its rows together)."""
+    base = conn.dialect.loaded_dbapi.Error
+    try:
+        if begin is None:
+            return await _drive_aio(aio, steps, bind)
+        await aio.execute(begin)
+        try:
+            value = await _drive_aio(aio, steps, bind)
+        except BaseException:
+            await aio.execute("ROLLBACK")
+            raise
+        await aio.execute("COMMIT")
+        return value
+    except base as exc:
+        raise DBAPIError.instance("script", None, exc, base, dialect=conn.dialect) from exc
+
+
+async def _drive_aio(aio: Any, steps: Script, bind: Binder) -> Any:
+    try:
+        statement, params = next(steps)
+        while True:
+            sql, args = bind(statement, params)
+            if statement.is_select:
+                result = Result(-1, list(await aio.execute_fetchall(sql, args)))
+            else:
+                result = Result((await aio.execute(sql, args)).rowcount, ())
+            statement, params = steps.send(result)
+    except StopIteration as done:
+        return done.value
