@@ -1,15 +1,19 @@
 """Engines, connections and errors: running store I/O without blocking the loop.
 
-Every store operation is written once, as a plain function of a synchronous
-SQLAlchemy :class:`~sqlalchemy.Connection` (hot paths may use its DBAPI
-connection, see :mod:`.raw`). How it runs depends on the driver:
+Every store operation is written once: a function of a synchronous
+SQLAlchemy :class:`~sqlalchemy.Connection` (:meth:`Database.run`), a read
+(:meth:`Database.fetch`) or a statement script (:meth:`Database.script`), the
+last two compiled once and run on the driver's own cursor. How it runs
+depends on the driver:
 
 * a sync driver (``sqlite``, ``psycopg2``, ``pymysql``) runs it in a small
   dedicated thread pool, so a slow query or a held SQLite lock never blocks
   the event loop;
-* an async driver (``aiosqlite``, ``asyncpg``, ``aiomysql``) runs it through
-  :meth:`AsyncConnection.run_sync`, on the loop. Async engines belong to the
-  loop that created them, so there is one per running loop.
+* an async driver (``asyncpg``, ``aiomysql``) runs it through
+  :meth:`AsyncConnection.run_sync`, on the loop; ``aiosqlite``'s reads,
+  scripts and saves use its own connection directly (one hop to its thread
+  per statement). Async engines belong to the loop that created them, so
+  there is one per running loop.
 
 Failures are translated here: a server that cannot be reached (refused, wrong
 password, dropped connection) becomes :class:`CheckpointerUnavailable` naming
