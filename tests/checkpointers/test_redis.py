@@ -20,9 +20,10 @@ import redis.asyncio as aioredis
 
 from flows.engine.checkpointers.memory import InMemoryCheckpointer
 from flows.engine.checkpointers.redis import RedisCheckpointer, redact_url
-from flows.engine.checkpointers.types import EXTEND, SET, Change
+from flows.engine.checkpointers.types import SET, Change
 from flows.engine.errors import CheckpointerUnavailable, LeaseLost, SerializationError
 from tests.backends import service_url
+from tests.turns import put_turns
 
 pytestmark = pytest.mark.services
 
@@ -62,24 +63,6 @@ async def make(redis_url: str) -> AsyncIterator[Callable[..., RedisCheckpointer]
     yield factory
     for cp in made:
         await cp.aclose()
-
-
-async def put_turns(cp, session_id: str, turns: int, text: str = "m") -> list:
-    metas = []
-    parent = None
-    state: dict = {}
-    async with cp.alock(session_id) as lease:
-        for i in range(turns):
-            old = state.get("messages")
-            message = f"{text}{i}"
-            state = {"messages": (old or []) + [message], "turn": i}
-            changes = {
-                "messages": Change(EXTEND, [message]) if old else Change(SET, state["messages"]),
-                "turn": Change(SET, i),
-            }
-            parent = await cp.aput(lease, parent=parent, state=state, changes=changes, run_id="r", node="n", step=i)
-            metas.append(parent)
-    return metas
 
 
 async def session_keys(raw: aioredis.Redis, cp: RedisCheckpointer, session_id: str) -> list[bytes]:

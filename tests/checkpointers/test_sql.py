@@ -24,9 +24,15 @@ from sqlalchemy.exc import IntegrityError
 
 from flows.engine.checkpointers.memory import InMemoryCheckpointer
 from flows.engine.checkpointers.sql import SQLCheckpointer
-from flows.engine.checkpointers.types import EXTEND, SET, Change, StoredCheckpoint, StoredWrite
+from flows.engine.checkpointers.types import (
+    SET,
+    Change,
+    StoredCheckpoint,
+    StoredWrite,
+)
 from flows.engine.errors import CheckpointerUnavailable, LeaseLost, SerializationError
 from tests.backends import backend_specs
+from tests.turns import put_turns
 
 pytestmark = pytest.mark.services
 
@@ -91,22 +97,6 @@ def _drop(cp: SQLCheckpointer, conn: Connection) -> None:
     conn.commit()
 
 
-async def put_turns(cp: SQLCheckpointer, session_id: str, turns: int, text: str = "m") -> list:
-    metas, parent, state = [], None, {}
-    async with cp.alock(session_id) as lease:
-        for i in range(turns):
-            old = state.get("messages")
-            message = f"{text}{i}"
-            state = {"messages": (old or []) + [message], "turn": i}
-            changes = {
-                "messages": Change(EXTEND, [message]) if old else Change(SET, state["messages"]),
-                "turn": Change(SET, i),
-            }
-            parent = await cp.aput(lease, parent=parent, state=state, changes=changes, run_id="r", node="n", step=i)
-            metas.append(parent)
-    return metas
-
-
 async def rows(cp: SQLCheckpointer, session_id: str) -> dict[str, Any]:
     """What the tables hold for a session, read with plain queries."""
     s, c, w = cp.tables.sessions, cp.tables.checkpoints, cp.tables.writes
@@ -140,7 +130,7 @@ async def test_each_connection_string_form_works(make, backend):
     await put_turns(cp, session_id, 3)
     head = await cp.aget(session_id)
     assert head.state == {"messages": ["m0", "m1", "m2"], "turn": 2}
-    assert [m.step for m in await cp.alist(session_id)] == [2, 1, 0]
+    assert [m.step for m in await cp.alist(session_id)] == [3, 2, 1]
     again = make(like=cp)  # a second instance (new pools) reads the same rows
     assert (await again.aget(session_id)).state == head.state
 

@@ -18,33 +18,11 @@ from flows.engine.errors import (
     StateTooLarge,
 )
 from flows.engine.serde import JsonSerializer
+from tests.turns import put_turns
 
 
 def sid() -> str:
     return f"s-{uuid.uuid4().hex[:12]}"
-
-
-async def put_chain(cp, session_id: str, turns: int, *, start=None, lease=None):
-    """Writes ``turns`` checkpoints appending one message each; returns their metadata."""
-    metas = []
-    parent = start
-    state = dict(await cp.amaterialise(parent)) if parent else {}
-
-    async def body(held):
-        nonlocal parent, state
-        for i in range(turns):
-            old = state.get("messages")
-            state = {**state, "messages": (old or []) + [f"m{len(old or [])}"], "turn": i}
-            changes = {"messages": Change(EXTEND, state["messages"][-1:]) if old else Change(SET, state["messages"]), "turn": Change(SET, i)}
-            parent = await cp.aput(held, parent=parent, state=state, changes=changes, run_id="run", node=f"n{i}", step=i + 1)
-            metas.append(parent)
-
-    if lease is None:
-        async with cp.alock(session_id) as held:
-            await body(held)
-    else:
-        await body(lease)
-    return metas
 
 
 async def test_unknown_session_reads_as_empty(checkpointer):
@@ -56,7 +34,7 @@ async def test_unknown_session_reads_as_empty(checkpointer):
 
 async def test_put_then_get_materialises_every_checkpoint(checkpointer):
     session_id = sid()
-    metas = await put_chain(checkpointer, session_id, 5)
+    metas = await put_turns(checkpointer, session_id, 5)
     head = await checkpointer.aget(session_id)
     assert head.metadata.checkpoint_id == metas[-1].checkpoint_id
     assert head.state == {"messages": ["m0", "m1", "m2", "m3", "m4"], "turn": 4}
@@ -67,7 +45,7 @@ async def test_put_then_get_materialises_every_checkpoint(checkpointer):
 
 async def test_changes_are_the_step_writes_only(checkpointer):
     session_id = sid()
-    metas = await put_chain(checkpointer, session_id, 3)
+    metas = await put_turns(checkpointer, session_id, 3)
     last = await checkpointer.aget(session_id, metas[-1].checkpoint_id)
     assert last.changes == {"messages": Change(EXTEND, ["m2"]), "turn": Change(SET, 2)}
     assert last.metadata.updated_fields == ("messages", "turn")
@@ -101,7 +79,7 @@ async def test_metadata_round_trips(checkpointer):
 
 async def test_list_is_newest_first_with_limit_and_cursor(checkpointer):
     session_id = sid()
-    metas = await put_chain(checkpointer, session_id, 7)
+    metas = await put_turns(checkpointer, session_id, 7)
     ids = [m.checkpoint_id for m in reversed(metas)]
     listed = await checkpointer.alist(session_id, limit=5)
     assert [m.checkpoint_id for m in listed] == ids[:5]
@@ -113,9 +91,9 @@ async def test_list_is_newest_first_with_limit_and_cursor(checkpointer):
 
 async def test_fork_writes_a_branch_and_history_follows_it(checkpointer):
     session_id = sid()
-    metas = await put_chain(checkpointer, session_id, 4)
+    metas = await put_turns(checkpointer, session_id, 4)
     fork_point = metas[1]
-    branch = await put_chain(checkpointer, session_id, 2, start=fork_point)
+    branch = await put_turns(checkpointer, session_id, 2, start=fork_point)
     head = await checkpointer.aget(session_id)
     assert head.metadata.checkpoint_id == branch[-1].checkpoint_id
     assert head.state["messages"] == ["m0", "m1", "m2", "m3"]
@@ -129,7 +107,7 @@ async def test_fork_writes_a_branch_and_history_follows_it(checkpointer):
 
 async def test_delete_session_and_one_checkpoint(checkpointer):
     session_id = sid()
-    metas = await put_chain(checkpointer, session_id, 4)
+    metas = await put_turns(checkpointer, session_id, 4)
     deleted = await checkpointer.adelete(session_id, metas[2].checkpoint_id)
     assert deleted == 2
     head = await checkpointer.aget(session_id)
@@ -138,7 +116,7 @@ async def test_delete_session_and_one_checkpoint(checkpointer):
     with pytest.raises(CheckpointNotFound):
         await checkpointer.aget(session_id, metas[3].checkpoint_id)
     # writing after an undo forks cleanly from the new head
-    more = await put_chain(checkpointer, session_id, 1, start=head.metadata)
+    more = await put_turns(checkpointer, session_id, 1, start=head.metadata)
     assert (await checkpointer.aget(session_id)).state["messages"] == ["m0", "m1", "m2"]
     assert more[0].parent_id == metas[1].checkpoint_id
     assert await checkpointer.adelete(session_id) == 3
@@ -147,7 +125,7 @@ async def test_delete_session_and_one_checkpoint(checkpointer):
 
 async def test_prune_keeps_head_and_kept_materialisations(checkpointer):
     session_id = sid()
-    metas = await put_chain(checkpointer, session_id, 12)
+    metas = await put_turns(checkpointer, session_id, 12)
     before = {m.checkpoint_id: (await checkpointer.aget(session_id, m.checkpoint_id)).state for m in metas[-5:]}
     deleted = await checkpointer.aprune(session_id, keep=5)
     assert deleted == 7
@@ -165,8 +143,8 @@ async def test_prune_keeps_head_and_kept_materialisations(checkpointer):
 
 async def test_prune_drops_other_branches_and_keeps_pending_interrupt(checkpointer):
     session_id = sid()
-    metas = await put_chain(checkpointer, session_id, 6)
-    await put_chain(checkpointer, session_id, 3, start=metas[2])
+    metas = await put_turns(checkpointer, session_id, 6)
+    await put_turns(checkpointer, session_id, 3, start=metas[2])
     async with checkpointer.alock(session_id) as lease:
         head = await checkpointer.aget_metadata(session_id)
         state = await checkpointer.amaterialise(head)
@@ -186,7 +164,7 @@ async def test_prune_drops_other_branches_and_keeps_pending_interrupt(checkpoint
 
 async def test_prune_older_than_keeps_young_and_head(checkpointer):
     session_id = sid()
-    await put_chain(checkpointer, session_id, 3)
+    await put_turns(checkpointer, session_id, 3)
     assert await checkpointer.aprune(session_id, older_than=3600) == 0
     assert await checkpointer.aprune(session_id, older_than=0) == 2
     assert len(await checkpointer.alist(session_id)) == 1
@@ -196,7 +174,7 @@ async def test_max_checkpoints_per_session_bounds_history(backend):
     checkpointer = backend.create(max_checkpoints_per_session=4)
     try:
         session_id = sid()
-        await put_chain(checkpointer, session_id, 20)
+        await put_turns(checkpointer, session_id, 20)
         assert len(await checkpointer.alist(session_id, limit=100)) == 4
         stats = await checkpointer.aget_stats()
         assert stats["checkpoints"] <= 4 + 1  # compaction runs every ceil(4/4) = 1 checkpoints
@@ -271,7 +249,7 @@ async def test_compression_and_encryption_round_trip(backend, durable):
     text = "secret " * 200
     first = backend.create(compress=True, encryption_keys=[old_key])
     try:
-        await put_chain(first, session_id, 2)
+        await put_turns(first, session_id, 2)
         async with first.alock(session_id) as lease:
             head = await first.aget_metadata(session_id)
             state = {**await first.amaterialise(head), "note": text}
@@ -372,7 +350,7 @@ async def test_concurrent_lockers_serialise(checkpointer):
 
 async def test_fencing_tokens_are_never_reused_even_after_a_reset(checkpointer):
     session_id = sid()
-    await put_chain(checkpointer, session_id, 1)
+    await put_turns(checkpointer, session_id, 1)
     first = await checkpointer.aacquire(session_id)
     await checkpointer.arelease(first)
     await checkpointer.adelete(session_id)
