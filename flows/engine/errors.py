@@ -53,6 +53,18 @@ class NodeError(FlowError, RuntimeError):
         )
 
 
+class RouteError(FlowError, RuntimeError):
+    """The condition after a node failed; the original exception is ``__cause__``."""
+
+    code = "route_failed"
+
+    def __init__(self, node: str, error: BaseException) -> None:
+        self.node = node
+        self.error = error
+        super().__init__(f"the condition after node {node!r} failed: {type(error).__name__}: {error}")
+        self.__cause__ = error
+
+
 class NodeTimeout(FlowError, TimeoutError):
     code = "node_timeout"
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Mappin
 
 from .checkpointers.base import BaseCheckpointer, validate_session_id
 from .checkpointers.types import Checkpoint, CheckpointMetadata, Lease
-from .errors import GraphValidationError, InvalidInput
+from .errors import CheckpointNotFound, GraphValidationError, InvalidInput
 from .graph import Graph
 from .hooks import EVENT_HOOKS, FlowEngineHooks
 from .retry import RetryPolicy
@@ -244,13 +244,15 @@ class FlowEngine:
             )
         run = Run(self, run_id=start.run_id, session_id=session_id, state=state, schedule=schedule,
                   parent=start, lease=lease, emit=emit, max_steps=steps)
+        if schedule.base not in (None, start.checkpoint_id):
+            run.resumed_base = await self._state_at(session_id, schedule.base)
         if start.interrupt:
             if resume is _UNSET:
                 # New input while a question is pending: keep both, run nothing.
                 if updates:
                     changes = self._schema.merge(state, updates, "the input", True)
                     await run.save("__input__", changes, interrupt=start.interrupt)
-                return {**state, INTERRUPT_KEY: [dict(q) for q in start.interrupt]}
+                return await run.still_pending(list(start.interrupt))
             _answer(schedule, start.interrupt, resume)
         elif resume is not _UNSET:
             raise InvalidInput(f"session {session_id!r} has no pending interrupt to resume")
@@ -258,6 +260,15 @@ class FlowEngine:
             changes = self._schema.merge(state, updates or {}, "the input", True)
             await run.save("__input__", changes)
         return await run.execute()
+
+    async def _state_at(self, session_id: str, checkpoint_id: str) -> dict[str, Any] | None:
+        """The state at a checkpoint, or ``None`` if retention removed it."""
+        assert self.checkpointer is not None
+        try:
+            meta = await self.checkpointer.aget_metadata(session_id, checkpoint_id, serializer=self.serializer)
+        except CheckpointNotFound:
+            return None
+        return await self.checkpointer.amaterialise(meta, self.serializer) if meta else None
 
     def _emitter(self, stream_emit: Emit | None) -> Emit | None:
         hooks = self._hook_calls
@@ -330,7 +341,7 @@ class FlowEngine:
             if as_node is not None:
                 interrupt = ()
                 schedule.current = [t for t in schedule.current if t.node != as_node]
-                for target in await run.successors(as_node):
+                for target in await run.successors(as_node, state):
                     run._route(as_node, target)
                 schedule.normalise()
             await run.save(as_node or "__update__", changes, interrupt=interrupt)
@@ -354,19 +365,21 @@ class FlowEngine:
 
 
 def _answer(schedule: Schedule, pending: Sequence[Mapping[str, Any]], resume: Any) -> None:
-    """Delivers ``resume`` to the pending questions (a dict by id when several)."""
+    """Delivers ``resume`` to the pending questions: ``{id: answer}``, or one answer for one question."""
     ids = [q["id"] for q in pending]
-    if len(ids) == 1:
-        answers = {ids[0]: resume}
-    elif isinstance(resume, Mapping) and set(resume) <= set(ids) and resume:
+    if isinstance(resume, Mapping) and resume and set(resume) <= set(ids):
         answers = dict(resume)
+    elif len(ids) == 1:
+        answers = {ids[0]: resume}
     else:
         raise InvalidInput(f"several questions are pending ({ids}): resume with a dict {{id: answer}}")
     tasks = {t.id: t for t in schedule.current}
     for question_id, answer in answers.items():
         task_id, _, kind = question_id.rpartition(":")
         task = tasks.get(task_id)
-        if kind == "before" and task is not None:
+        if kind == "after":
+            schedule.after = [q for q in schedule.after if q["id"] != question_id]
+        elif kind == "before" and task is not None:
             task.before_ok = True
         elif kind.isdigit() and task is not None:
             task.answers.append(answer)

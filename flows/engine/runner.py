@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from . import interrupts
 from .checkpointers.types import Change, CheckpointMetadata, Lease
-from .errors import MaxStepsExceeded, NodeError, NodeTimeout
+from .checkpointers import delta
+from .errors import FlowError, MaxStepsExceeded, NodeError, NodeTimeout, RouteError
 from .graph import NODE_ASYNC, NODE_ASYNC_GEN, NODE_GEN, NODE_PLAIN, Node
-from .primitives import START, Send
+from .primitives import END, START, Send
+from .values import fresh
 from .schedule import NO_ARG, Schedule, Task
 
 if TYPE_CHECKING:
@@ -65,14 +67,16 @@ class Run:
         self.emit = emit
         self.max_steps = max_steps
         self.track = lease is not None
+        #: the input state of a superstep resumed half-way (see Schedule.base)
+        self.resumed_base: dict[str, Any] | None = None
 
     # -- events & checkpoints -----------------------------------------------------
 
-    async def send(self, kind: str, node: str | None = None, **data: Any) -> None:
+    async def send(self, kind: str, node: str | None = None, *, step: int | None = None, **data: Any) -> None:
         if self.emit is not None:
             await self.emit(
                 {"event": kind, "run_id": self.run_id, "session_id": self.session_id, "node": node,
-                 "step": self.schedule.step, **data}
+                 "step": self.schedule.step if step is None else step, **data}
             )
 
     async def save(
@@ -113,7 +117,7 @@ class Run:
     async def start(self, updates: dict[str, Any] | None) -> None:
         """Begins a new run: merges the input, schedules START's targets, saves."""
         changes = self.flow._schema.merge(self.state, updates or {}, "the input", self.track)
-        for target in await self.successors(START):
+        for target in await self.successors(START, self.state):
             self._route(START, target)
         self.schedule.normalise()
         await self.save(START, changes, step=0)
@@ -123,8 +127,8 @@ class Run:
         await self.send("run_started")
         steps = 0
         try:
-            while self.schedule.current:
-                paused = self._paused_before()
+            while self.schedule.current or self.schedule.after:
+                paused = self.schedule.after or self._paused_before()  # one kind of question at a time
                 if paused:
                     return await self.pause(paused)
                 steps += 1
@@ -133,9 +137,9 @@ class Run:
                     raise MaxStepsExceeded(
                         f"the run exceeded max_steps={self.max_steps} in one call; it stopped before node {names}"
                     )
-                paused = await self.superstep()
-                if paused:
-                    return await self.pause(paused)
+                asked = await self.superstep()
+                if asked:
+                    return await self.pause(asked)
         except BaseException as error:
             if not isinstance(error, asyncio.CancelledError):
                 await self.send("run_failed", error={"type": type(error).__name__, "message": str(error),
@@ -147,20 +151,27 @@ class Run:
     # -- supersteps -----------------------------------------------------------------
 
     async def superstep(self) -> list[dict[str, Any]]:
-        """Runs the current tasks; returns the interrupts raised (if any)."""
+        """Runs the current tasks; returns the questions they asked (if any).
+
+        Every task starts from the state as it was when the superstep began;
+        failures (of nodes or of the conditions after them) are raised once
+        the other tasks have finished and been checkpointed.
+        """
         tasks = list(self.schedule.current)
-        pending: list[dict[str, Any]] = []
+        base, self.resumed_base = self.resumed_base or self.state, None
+        if self.schedule.base is None and self.parent is not None:
+            self.schedule.base = self.parent.checkpoint_id
+        asked: list[dict[str, Any]] = []
         errors: list[BaseException] = []
         if len(tasks) == 1:
-            outcome = await self.run_task(tasks[0], self.input_of(tasks[0]))
-            await self.complete(outcome, pending, errors)
+            await self.complete(await self.run_task(tasks[0], base), asked, errors)
         else:
-            running = {asyncio.ensure_future(self.run_task(t, self.input_of(t))) for t in tasks}
+            running = {asyncio.ensure_future(self.run_task(t, base)) for t in tasks}
             try:
                 while running:
                     done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     for future in done:
-                        await self.complete(future.result(), pending, errors)
+                        await self.complete(future.result(), asked, errors)
             finally:
                 for future in running:
                     future.cancel()
@@ -168,50 +179,56 @@ class Run:
                     await asyncio.gather(*running, return_exceptions=True)
         if errors:
             raise errors[0]
-        if pending:
-            return pending
-        return [
-            {"id": f"{t.id}:after", "node": t.node, "value": {"when": "after", "node": t.node}}
-            for t in tasks
-            if self.graph.nodes[t.node].interrupt_after and t not in self.schedule.current
-        ]
+        return asked
 
-    def input_of(self, task: Task) -> Any:
-        return dict(self.state) if task.arg is NO_ARG else task.arg
+    @staticmethod
+    def input_of(task: Task, base: dict[str, Any]) -> Any:
+        """A node's input, new for each attempt: a retry never sees an earlier attempt's edits."""
+        return dict(base) if task.arg is NO_ARG else fresh(task.arg)
 
-    async def complete(self, outcome: _Outcome, pending: list, errors: list) -> None:
+    async def complete(self, outcome: _Outcome, asked: list, errors: list) -> None:
         task = outcome.task
         if outcome.interrupt is not None:
-            pending.append({"id": f"{task.id}:{outcome.interrupt.index}", "node": task.node,
-                            "value": outcome.interrupt.value})
+            asked.append({"id": f"{task.id}:{outcome.interrupt.index}", "node": task.node,
+                          "value": outcome.interrupt.value})
             return
         if outcome.error is not None:
             errors.append(outcome.error)
             return
         origin = f"node {task.node!r}"
         updates = outcome.updates or []
+        state = dict(self.state)  # merged aside: a failing condition leaves nothing half-applied
         if len(updates) == 1:
-            changes = self.flow._schema.merge(self.state, updates[0], origin, self.track)
+            changes = self.flow._schema.merge(state, updates[0], origin, self.track)
         else:
-            changes = self._merge_many(updates, origin)
-        for target in await self.successors(task.node):
+            changes = self._merge_many(state, updates, origin)
+        try:
+            targets = await self.successors(task.node, state)
+        except Exception as error:  # the user's condition failed: report it like a node failure
+            errors.append(error if isinstance(error, FlowError) else RouteError(task.node, error))
+            return
+        self.state = state
+        for target in targets:
             self._route(task.node, target)
+        if self.graph.nodes[task.node].interrupt_after:
+            self.schedule.after.append(
+                {"id": f"{task.id}:after", "node": task.node, "value": {"when": "after", "node": task.node}}
+            )
+        step = self.schedule.step
         self.schedule.current.remove(task)
         self.schedule.normalise()
-        checkpoint_id = await self.save(task.node, changes, attempt=outcome.attempt, dispatch_id=task.id)
-        await self.send("node_finished", task.node, task_id=task.id, attempt=outcome.attempt,
+        checkpoint_id = await self.save(task.node, changes, attempt=outcome.attempt, dispatch_id=task.id, step=step)
+        await self.send("node_finished", task.node, step=step, task_id=task.id, attempt=outcome.attempt,
                         updates=_merged(updates), checkpoint_id=checkpoint_id)
 
-    def _merge_many(self, updates: list[dict[str, Any]], origin: str) -> dict[str, Change]:
-        from .checkpointers import delta
-
+    def _merge_many(self, state: dict[str, Any], updates: list[dict[str, Any]], origin: str) -> dict[str, Change]:
         touched = {name for update in updates for name in update}
-        before = {name: self.state.get(name, delta.MISSING) for name in touched}
+        before = {name: state.get(name, delta.MISSING) for name in touched}
         for update in updates:
-            self.flow._schema.merge(self.state, update, origin, False)
+            self.flow._schema.merge(state, update, origin, False)
         if not self.track:
             return {}
-        return {name: delta.diff(before[name], self.state[name]) for name in touched}
+        return {name: delta.diff(before[name], state[name]) for name in touched}
 
     def _route(self, source: str, target: str | Send) -> None:
         if isinstance(target, Send):
@@ -228,11 +245,11 @@ class Run:
             del self.schedule.arrivals[target]
             self.schedule.schedule(Task(target))
 
-    async def successors(self, node: str) -> list[str | Send]:
+    async def successors(self, node: str, state: dict[str, Any]) -> list[str | Send]:
         graph = self.graph
-        targets: list[str | Send] = [t for t in graph.edges.get(node, ()) if t != "__end__"]
+        targets: list[str | Send] = [t for t in graph.edges.get(node, ()) if t != END]
         for branch in graph.branches.get(node, ()):
-            result = branch.condition(dict(self.state))
+            result = branch.condition(dict(state))
             if branch.is_async or inspect.isawaitable(result):
                 result = await result
             targets.extend(graph.resolve(node, branch, result))
@@ -247,6 +264,13 @@ class Run:
             if self.graph.nodes[t.node].interrupt_before and not t.before_ok
         ]
 
+    async def still_pending(self, questions: list[dict[str, Any]]) -> dict[str, Any]:
+        """Reports questions that were already pending (a call that ran nothing)."""
+        await self.send("run_started")
+        checkpoint_id = self.parent.checkpoint_id if self.parent else None
+        await self.send("interrupted", questions[0]["node"], interrupts=questions, checkpoint_id=checkpoint_id)
+        return {**self.state, INTERRUPT_KEY: questions}
+
     async def pause(self, questions: list[dict[str, Any]]) -> dict[str, Any]:
         checkpoint_id = await self.save(questions[0]["node"], {}, interrupt=tuple(questions))
         await self.send("interrupted", questions[0]["node"], interrupts=questions, checkpoint_id=checkpoint_id)
@@ -254,7 +278,7 @@ class Run:
 
     # -- one task ------------------------------------------------------------------------
 
-    async def run_task(self, task: Task, node_input: Any) -> _Outcome:
+    async def run_task(self, task: Task, base: dict[str, Any]) -> _Outcome:
         node = self.graph.nodes[task.node]
         policy = node.retry
         attempts = policy.max_attempts if policy else 1
@@ -265,7 +289,7 @@ class Run:
             scope.calls = 0
             token = interrupts.enter(scope)
             try:
-                updates = await self.call(node, node_input, task)
+                updates = await self.call(node, self.input_of(task, base), task)
                 return _Outcome(task, updates, attempt)
             except interrupts.Interrupted as paused:
                 return _Outcome(task, interrupt=paused)
@@ -296,10 +320,14 @@ class Run:
                 return await work
         if timeout is None:
             return _as_updates(node, await work)
+        limit = asyncio.timeout(timeout)
         try:
-            result = await asyncio.wait_for(work, timeout)
+            async with limit:
+                result = await work
         except TimeoutError as exc:
-            raise NodeTimeout(f"node {node.name!r} timed out after {timeout:g}s") from exc
+            if limit.expired():
+                raise NodeTimeout(f"node {node.name!r} timed out after {timeout:g}s") from exc
+            raise  # the node's own TimeoutError
         return result if kind in (NODE_GEN, NODE_ASYNC_GEN) else _as_updates(node, result)
 
     async def drain(self, node: Node, node_input: Any, task: Task) -> list[dict[str, Any]]:

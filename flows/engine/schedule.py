@@ -2,7 +2,10 @@
 
 ``current`` holds the tasks of the superstep in progress that have not
 completed; ``following`` the tasks already scheduled for the next superstep;
-``arrivals`` the predecessors each join has heard from. The stored schedule is
+``arrivals`` the predecessors each join has heard from; ``after`` the
+``interrupt_after`` pauses owed by completed nodes, until they are answered;
+``base`` the checkpoint the superstep in progress started from (its tasks'
+input), so a branch re-run after an interrupt or a crash gets the same input. The stored schedule is
 always normalised: an empty ``current`` means the run has finished.
 """
 
@@ -46,6 +49,8 @@ class Schedule:
     current: list[Task] = field(default_factory=list)
     following: list[Task] = field(default_factory=list)
     arrivals: dict[str, list[str]] = field(default_factory=dict)
+    after: list[dict[str, Any]] = field(default_factory=list)
+    base: str | None = None
 
     def names(self) -> tuple[str, ...]:
         """The nodes still to run, each once, in schedule order."""
@@ -73,6 +78,7 @@ class Schedule:
         else:
             return
         self.step += 1
+        self.base = None
 
     def to_json(self, to_jsonable: Callable[[Any], Any]) -> dict[str, Any]:
         """JSON-ready data; ``to_jsonable`` (the flow's serializer) tags user values."""
@@ -81,6 +87,8 @@ class Schedule:
             "current": [t.to_json(to_jsonable) for t in self.current],
             "following": [t.to_json(to_jsonable) for t in self.following],
             "arrivals": self.arrivals,
+            "after": self.after,
+            "base": self.base,
         }
 
     @classmethod
@@ -92,4 +100,6 @@ class Schedule:
             [Task.from_json(t) for t in data.get("current", ())],
             [Task.from_json(t) for t in data.get("following", ())],
             {k: list(v) for k, v in data.get("arrivals", {}).items()},
+            list(data.get("after", ())),
+            data.get("base"),
         )

@@ -50,6 +50,8 @@ class JsonSerializer:
                 )
             self._types[_type_name(cls)] = cls
         self._registered = frozenset(self._types.values())
+        #: what this serializer can load: cached decoded values are keyed by it
+        self.signature = frozenset(self._types)
         self._encoders: dict[type, Callable[[Any], Any]] = {
             dt.datetime: lambda v: {TAG: "datetime", "v": v.isoformat()},
             dt.date: lambda v: {TAG: "date", "v": v.isoformat()},

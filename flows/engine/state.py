@@ -69,7 +69,7 @@ class StateSchema:
             else:
                 new = spec.reducer(old, value)
                 if track:
-                    changes[name] = _appended(old, new) if spec.appends else delta.diff(old, new)
+                    changes[name] = delta.appended(old, new) if spec.appends else delta.diff(old, new)
             state[name] = new
         return changes
 
@@ -83,13 +83,6 @@ def _first_value(spec: Field, value: Any) -> Any:
     if spec.empty is None:
         return value
     return spec.reducer(spec.empty(), value)  # type: ignore[misc]
-
-
-def _appended(old: Any, new: Any) -> Change:
-    kind = type(old)
-    if kind is type(new) and kind in (list, str) and old and len(new) >= len(old):
-        return Change("extend", new[len(old):])
-    return Change(SET, new)
 
 
 def _fields(schema: type) -> dict[str, Field]:

@@ -8,6 +8,7 @@ loop is refused with a clear error: async code should ``await`` instead.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Awaitable, Iterator, TypeVar
@@ -19,6 +20,17 @@ T = TypeVar("T")
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
+
+
+def _forget_loop() -> None:
+    """In a forked child the loop's thread does not exist: start afresh."""
+    global _lock, _loop
+    _lock = threading.Lock()
+    _loop = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_loop)
 
 
 def _background_loop() -> asyncio.AbstractEventLoop:

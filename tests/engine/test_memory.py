@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import operator
 import threading
+from typing import Annotated, TypedDict
 
 import pytest
-from typing import Annotated, TypedDict
 
 from flows.engine import END, START, FlowEngine
 from flows.engine.checkpointers import InMemoryCheckpointer

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import operator
+from typing import Annotated, TypedDict
+
+from flows.engine import END, START, FlowEngine
 from flows.engine.checkpointers import InMemoryCheckpointer
 from flows.engine.checkpointers.readcache import ReadCache
 from tests.flows_fixtures import seed_flow
@@ -53,10 +57,21 @@ async def test_callers_get_their_own_lists():
 
 def test_lru_bound_and_upto_rule():
     cache = ReadCache(2)
-    cache.put("a", 5, [1])
-    cache.put("b", 5, "text")
-    cache.put("c", 5, {"not": "cached"})
-    assert cache.get("a", 5) == (5, (1,)) and cache.get("c", 5) is None
+    cache.put("a", 5, (1,), True)
+    cache.put("b", 5, "text", True)
+    assert cache.get("a", 5) == (5, (1,), True)
     assert cache.get("a", 4) is None  # covers writes past the target
-    cache.put("d", 1, [2])
+    cache.put("c", 1, (2,), True)
     assert cache.get("b", 9) is None  # least recently used went
+
+
+async def test_mutable_items_are_never_shared_with_callers():
+    class Log(TypedDict):
+        log: Annotated[list, operator.add]
+
+    flow = FlowEngine(Log, InMemoryCheckpointer())
+    flow.add_node("a", lambda s: {"log": [{"text": "hi"}]}).add_edge(START, "a").add_edge("a", END)
+    await flow.invoke({"log": []}, session_id="m")
+    first = await flow.get_state("m")
+    first["log"][0]["text"] = "changed by the caller"
+    assert (await flow.get_state("m"))["log"] == [{"text": "hi"}]

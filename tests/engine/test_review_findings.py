@@ -1,5 +1,7 @@
-"""Review findings: each test shows a bug in the engine or the shared checkpointer
-logic (strict xfail until fixed)."""
+"""Regression tests for the engine review's findings: read-cache aliasing,
+in-place mutation deltas, interrupt_after pauses, step numbers, retry and Send
+inputs, resume inputs, streams of pending questions, fork safety of the sync
+bridge, and failing conditions in a fan-out."""
 
 from __future__ import annotations
 
@@ -23,7 +25,6 @@ class S(TypedDict, total=False):
 # ---------------------------------------------------------------- read cache
 
 
-@pytest.mark.xfail(strict=True, reason="review finding: read cache shares list items with callers")
 async def test_mutating_a_returned_state_does_not_change_later_reads():
     cp = InMemoryCheckpointer()
     flow = FlowEngine(S, cp)
@@ -37,7 +38,6 @@ async def test_mutating_a_returned_state_does_not_change_later_reads():
     assert again["log"][0]["text"] == "hi"
 
 
-@pytest.mark.xfail(strict=True, reason="review finding: read cache shares list items with running nodes")
 async def test_node_mutating_an_item_in_place_does_not_change_what_other_readers_see():
     def mark(state):
         state["log"][0]["seen"] = True  # in place, and not returned: never saved
@@ -62,7 +62,6 @@ async def test_node_mutating_an_item_in_place_does_not_change_what_other_readers
     assert (await flow.get_state("s"))["log"] == stored["log"]
 
 
-@pytest.mark.xfail(strict=True, reason="review finding: read cache ignores the reading flow's registered types")
 async def test_cache_does_not_bypass_fail_closed_loading_of_unregistered_types():
     from dataclasses import dataclass
 
@@ -95,7 +94,6 @@ async def test_cache_does_not_bypass_fail_closed_loading_of_unregistered_types()
 # ------------------------------------------------------- in-place mutation / deltas
 
 
-@pytest.mark.xfail(strict=True, reason="review finding: diff of a list mutated in place stores an empty extend")
 async def test_node_that_appends_in_place_and_returns_the_list_is_saved():
     def add(state):
         state["items"].append("b")
@@ -118,7 +116,6 @@ class InPlace(TypedDict, total=False):
     log: Annotated[list, _extend_in_place]
 
 
-@pytest.mark.xfail(strict=True, reason="review finding: an in-place reducer's result is stored as an empty extend")
 async def test_reducer_that_extends_in_place_is_saved():
     flow = FlowEngine(InPlace, InMemoryCheckpointer())
     flow.add_node("a", lambda s: {"log": ["x"]})
@@ -127,7 +124,6 @@ async def test_reducer_that_extends_in_place_is_saved():
     assert (await flow.get_state("s"))["log"] == ["in", "x"]
 
 
-@pytest.mark.xfail(strict=True, reason="review finding: delta.diff compares prefixes with ==, so 1 == 1.0 == True")
 async def test_replacing_a_list_with_equal_but_differently_typed_items_round_trips():
     flow = FlowEngine(S, InMemoryCheckpointer())
     flow.add_node("a", lambda s: {"items": [1.0, 2.5]})
@@ -140,7 +136,6 @@ async def test_replacing_a_list_with_equal_but_differently_typed_items_round_tri
 # ------------------------------------------------------------------ retries
 
 
-@pytest.mark.xfail(strict=True, reason="review finding: retry attempts share (and see) the mutated input dict")
 async def test_each_retry_attempt_gets_a_fresh_input():
     seen = []
 
@@ -161,7 +156,6 @@ async def test_each_retry_attempt_gets_a_fresh_input():
 # ---------------------------------------------------------------- exact resume
 
 
-@pytest.mark.xfail(strict=True, reason="review finding: a Send branch mutating its input changes the saved schedule")
 async def test_send_branch_resumes_with_its_original_input():
     def fan(state):
         return [Send("work", {"k": 0})]
@@ -183,7 +177,6 @@ async def test_send_branch_resumes_with_its_original_input():
     assert result["log"] == [1]
 
 
-@pytest.mark.xfail(strict=True, reason="review finding: a re-run branch sees its siblings' updates, not the superstep's input")
 async def test_resumed_branch_sees_the_state_its_superstep_began_with():
     def fast(state):
         return {"log": ["fast"]}
@@ -206,7 +199,6 @@ async def test_resumed_branch_sees_the_state_its_superstep_began_with():
 # ---------------------------------------------------------------- interrupts
 
 
-@pytest.mark.xfail(strict=True, reason="review finding: interrupt_after is dropped when a sibling interrupts")
 async def test_interrupt_after_is_kept_when_a_sibling_asks_a_question():
     def asks(state):
         return {"seen": interrupt("q")}
@@ -225,7 +217,6 @@ async def test_interrupt_after_is_kept_when_a_sibling_asks_a_question():
     assert "__interrupt__" in second and "after_review" not in second["log"]
 
 
-@pytest.mark.xfail(strict=True, reason="review finding: interrupt_after is dropped when a sibling fails")
 async def test_interrupt_after_is_kept_when_a_sibling_fails():
     calls = {"n": 0}
 
@@ -248,7 +239,6 @@ async def test_interrupt_after_is_kept_when_a_sibling_fails():
     assert "__interrupt__" in result and "after_review" not in result["log"]
 
 
-@pytest.mark.xfail(strict=True, reason="review finding: stream() yields nothing when input arrives while a question is pending")
 async def test_stream_reports_a_still_pending_question():
     flow = FlowEngine(S, InMemoryCheckpointer())
     flow.add_node("ask", lambda s: {"seen": interrupt("q")})
@@ -261,7 +251,6 @@ async def test_stream_reports_a_still_pending_question():
 # ---------------------------------------------------------------- metadata
 
 
-@pytest.mark.xfail(strict=True, reason="review finding: a superstep's last node is checkpointed with the next step number")
 async def test_checkpoint_step_is_the_superstep_the_node_ran_in():
     flow = FlowEngine(S, InMemoryCheckpointer())
     for name in "abc":
@@ -292,7 +281,6 @@ def _child_uses_sync_bridge(conn) -> None:
         conn.send(repr(exc))
 
 
-@pytest.mark.xfail(strict=True, reason="review finding: the sync bridge's loop thread does not survive os.fork")
 def test_sync_bridge_works_in_a_forked_child():
     import multiprocessing
 
@@ -314,7 +302,6 @@ def test_sync_bridge_works_in_a_forked_child():
 # ---------------------------------------------------------------- fan-out failures
 
 
-@pytest.mark.xfail(strict=True, reason="review finding: a failing condition cancels sibling branches mid-run")
 async def test_a_failing_condition_lets_sibling_branches_finish_and_checkpoint():
     async def slow(state):
         await asyncio.sleep(0.02)

@@ -23,12 +23,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import math
 import os
 import re
 import time
 from abc import ABC, abstractmethod
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
 
 from ..errors import (
@@ -43,6 +44,7 @@ from ..serde import COMPACT_JSON, DEFAULT_SERIALIZER, JsonSerializer
 from . import delta
 from .codec import BlobCodec
 from .leases import KeepAlive
+from ..values import fresh, frozen
 from .readcache import ReadCache
 from .retention import WriteRange, runs, unneeded_writes
 from .types import (
@@ -56,6 +58,7 @@ from .types import (
     StoredWrite,
 )
 
+logger = logging.getLogger("flows.engine")
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")
 ON_BUSY_CHOICES = ("wait", "reject")
 
@@ -150,14 +153,13 @@ class BaseCheckpointer(ABC):
         keeper = KeepAlive(self, lease)
         try:
             yield lease
-        except BaseException:
+        finally:
             keeper.stop()
-            # the run's own error matters more than a failed release (the lease expires anyway)
-            with suppress(CheckpointerUnavailable):
+            try:
                 await self._release(lease)
-            raise
-        keeper.stop()
-        await self._release(lease)
+            except CheckpointerUnavailable as error:
+                # the lease expires by itself; the block's own outcome is what matters
+                logger.warning("could not release the lease on session %r: %s", session_id, error)
 
     # ------------------------------------------------------------------ writing
 
@@ -343,14 +345,14 @@ class BaseCheckpointer(ABC):
         session_id, seq, cache = meta.session_id, meta.seq, self._read_cache
         wanted = set(meta.updated_fields) if with_changes else set()
         ranges: dict[str, tuple[int, int]] = {}
-        cached: dict[str, Any] = {}
+        hits: dict[str, tuple[int, Any, bool]] = {}
         changes_only: set[str] = set()
         for name, base in meta.bases.items():
-            hit = cache.get((session_id, meta.origin, name, base), seq) if cache else None
+            hit = cache.get((session_id, meta.origin, name, base, serializer.signature), seq) if cache else None
             if hit is None:
                 ranges[name] = (base, seq)
                 continue
-            cached[name] = hit[1]
+            hits[name] = hit
             if hit[0] < seq:
                 ranges[name] = (hit[0] + 1, seq)
             elif name in wanted:
@@ -367,16 +369,23 @@ class BaseCheckpointer(ABC):
             by_field.setdefault(write.field, []).append((write.op, raw))
         state: dict[str, Any] = {}
         for name, base in meta.bases.items():
-            if name in cached:
+            hit = hits.get(name)
+            if hit is not None:
                 news = [] if name in changes_only else by_field.get(name, [])
-                value = delta.extend_cached(cached[name], news, loads)
+                owned, added = delta.extend_cached(hit[1], news, loads)
+                is_frozen = hit[2] and frozen(added)
             elif name in by_field:
                 value = delta.fold_raw(by_field[name], loads)
+                if cache is None or type(value) not in (list, str):
+                    state[name] = value
+                    continue
+                is_frozen = type(value) is str or frozen(value)
+                owned = value if type(value) is str else tuple(value if is_frozen else fresh(value))
             else:
                 continue  # pruned away by an older version; nothing to show
-            state[name] = value
+            state[name] = owned if type(owned) is str else list(owned) if is_frozen else fresh(list(owned))
             if cache is not None:
-                cache.put((session_id, meta.origin, name, base), seq, value)
+                cache.put((session_id, meta.origin, name, base, serializer.signature), seq, owned, is_frozen)
         return state, changes
 
     # ------------------------------------------------------------------ deleting

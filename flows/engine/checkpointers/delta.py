@@ -7,6 +7,7 @@ field folds its last ``set`` with the ``extend`` writes after it.
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Iterable
 
 from .types import EXTEND, SET, Change
@@ -15,20 +16,28 @@ _MISSING = object()
 
 
 def diff(old: Any, new: Any) -> Change:
-    """The write that turns ``old`` into ``new`` (``old`` may be ``MISSING``)."""
-    if old is not _MISSING:
-        old_type = type(old)
-        if old_type is type(new) and old_type in (list, str) and old:
-            cut = len(old)
-            if len(new) >= cut and new[:cut] == old:
+    """The write that turns ``old`` into ``new`` (``old`` may be ``MISSING``).
+
+    A list counts as grown only when its first items are the very objects of
+    ``old`` (``1 == 1.0 == True`` must not pass for "unchanged"); a list changed
+    in place (``new is old``) cannot be diffed and is written whole.
+    """
+    kind = type(old)
+    if kind is type(new) and (kind is list or kind is str) and old and old is not new:
+        cut = len(old)
+        if kind is str:
+            if new.startswith(old):
                 return Change(EXTEND, new[cut:])
+        elif len(new) >= cut and all(map(operator.is_, new, old)):
+            return Change(EXTEND, new[cut:])
     return Change(SET, new)
 
 
-def appended(old: Any, new: Any, update: Any) -> Change:
-    """The write for ``new = old + update`` made by an appending reducer, in O(len(update))."""
-    if type(old) is type(new) is type(update) and type(new) in (list, str) and old:
-        return Change(EXTEND, update)
+def appended(old: Any, new: Any) -> Change:
+    """The write of an appending reducer's ``new = old + update``, in O(len(update))."""
+    kind = type(old)
+    if kind is type(new) and kind in (list, str) and old and new is not old and len(new) >= len(old):
+        return Change(EXTEND, new[len(old):])
     return Change(SET, new)
 
 
@@ -70,16 +79,21 @@ def fold_raw(writes: list[tuple[str, bytes]], loads: Any) -> Any:
     return fold((op, loads(raw)) for op, raw in writes)
 
 
-def extend_cached(prefix: Any, writes: list[tuple[str, bytes]], loads: Any) -> Any:
-    """A cached list (as a tuple) or string, plus the ``extend`` writes after it."""
+def extend_cached(prefix: tuple | str, writes: list[tuple[str, bytes]], loads: Any) -> tuple[Any, list]:
+    """A cached tuple or string plus the ``extend`` writes after it.
+
+    Returns the extended value (a tuple or string) and the newly decoded items.
+    """
     if not writes:
-        return list(prefix) if type(prefix) is tuple else prefix
+        return prefix, []
     if type(prefix) is str:
-        return prefix + "".join(loads(raw) for _, raw in writes)
-    if all(raw[:1] == b"[" for _, raw in writes):
+        return prefix + "".join(loads(raw) for _, raw in writes), []
+    if all(op != SET and raw[:1] == b"[" for op, raw in writes):
         parts = [raw[1:-1] for _, raw in writes if len(raw) > 2]
-        return [*prefix, *loads(b"[" + b",".join(parts) + b"]")] if parts else list(prefix)
-    return fold([(SET, list(prefix))] + [(op, loads(raw)) for op, raw in writes])
+        items = loads(b"[" + b",".join(parts) + b"]") if parts else []
+        return prefix + tuple(items), items
+    items = fold([(SET, list(prefix))] + [(op, loads(raw)) for op, raw in writes])
+    return tuple(items), items
 
 
 MISSING = _MISSING

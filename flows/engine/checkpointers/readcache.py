@@ -2,12 +2,16 @@
 conversation's state costs what changed since the last read, not its length.
 
 Safe without invalidation because stored writes never change: an entry is keyed
-by (session, origin, field, base seq) and covers the writes up to ``upto``; a
-checkpoint with the same key and a seq at or above ``upto`` has exactly those
-writes in its history (see the storage model in ``base.py``). ``origin`` changes
-when a session is reset, so a restarted session never meets old entries.
-Cached lists are kept as tuples and copied out, so callers get their own lists;
-the items themselves are shared and must not be mutated in place.
+by (session, origin, field, base seq, serializer) and covers the writes up to
+``upto``; a checkpoint with the same key and a seq at or above ``upto`` has
+exactly those writes in its history (see the storage model in ``base.py``).
+``origin`` changes when a session is reset, so a restarted session never meets
+old entries, and the serializer is part of the key, so a flow never receives
+objects of a type it did not register.
+
+The cache owns its values: callers get fresh lists, and items that can be
+mutated (dicts, lists, objects) are copied on the way out, so nothing a caller
+or a node does in place reaches the cache.
 """
 
 from __future__ import annotations
@@ -20,11 +24,14 @@ from typing import Any, Hashable
 class ReadCache:
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: OrderedDict[Hashable, tuple[int, Any]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[int, Any, bool]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, upto: int) -> tuple[int, Any] | None:
-        """The entry for ``key`` if it covers no write past ``upto``."""
+    def get(self, key: Hashable, upto: int) -> tuple[int, Any, bool] | None:
+        """``(upto, value, frozen)`` for ``key`` if it covers no write past ``upto``.
+
+        ``value`` is the cache's own (a tuple for lists): read it, never hand it out.
+        """
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry[0] > upto:
@@ -32,16 +39,13 @@ class ReadCache:
             self._entries.move_to_end(key)
             return entry
 
-    def put(self, key: Hashable, upto: int, value: Any) -> None:
-        if type(value) is list:
-            value = tuple(value)
-        elif type(value) is not str:
-            return
+    def put(self, key: Hashable, upto: int, value: tuple | str, is_frozen: bool) -> None:
+        """Stores a value the cache now owns: no one else may hold its mutable items."""
         with self._lock:
             current = self._entries.get(key)
             if current is not None and current[0] > upto:
                 return
-            self._entries[key] = (upto, value)
+            self._entries[key] = (upto, value, is_frozen)
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
