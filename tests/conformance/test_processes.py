@@ -92,18 +92,23 @@ async def test_a_stalled_worker_whose_lease_was_taken_over_cannot_write(backend,
     spec = BackendSpec(backend.name, backend.factory, backend.args, {**backend.kwargs, "lease_seconds": 1.0})
     session_id = f"f-{uuid.uuid4().hex[:10]}"
     stalled = worker("stall", spec, session_id, tmp_path, "first")
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "started").exists():
-        assert stalled.poll() is None, stalled.communicate()[1]
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    os.kill(stalled.pid, signal.SIGSTOP)
     try:
-        assert finish(worker("stall", spec, session_id, tmp_path, "second")) == 0
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "started").exists():
+            assert stalled.poll() is None, stalled.communicate()[1]
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        os.kill(stalled.pid, signal.SIGSTOP)
+        try:
+            assert finish(worker("stall", spec, session_id, tmp_path, "second")) == 0
+        finally:
+            os.kill(stalled.pid, signal.SIGCONT)
+        (tmp_path / "go").touch()
+        assert finish(stalled) == LEASE_LOST_EXIT
     finally:
-        os.kill(stalled.pid, signal.SIGCONT)
-    (tmp_path / "go").touch()
-    assert finish(stalled) == LEASE_LOST_EXIT
+        if stalled.poll() is None:  # never leave a worker polling for ever
+            stalled.kill()
+            stalled.wait()
     checkpointer = backend.create()
     try:
         state = await seed_flow(checkpointer).get_state(session_id)
