@@ -38,7 +38,12 @@ def worker(mode: str, spec: BackendSpec, session_id: str, folder: Path, *args: s
 
 
 def finish(process: subprocess.Popen, timeout: float = 120) -> int:
-    _, err = process.communicate(timeout=timeout)
+    try:
+        _, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
     if process.returncode not in (0, LEASE_LOST_EXIT, -signal.SIGKILL):
         raise AssertionError(f"worker failed ({process.returncode}):\n{err}")
     return process.returncode
