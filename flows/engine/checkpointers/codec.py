@@ -57,7 +57,8 @@ class BlobCodec:
                 raise SerializationError(
                     "stored data is encrypted but no encryption_keys are configured"
                 )
-            marker, body = _split(self._decrypt(body))
+            inner = self._decrypt(body)
+            marker, body = inner[:1], inner[1:]
         if marker == PLAIN:
             return body
         if marker == ZLIB:
@@ -73,10 +74,6 @@ class BlobCodec:
             raise SerializationError(
                 "cannot decrypt stored data: none of the configured encryption_keys fits"
             ) from exc
-
-
-def _split(blob: bytes) -> tuple[bytes, bytes]:
-    return blob[:1], blob[1:]
 
 
 def _multi_fernet(keys: Sequence[str | bytes]):
