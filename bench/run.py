@@ -1,78 +1,93 @@
-"""Benchmarks flows side by side with its peers, printing ratios.
+"""Benchmarks flows side by side with its peers (llmfy, LangGraph), printing ratios.
 
-    make bench                      # everything, peers installed in .venv-bench
-    .venv-bench/bin/python bench/run.py --quick
+    make bench                                     # servers started for you, everything
+    make bench BENCH_ARGS="--quick"                # smoke run, under ~2 minutes
+    scripts/with-test-services .venv-bench/bin/python bench/run.py [--quick] [--only SECTION]
 
-Sections:
-  engine   µs per node step without a checkpointer
-  memory   µs per checkpointed node step with the in-memory checkpointers,
-           early vs late in a long conversation (flat is the goal)
+Sections (see bench/sections/):
+  engine        µs per node step without a checkpointer
+  steps         µs per checkpointed node step per backend, and flows next to the
+                raw-write floor (a raw driver INSERT + COMMIT of the same bytes)
+  conversation  a long conversation: µs per turn early vs late, bytes stored
+  history       head state and latest 5 checkpoints of one session among many
+
+The servers come from FLOWS_TEST_POSTGRES_URL / FLOWS_TEST_MARIADB_URL /
+FLOWS_TEST_REDIS_URL (scripts/with-test-services sets them); a backend without
+its server is skipped with a note. Every figure is a median (of batch means,
+or of single calls); the machine may be shared, so check the load averages
+printed at the start and the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from peers import RUNNERS, memory_checkpointers  # noqa: E402
-
-NODES = 10
-
-
-def table(title: str, rows: list[tuple[str, float]], unit: str) -> None:
-    base = dict(rows).get("flows")
-    print(f"\n{title}")
-    for name, value in rows:
-        ratio = f"{value / base:6.1f}x flows" if base else ""
-        print(f"  {name:<10} {value:10.1f} {unit}   {ratio}")
+from backends import all_backends
+from machine import describe, load
+from peers import SYSTEMS
+from sections import SECTIONS, Config
 
 
-async def engine_overhead(invokes: int) -> list[tuple[str, float]]:
-    rows = []
-    for name, build in RUNNERS.items():
-        run = build(NODES)
-        await run({"messages": ["hi"], "counter": 0}, None)  # warm up
-        start = time.perf_counter()
-        for _ in range(invokes):
-            await run({"messages": ["hi"], "counter": 0}, None)
-        rows.append((name, (time.perf_counter() - start) / (invokes * NODES) * 1e6))
-    return rows
-
-
-async def memory_conversation(turns: int, window: int) -> list[tuple[str, float, float]]:
-    rows = []
-    for name, make_checkpointer in memory_checkpointers().items():
-        run = RUNNERS[name](NODES, make_checkpointer())
-        timings = []
-        for turn in range(turns):
-            start = time.perf_counter()
-            await run({"messages": [f"message {turn} " + "x" * 180]}, "bench-session")
-            timings.append((time.perf_counter() - start) / NODES * 1e6)
-        rows.append((name, sum(timings[:window]) / window, sum(timings[-window:]) / window))
-    return rows
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="few repetitions, short histories (smoke test)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=SECTIONS,
+        action="append",
+        metavar="SECTION",
+        help=f"run only this section (repeatable): {', '.join(SECTIONS)}",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=list(all_backends()),
+        action="append",
+        metavar="NAME",
+        help=f"only this backend row (repeatable): {', '.join(all_backends())}",
+    )
+    parser.add_argument(
+        "--system",
+        choices=SYSTEMS,
+        action="append",
+        help="only these systems (repeatable)",
+    )
+    return parser.parse_args(argv)
 
 
 async def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (smoke test)")
-    parser.add_argument("--only", choices=["engine", "memory"], action="append")
-    args = parser.parse_args(argv)
-    sections = set(args.only or ["engine", "memory"])
-    invokes, turns = (20, 60) if args.quick else (300, 1000)
-    print(f"python {sys.version.split()[0]}; {NODES}-node chain; node = bump a counter")
-    if "engine" in sections:
-        table("engine overhead per node step (no checkpointer)", await engine_overhead(invokes), "µs/step")
-    if "memory" in sections:
-        rows = await memory_conversation(turns, window=10)
-        table(f"in-memory checkpointer, first 10 turns of {turns}", [(n, a) for n, a, _ in rows], "µs/step")
-        table(f"in-memory checkpointer, last 10 turns of {turns}", [(n, b) for n, _, b in rows], "µs/step")
-        print("  late/early: " + ", ".join(f"{n} {b / a:.2f}x" for n, a, b in rows))
+    args = parse(argv)
+    backends = all_backends()
+    if args.backend:
+        backends = {name: b for name, b in backends.items() if name in args.backend}
+    systems = tuple(s for s in SYSTEMS if not args.system or s in args.system)
+    config = Config(quick=args.quick, backends=backends, systems=systems)
+    started = time.perf_counter()
+    print("flows benchmark" + (" (--quick: smoke run, few repetitions)" if args.quick else ""))
+    for line in describe():
+        print("  " + line)
+    for section in args.only or SECTIONS:
+        module = importlib.import_module(f"sections.{section}")
+        began = time.perf_counter()
+        print(f"\n[{section}] load average {load()}", flush=True)
+        await module.run(config)
+        print(
+            f"[{section}] {time.perf_counter() - began:.0f} s, load average {load()}",
+            flush=True,
+        )
+    print(f"\ndone in {time.perf_counter() - started:.0f} s; load average now {load()}")
 
 
 if __name__ == "__main__":
