@@ -57,7 +57,7 @@ class Database:
         connection_string: str | URL,
         *,
         echo: bool = False,
-        pool_size: int = 5,
+        pool_size: int = 10,
         max_overflow: int = 10,
         busy_timeout: float = 30.0,
         connect_args: dict[str, Any] | None = None,

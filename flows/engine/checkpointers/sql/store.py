@@ -56,7 +56,7 @@ class SQLCheckpointer(BaseCheckpointer):
         echo: bool = False,
         *,
         table_prefix: str = "flows_",
-        pool_size: int = 5,
+        pool_size: int = 10,
         max_overflow: int = 10,
         max_checkpoints_per_session: int | None = None,
         ttl_seconds: float | None = None,
