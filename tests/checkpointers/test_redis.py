@@ -10,7 +10,6 @@ import asyncio
 import socket
 import subprocess
 import sys
-import threading
 import uuid
 from typing import Any, AsyncIterator, Callable
 from urllib.parse import urlsplit, urlunsplit
@@ -339,28 +338,6 @@ async def test_stats_match_the_in_memory_store(make):
 
 
 # ------------------------------------------------------------------ event loops
-
-
-async def test_one_checkpointer_serves_several_event_loops(make):
-    cp = make()
-    session_id = sid()
-    await put_turns(cp, session_id, 2)
-    seen: list[Any] = []
-
-    async def read_and_close() -> dict:
-        try:
-            return (await cp.aget(session_id)).state
-        finally:
-            await cp.aclose()  # this loop's pool now; the test loop's on the test loop
-
-    def other_thread() -> None:
-        seen.append(asyncio.run(read_and_close()))
-
-    thread = threading.Thread(target=other_thread)
-    thread.start()
-    thread.join()
-    assert seen == [{"messages": ["m0", "m1"], "turn": 1}]
-    assert (await cp.aget(session_id)).state == seen[0]
 
 
 class _Proxy:

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import uuid
 from typing import Any, AsyncIterator, Callable
 
@@ -490,28 +489,6 @@ async def test_reads_take_a_constant_number_of_queries(make, monkeypatch):
 
 
 # ------------------------------------------------------------------ loops, threads, processes
-
-
-async def test_one_checkpointer_serves_several_event_loops(make):
-    cp = make()
-    session_id = sid()
-    await put_turns(cp, session_id, 2)
-    seen: list[Any] = []
-
-    async def read_and_close() -> dict:
-        try:
-            return (await cp.aget(session_id)).state
-        finally:
-            await cp.aclose()
-
-    def other_thread() -> None:
-        seen.append(asyncio.run(read_and_close()))
-
-    thread = threading.Thread(target=other_thread)
-    thread.start()
-    thread.join()
-    assert seen == [{"messages": ["m0", "m1"], "turn": 1}]
-    assert (await cp.aget(session_id)).state == seen[0]
 
 
 def test_sqlite_uses_wal_and_synchronous_normal(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import datetime as dt
 import uuid
 from decimal import Decimal
@@ -359,3 +360,24 @@ async def test_fencing_tokens_are_never_reused_even_after_a_reset(checkpointer):
     with pytest.raises(LeaseLost):
         await checkpointer.aput(first, parent=None, state={"x": 1}, changes={"x": Change(SET, 1)}, run_id="r", node="n", step=1)
     await checkpointer.arelease(second)
+
+
+async def test_one_checkpointer_serves_several_event_loops(checkpointer):
+    """Sync callers use their own loop (flows.engine.sync): clients are per loop."""
+    session_id = sid()
+    await put_turns(checkpointer, session_id, 2)
+    seen: list = []
+
+    async def read_and_close() -> dict:
+        try:
+            return (await checkpointer.aget(session_id)).state
+        finally:
+            close = getattr(checkpointer, "aclose", None)
+            if close is not None:
+                await close()  # this loop's resources; the test loop's stay usable
+
+    thread = threading.Thread(target=lambda: seen.append(asyncio.run(read_and_close())))
+    thread.start()
+    thread.join()
+    assert seen == [{"messages": ["m0", "m1"], "turn": 1}]
+    assert (await checkpointer.aget(session_id)).state == seen[0]
