@@ -11,9 +11,10 @@ always normalised: an empty ``current`` means the run has finished.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from .ids import new_id
 
 NO_ARG: Any = object()
 
@@ -21,7 +22,7 @@ NO_ARG: Any = object()
 @dataclass(slots=True)
 class Task:
     node: str
-    id: str = field(default_factory=lambda: os.urandom(8).hex())
+    id: str = field(default_factory=new_id)
     arg: Any = NO_ARG  # the input of a ``Send`` branch
     answers: list[Any] = field(default_factory=list)  # resume values, in interrupt() order
     before_ok: bool = False  # its interrupt_before pause was answered

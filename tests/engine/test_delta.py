@@ -43,3 +43,4 @@ def test_fold_does_not_alias_the_stored_list():
     base = [1]
     folded = delta.fold([(SET, base), (EXTEND, [2])])
     assert folded == [1, 2] and base == [1]
+

@@ -25,7 +25,6 @@ import datetime as dt
 import json
 import logging
 import math
-import os
 import re
 import time
 from abc import ABC, abstractmethod
@@ -40,6 +39,7 @@ from ..errors import (
     SessionBusy,
     StateTooLarge,
 )
+from ..ids import new_id
 from ..serde import COMPACT_JSON, DEFAULT_SERIALIZER, JsonSerializer
 from . import delta
 from .codec import BlobCodec
@@ -217,7 +217,7 @@ class BaseCheckpointer(ABC):
                     f"over max_state_bytes={self.max_state_bytes}"
                 )
         created = time.time()
-        checkpoint_id = os.urandom(16).hex()
+        checkpoint_id = new_id()
         meta = CheckpointMetadata(
             checkpoint_id=checkpoint_id,
             session_id=lease.session_id,
