@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-
-
 import os
 
 from flows.engine.ids import new_id
