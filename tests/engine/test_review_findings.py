@@ -281,6 +281,7 @@ def _child_uses_sync_bridge(conn) -> None:
         conn.send(repr(exc))
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # forking is the point
 def test_sync_bridge_works_in_a_forked_child():
     import multiprocessing
 
