@@ -234,6 +234,7 @@ async def test_a_stale_token_writes_and_deletes_nothing(make, raw):
     cp = make(lease_seconds=0.05)
     session_id = sid()
     stale = await cp.aacquire(session_id)
+    cp.lease_seconds = 30  # the next lease outlives the test, however slow the machine
     fresh = await cp.aacquire(session_id, timeout=5)
     assert fresh.token > stale.token
     with pytest.raises(LeaseLost):

@@ -206,6 +206,7 @@ async def test_expired_lease_is_taken_over_and_stale_writer_is_fenced(backend):
     try:
         session_id = sid()
         stale = await checkpointer.aacquire(session_id)
+        checkpointer.lease_seconds = 30  # the next lease outlives the test, however slow the machine
         taken = await checkpointer.aacquire(session_id, timeout=5)  # waits for expiry
         assert taken.token > stale.token
         with pytest.raises(LeaseLost):
