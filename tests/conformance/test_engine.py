@@ -369,14 +369,14 @@ async def test_every_checkpoint_materialises_to_the_engine_state(checkpointer, t
 
 
 async def test_a_long_node_keeps_its_lease_alive(backend):
-    checkpointer = backend.create(lease_seconds=0.3)
+    checkpointer = backend.create(lease_seconds=0.5)
     try:
         halfway = asyncio.Event()
 
         async def slow(state):
-            await asyncio.sleep(0.45)  # longer than the lease: renewals must keep it
+            await asyncio.sleep(0.7)  # longer than the lease: renewals must keep it
             halfway.set()
-            await asyncio.sleep(0.45)
+            await asyncio.sleep(0.7)
             return {"route": "done"}
 
         flow = FlowEngine(Chat, checkpointer)
