@@ -427,11 +427,11 @@ async def test_an_over_long_value_fails_the_step_and_writes_nothing(make, backen
 
 
 async def test_ttl_expires_the_whole_session_and_purges_its_rows(make):
-    cp = make(ttl_seconds=0.3)
+    cp = make(ttl_seconds=1.0)
     session_id, kept = sid(), sid()
     await put_turns(cp, session_id, 2)
     assert (await cp.aget(session_id)).state["turn"] == 1
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(1.3)
     await put_turns(cp, kept, 1)
     assert await cp.aget(session_id) is None
     assert await cp.alist(session_id) == []

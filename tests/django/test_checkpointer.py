@@ -134,11 +134,11 @@ async def test_deleting_the_row_fences_the_holder_and_tokens_keep_growing():
 
 
 async def test_ttl_expires_a_silent_session_and_prune_purges_it():
-    checkpointer = DjangoCheckpointer(flow_name="ttl", ttl_seconds=0.3)
+    checkpointer = DjangoCheckpointer(flow_name="ttl", ttl_seconds=1.0)
     session_id = sid()
     await grow(checkpointer, session_id, 2)
     assert await checkpointer.aget(session_id) is not None
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(1.3)
     assert await checkpointer.aget(session_id) is None
     assert await checkpointer.aprune(keep=1) == 0
     assert not await FlowSession.objects.filter(flow_name="ttl", session_id=session_id).aexists()
