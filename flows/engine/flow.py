@@ -244,8 +244,6 @@ class FlowEngine:
             )
         run = Run(self, run_id=start.run_id, session_id=session_id, state=state, schedule=schedule,
                   parent=start, lease=lease, emit=emit, max_steps=steps)
-        if schedule.base not in (None, start.checkpoint_id):
-            run.resumed_base = await self._state_at(session_id, schedule.base)
         if start.interrupt:
             if resume is _UNSET:
                 # New input while a question is pending: keep both, run nothing.
@@ -256,6 +254,8 @@ class FlowEngine:
             _answer(schedule, start.interrupt, resume)
         elif resume is not _UNSET:
             raise InvalidInput(f"session {session_id!r} has no pending interrupt to resume")
+        if schedule.base not in (None, start.checkpoint_id):
+            run.resumed_base = await self._state_at(session_id, schedule.base)
         if updates or start.interrupt:
             changes = self._schema.merge(state, updates or {}, "the input", True)
             await run.save("__input__", changes)
