@@ -267,12 +267,12 @@ class Run:
     async def still_pending(self, questions: list[dict[str, Any]]) -> dict[str, Any]:
         """Reports questions that were already pending (a call that ran nothing)."""
         await self.send("run_started")
-        checkpoint_id = self.parent.checkpoint_id if self.parent else None
-        await self.send("interrupted", questions[0]["node"], interrupts=questions, checkpoint_id=checkpoint_id)
-        return {**self.state, INTERRUPT_KEY: questions}
+        return await self._asking(questions, self.parent.checkpoint_id if self.parent else None)
 
     async def pause(self, questions: list[dict[str, Any]]) -> dict[str, Any]:
-        checkpoint_id = await self.save(questions[0]["node"], {}, interrupt=tuple(questions))
+        return await self._asking(questions, await self.save(questions[0]["node"], {}, interrupt=tuple(questions)))
+
+    async def _asking(self, questions: list[dict[str, Any]], checkpoint_id: str | None) -> dict[str, Any]:
         await self.send("interrupted", questions[0]["node"], interrupts=questions, checkpoint_id=checkpoint_id)
         return {**self.state, INTERRUPT_KEY: questions}
 
