@@ -20,7 +20,13 @@ Keys (all optional)::
         "LEASE_SECONDS": 30.0,               # how long a crashed worker blocks a session
         "MAX_CHECKPOINTS_PER_SESSION": None, # history kept per session (None: all)
         "TTL_SECONDS": None,                 # idle sessions expire after this long
-        "PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+        # The REST API (flows.api); see docs/api.md.
+        "ANONYMOUS": False,                  # True: callers need not sign in (sessions are then ownerless)
+        "AUTHENTICATION_CLASSES": None,      # None: REST_FRAMEWORK's DEFAULT_AUTHENTICATION_CLASSES
+        "PERMISSION_CLASSES": ["flows.api.permissions.IsAuthenticatedOrAnonymousAllowed"],
+        "THROTTLE_CLASSES": ["flows.api.throttles.InvokeRateThrottle"],
+        "THROTTLE_RATES": {"invoke": "60/minute"},  # per user (or per address when anonymous)
+        "PAGE_SIZE": 20,                     # sessions and checkpoints per page (?limit= up to 100)
     }
 """
 
@@ -51,7 +57,12 @@ DEFAULTS: dict[str, Any] = {
     "LEASE_SECONDS": 30.0,
     "MAX_CHECKPOINTS_PER_SESSION": None,
     "TTL_SECONDS": None,
-    "PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "ANONYMOUS": False,
+    "AUTHENTICATION_CLASSES": None,
+    "PERMISSION_CLASSES": ["flows.api.permissions.IsAuthenticatedOrAnonymousAllowed"],
+    "THROTTLE_CLASSES": ["flows.api.throttles.InvokeRateThrottle"],
+    "THROTTLE_RATES": {"invoke": "60/minute"},
+    "PAGE_SIZE": 20,
 }
 
 

@@ -9,6 +9,7 @@ dropped when ``FLOWS`` changes (``override_settings`` in tests).
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 import threading
@@ -195,6 +196,17 @@ def get_flow(name: str) -> FlowEngine:
         if engine is None:
             engine = _engines[name] = load_engine(config)
     return engine
+
+
+def flow_description(name: str) -> str:
+    """The first paragraph of the flow's docstring: its factory's, else its module's."""
+    config = flow_config(name)
+    target = import_string(config.path)
+    doc = target.__doc__ if inspect.isfunction(target) else None
+    if not doc:
+        doc = importlib.import_module(config.path.rpartition(".")[0]).__doc__
+    paragraph = inspect.cleandoc(doc or "").split("\n\n", 1)[0]
+    return " ".join(paragraph.split())
 
 
 def get_checkpointer(name: str) -> BaseCheckpointer:

@@ -3,6 +3,7 @@
 Every signal is sent with ``sender`` set to the flow's registered name, and the
 keyword arguments ``flow_name`` plus:
 
+* ``run_started`` — ``event``: a call began running (or re-reporting) a run;
 * ``node_finished`` — ``event``: the engine's node-finished event (node, step,
   updates, checkpoint id, run and session ids);
 * ``checkpoint_saved`` — ``metadata``: the saved checkpoint's ``CheckpointMetadata``;
@@ -15,7 +16,8 @@ They are sent with ``Signal.asend()`` from the engine's hooks
 sync ones in a thread. A receiver that raises fails the run: keep them small.
 
 The app itself listens to ``run_failed`` to mark the ``FlowSession`` failed and
-keep the error message.
+keep the error message, and, for stores that do not keep the row's status
+themselves (Redis, SQL), to the others to follow the session's status.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from typing import Any
 
 from django.dispatch import Signal, receiver
 
+from flows import sessions
 from flows.engine import FlowEngineHooks
 from flows.engine.checkpointers import CheckpointMetadata
 
+run_started = Signal()
 node_finished = Signal()
 checkpoint_saved = Signal()
 run_finished = Signal()
@@ -48,6 +52,9 @@ class SignalHooks(FlowEngineHooks):
     async def _send(self, signal: Signal, **kwargs: Any) -> None:
         await signal.asend(sender=self.flow_name, flow_name=self.flow_name, **kwargs)
 
+    async def on_run_started(self, event: dict[str, Any]) -> None:
+        await self._send(run_started, event=event)
+
     async def on_node_finished(self, event: dict[str, Any]) -> None:
         await self._send(node_finished, event=event)
 
@@ -67,33 +74,16 @@ class SignalHooks(FlowEngineHooks):
 @receiver(run_failed, dispatch_uid="flows.record_failure")
 async def record_failure(sender: Any, *, flow_name: str, event: dict[str, Any], **kwargs: Any) -> None:
     """Marks the session failed with the error, for the admin and the API."""
-    session_id = event.get("session_id")
-    if session_id is None:
+    if event.get("session_id") is not None:
+        error = sessions.failure_message(event.get("error") or {})
+        await sessions.amark(flow_name, event["session_id"], "failed", error=error)
+
+
+@receiver(run_started, dispatch_uid="flows.follow_status.started")
+@receiver(run_finished, dispatch_uid="flows.follow_status.finished")
+@receiver(run_interrupted, dispatch_uid="flows.follow_status.interrupted")
+async def follow_status(sender: Any, *, flow_name: str, event: dict[str, Any], **kwargs: Any) -> None:
+    """Keeps the row's status for stores that do not write it themselves (Redis, SQL)."""
+    if event.get("session_id") is None or sessions.store_keeps_status(flow_name):
         return
-    error = event.get("error") or {}
-    message = f"{error.get('type', 'Error')}: {error.get('message', '')}"
-    if error.get("node"):
-        message = f"node {error['node']!r}: {message}"
-
-    using = _database_of(flow_name)
-
-    def update() -> None:
-        from .models import FlowSession
-
-        FlowSession.objects.using(using).filter(flow_name=flow_name, session_id=session_id).update(
-            status="failed", last_error=message
-        )
-
-    from .checkpointer import run_in_orm_thread
-
-    await run_in_orm_thread(update, using=using)
-
-
-def _database_of(flow_name: str) -> str:
-    """Where the flow's sessions live: its DjangoCheckpointer's database, else ``default``."""
-    from . import registry
-
-    try:
-        return getattr(registry.get_checkpointer(flow_name), "using", "default")
-    except registry.FlowNotFound:
-        return "default"
+    await sessions.amark(flow_name, event["session_id"], sessions.STATUS_AFTER_EVENT[event["event"]])

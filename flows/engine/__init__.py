@@ -16,6 +16,7 @@ from .errors import (
     MaxStepsExceeded,
     NodeError,
     NodeTimeout,
+    NothingToResume,
     SessionBusy,
     StateTooLarge,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "MaxStepsExceeded",
     "NodeError",
     "NodeTimeout",
+    "NothingToResume",
     "RetryPolicy",
     "Send",
     "SessionBusy",

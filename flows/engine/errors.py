@@ -24,9 +24,24 @@ class InvalidSessionId(FlowError, ValueError):
 
 
 class InvalidInput(FlowError, ValueError):
-    """A call's arguments are wrong (unknown state field, resume with nothing pending...)."""
+    """A call's arguments are wrong (unknown state field, a value the schema or a
+    reducer rejects, resume with nothing pending...).
+
+    ``fields`` maps each offending state field to what is wrong with it (empty
+    when the problem is not one field's).
+    """
 
     code = "invalid_input"
+
+    def __init__(self, message: str, *, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.fields = dict(fields or {})
+
+
+class NothingToResume(InvalidInput):
+    """``resume`` was given but no question is pending on the session."""
+
+    code = "nothing_to_resume"
 
 
 class CheckpointNotFound(FlowError, LookupError):

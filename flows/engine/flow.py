@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Mappin
 
 from .checkpointers.base import BaseCheckpointer, validate_session_id
 from .checkpointers.types import Checkpoint, CheckpointMetadata, Lease
-from .errors import CheckpointNotFound, GraphValidationError, InvalidInput
-from .graph import Graph
+from .errors import CheckpointNotFound, GraphValidationError, InvalidInput, NothingToResume
+from .graph import Edge, Graph
 from .hooks import EVENT_HOOKS, FlowEngineHooks
 from .retry import RetryPolicy
 from .runner import INTERRUPT_KEY, Emit, Run
 from .schedule import Schedule
 from .serde import JsonSerializer
-from .state import StateSchema
+from .state import Field, StateSchema
 
 if TYPE_CHECKING:
     from .sync import SyncFlow
@@ -129,6 +129,10 @@ class FlowEngine:
     def to_mermaid(self) -> str:
         return self._graph.to_mermaid()
 
+    def edges(self) -> list[Edge]:
+        """The graph's edges (static, then conditional with their keys)."""
+        return self._graph.edge_list()
+
     @property
     def nodes(self) -> tuple[str, ...]:
         return tuple(self._graph.nodes)
@@ -136,6 +140,21 @@ class FlowEngine:
     @property
     def state_fields(self) -> tuple[str, ...]:
         return tuple(self._schema.fields)
+
+    def field_specs(self) -> tuple[Field, ...]:
+        """The state schema's fields: name, declared type and reducer."""
+        return tuple(self._schema.fields.values())
+
+    def input_from_json(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """State updates from JSON data, converted by the schema's annotations.
+
+        For input that arrives as JSON (HTTP, the command line): ISO strings
+        become datetimes, objects registered dataclasses or models, and so on.
+        Raises :class:`InvalidInput` naming the fields that do not fit.
+        """
+        if not isinstance(data, Mapping):
+            raise InvalidInput(f"the input must be a JSON object, not {type(data).__name__}")
+        return self._schema.from_json(data, "the input")
 
     # -- running --------------------------------------------------------------------
 
@@ -202,8 +221,8 @@ class FlowEngine:
         if apply_state is not None and not isinstance(apply_state, Mapping):
             raise InvalidInput(f"apply_state must be a dict or None, not {type(apply_state).__name__}")
         updates = dict(apply_state) if apply_state else None
-        for name in updates or ():
-            self._schema.field(name, "the input")
+        if updates:
+            self._schema.check_input(updates, "the input")
         emit = self._emitter(stream_emit)
         steps = max_steps or self.max_steps
         if self.checkpointer is None or session_id is None:
@@ -231,7 +250,7 @@ class FlowEngine:
 
         if start is None or start.finished:
             if resume is not _UNSET:
-                raise InvalidInput(f"session {session_id!r} has no pending interrupt to resume")
+                raise NothingToResume(f"session {session_id!r} has no pending interrupt to resume")
             run = Run(self, run_id=uuid.uuid4().hex, session_id=session_id, state=state, schedule=Schedule(),
                       parent=start, lease=lease, emit=emit, max_steps=steps)
             await run.start(updates)
@@ -253,7 +272,7 @@ class FlowEngine:
                 return await run.still_pending(list(start.interrupt))
             _answer(schedule, start.interrupt, resume)
         elif resume is not _UNSET:
-            raise InvalidInput(f"session {session_id!r} has no pending interrupt to resume")
+            raise NothingToResume(f"session {session_id!r} has no pending interrupt to resume")
         if schedule.base not in (None, start.checkpoint_id):
             run.resumed_base = await self._state_at(session_id, schedule.base)
         if updates or start.interrupt:
@@ -305,6 +324,10 @@ class FlowEngine:
             state[INTERRUPT_KEY] = [dict(q) for q in checkpoint.metadata.interrupt]
         return state
 
+    async def get_metadata(self, session_id: str, checkpoint_id: str | None = None) -> CheckpointMetadata | None:
+        """The head's (or ``checkpoint_id``'s) metadata without its state: one read."""
+        return await self._require_checkpointer().aget_metadata(session_id, checkpoint_id, serializer=self.serializer)
+
     async def get_checkpoint(self, session_id: str, checkpoint_id: str | None = None) -> Checkpoint | None:
         return await self._require_checkpointer().aget(session_id, checkpoint_id, serializer=self.serializer)
 
@@ -329,6 +352,9 @@ class FlowEngine:
         checkpointer = self._require_checkpointer()
         if as_node is not None and as_node not in self._graph.nodes:
             raise InvalidInput(f"as_node {as_node!r} is not a node of this flow")
+        if not isinstance(values, Mapping):
+            raise InvalidInput(f"update_state values must be a dict, not {type(values).__name__}")
+        self._schema.check_input(values, "update_state")
         async with checkpointer.alock(session_id) as lease:
             head = checkpointer.decode_metadata(lease.head, self.serializer) if lease.head else None
             state = await checkpointer.amaterialise(head, self.serializer) if head else {}

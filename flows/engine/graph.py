@@ -34,6 +34,16 @@ class Branch:
     is_async: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """One edge as described to people and clients; ``label`` is a condition's key."""
+
+    source: str
+    target: str
+    conditional: bool = False
+    label: str | None = None
+
+
 @dataclass
 class Graph:
     nodes: dict[str, Node] = field(default_factory=dict)
@@ -221,6 +231,17 @@ class Graph:
                 lines.append(f"  {source} -> {name}() -> {choices or 'any node'}")
         return "\n".join(lines)
 
+    def edge_list(self) -> list[Edge]:
+        """Every edge: static ones, then each condition's possible targets."""
+        edges = [Edge(source, target) for source, targets in self.edges.items() for target in targets]
+        for source, branches in self.branches.items():
+            for branch in branches:
+                if branch.targets is not None:
+                    edges.extend(Edge(source, target, True, key) for key, target in branch.targets.items())
+                else:
+                    edges.extend(Edge(source, target, True) for target in sorted(branch.allowed or self.nodes))
+        return edges
+
     def to_mermaid(self) -> str:
         """A Mermaid flowchart of the graph (plain text; render it anywhere)."""
         ids = {START: "__start__", END: "__end__"}
@@ -230,16 +251,13 @@ class Graph:
 
         lines = ["flowchart TD", "  __start__([START])", "  __end__([END])"]
         lines.extend(f'  {ref(name)}["{name}"]' for name in self.nodes)
-        for source, targets in self.edges.items():
-            lines.extend(f"  {ref(source)} --> {ref(target)}" for target in targets)
-        for source, branches in self.branches.items():
-            for branch in branches:
-                if branch.targets is not None:
-                    for key, target in branch.targets.items():
-                        lines.append(f'  {ref(source)} -. "{key}" .-> {ref(target)}')
-                else:
-                    for target in sorted(branch.allowed or self.nodes):
-                        lines.append(f"  {ref(source)} -.-> {ref(target)}")
+        for edge in self.edge_list():
+            if not edge.conditional:
+                lines.append(f"  {ref(edge.source)} --> {ref(edge.target)}")
+            elif edge.label is not None:
+                lines.append(f'  {ref(edge.source)} -. "{edge.label}" .-> {ref(edge.target)}')
+            else:
+                lines.append(f"  {ref(edge.source)} -.-> {ref(edge.target)}")
         return "\n".join(lines)
 
 

@@ -273,7 +273,8 @@ class Run:
         return await self._asking(questions, await self.save(questions[0]["node"], {}, interrupt=tuple(questions)))
 
     async def _asking(self, questions: list[dict[str, Any]], checkpoint_id: str | None) -> dict[str, Any]:
-        await self.send("interrupted", questions[0]["node"], interrupts=questions, checkpoint_id=checkpoint_id)
+        await self.send("interrupted", questions[0]["node"], interrupts=questions, checkpoint_id=checkpoint_id,
+                        state=self.state)
         return {**self.state, INTERRUPT_KEY: questions}
 
     # -- one task ------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import json
+import operator
 import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -12,6 +14,7 @@ from .checkpointers.types import SET, Change
 from .errors import GraphValidationError, InvalidInput
 from .primitives import RESERVED
 from .reducers import appends
+from .typecheck import TypeCheck
 
 Reducer = Callable[[Any, Any], Any]
 
@@ -23,6 +26,17 @@ class Field:
     appends: bool
     #: builds the value a reducer starts from (``list`` for ``Annotated[list, ...]``)
     empty: Callable[[], Any] | None = None
+    #: the declared type, without ``Annotated``'s extras
+    annotation: Any = Any
+
+    @property
+    def takes_its_type(self) -> bool:
+        """Whether an update must itself be a value of the field's type.
+
+        True without a reducer and for ``operator.add``; any other reducer
+        decides what it accepts (a message reducer may take a plain string).
+        """
+        return self.reducer is None or self.reducer is operator.add
 
 
 class StateSchema:
@@ -32,6 +46,7 @@ class StateSchema:
         self.schema = schema
         self.open = schema is dict
         self.fields: dict[str, Field] = {} if self.open else _fields(schema)
+        self._checks: dict[str, TypeCheck] = {}
 
     def field(self, name: str, origin: str) -> Field:
         spec = self.fields.get(name)
@@ -41,8 +56,57 @@ class StateSchema:
             return Field(name, None, False)
         raise InvalidInput(
             f"{origin} wrote unknown state field {name!r}; the schema "
-            f"{self.schema.__name__} has {sorted(self.fields)}"
+            f"{self.schema.__name__} has {sorted(self.fields)}",
+            fields={name: f"not a field of {self.schema.__name__}"},
         )
+
+    def _check_of(self, spec: Field) -> TypeCheck:
+        check = self._checks.get(spec.name)
+        if check is None:
+            check = self._checks[spec.name] = TypeCheck(spec.annotation)
+        return check
+
+    def check_input(self, updates: Mapping[str, Any], origin: str) -> None:
+        """Validates a caller's updates against the annotations, before anything runs.
+
+        Raises :class:`InvalidInput` naming every field that is unknown or holds
+        a value of the wrong type. Reducer fields are checked by their reducer
+        when merged (see :meth:`merge`), except ``operator.add`` fields, whose
+        updates must be values of the field's type.
+        """
+        problems: dict[str, str] = {}
+        for name, value in updates.items():
+            spec = self.field(name, origin)
+            if spec.takes_its_type:
+                problem = self._check_of(spec).problem(value)
+                if problem is not None:
+                    problems[name] = problem
+        if problems:
+            detail = "; ".join(f"{name!r}: {problem}" for name, problem in problems.items())
+            raise InvalidInput(f"{origin} has invalid values: {detail}", fields=problems)
+
+    def from_json(self, data: Mapping[str, Any], origin: str) -> dict[str, Any]:
+        """Converts JSON data to state values by the annotations (for HTTP and CLI input).
+
+        ISO strings become datetimes, objects become registered dataclasses or
+        models, lists become tuples where the type says so. Fields whose
+        reducer takes something else than the field's type get the data as is.
+        """
+        values: dict[str, Any] = {}
+        problems: dict[str, str] = {}
+        for name, value in data.items():
+            spec = self.field(name, origin)
+            if not spec.takes_its_type:
+                values[name] = value
+                continue
+            try:
+                values[name] = self._check_of(spec).from_json(json.dumps(value))
+            except ValueError as error:
+                problems[name] = str(error)
+        if problems:
+            detail = "; ".join(f"{name!r}: {problem}" for name, problem in problems.items())
+            raise InvalidInput(f"{origin} has invalid values: {detail}", fields=problems)
+        return values
 
     def merge(
         self, state: dict[str, Any], updates: Mapping[str, Any], origin: str, track: bool
@@ -59,7 +123,7 @@ class StateSchema:
             spec = self.field(name, origin)
             old = state.get(name, delta.MISSING)
             if old is delta.MISSING:
-                new = value if spec.reducer is None else _first_value(spec, value)
+                new = value if spec.reducer is None else _first_value(spec, value, origin)
                 if track:
                     changes[name] = Change(SET, new)
             elif spec.reducer is None:
@@ -67,14 +131,17 @@ class StateSchema:
                 if track:
                     changes[name] = delta.diff(old, new)
             else:
-                new = spec.reducer(old, value)
+                try:
+                    new = spec.reducer(old, value)
+                except (TypeError, ValueError, AttributeError, KeyError) as error:
+                    raise _rejected(origin, name, error) from error
                 if track:
                     changes[name] = delta.appended(old, new) if spec.appends else delta.diff(old, new)
             state[name] = new
         return changes
 
 
-def _first_value(spec: Field, value: Any) -> Any:
+def _first_value(spec: Field, value: Any, origin: str) -> Any:
     """A reducer field's first value: the reducer applied to its type's empty value.
 
     So a reducer that normalises its input (text to a message, say) sees the
@@ -82,7 +149,16 @@ def _first_value(spec: Field, value: Any) -> Any:
     """
     if spec.empty is None:
         return value
-    return spec.reducer(spec.empty(), value)  # type: ignore[misc]
+    try:
+        return spec.reducer(spec.empty(), value)  # type: ignore[misc]
+    except (TypeError, ValueError, AttributeError, KeyError) as error:
+        raise _rejected(origin, spec.name, error) from error
+
+
+def _rejected(origin: str, name: str, error: Exception) -> InvalidInput:
+    """A reducer refused an update: the caller's (or the node's) mistake, named."""
+    problem = f"the reducer rejected {type(error).__name__}: {error}"
+    return InvalidInput(f"{origin}: state field {name!r}: {problem}", fields={name: problem})
 
 
 def _fields(schema: type) -> dict[str, Field]:
@@ -98,7 +174,8 @@ def _fields(schema: type) -> dict[str, Field]:
             raise GraphValidationError(f"state field {name!r} uses a reserved name")
         reducer = _reducer(name, hint)
         empty = _empty_factory(hint) if reducer is not None else None
-        fields[name] = Field(name, reducer, reducer is not None and appends(reducer), empty)
+        annotation = typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
+        fields[name] = Field(name, reducer, reducer is not None and appends(reducer), empty, annotation)
     return fields
 
 

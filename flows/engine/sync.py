@@ -89,6 +89,9 @@ class SyncFlow:
     def get_state(self, *args: Any, **kwargs: Any):
         return run_sync(self._flow.get_state(*args, **kwargs))
 
+    def get_metadata(self, *args: Any, **kwargs: Any):
+        return run_sync(self._flow.get_metadata(*args, **kwargs))
+
     def get_checkpoint(self, *args: Any, **kwargs: Any):
         return run_sync(self._flow.get_checkpoint(*args, **kwargs))
 

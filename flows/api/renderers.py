@@ -1,0 +1,26 @@
+"""What the API answers in: JSON (states with flows' encoder) and server-sent events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+
+from flows.events import StateJSONEncoder
+
+
+class StateJSONRenderer(JSONRenderer):
+    """JSON that also renders every value a state can hold (see :mod:`flows.events`)."""
+
+    encoder_class = StateJSONEncoder
+
+
+class EventStreamRenderer(BaseRenderer):
+    """Lets a client ask for ``text/event-stream``; the view streams the events itself."""
+
+    media_type = "text/event-stream"
+    format = "sse"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        raise NotImplementedError("event streams are written by the view, not rendered")

@@ -1,0 +1,167 @@
+"""Request bodies (validated here) and response shapes (for the OpenAPI schema).
+
+Responses are built as plain dicts by :mod:`flows.api.views` — states can be
+large and go out as they are — and these serializers describe them for
+drf-spectacular; schemathesis checks in the test suite that the two agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from flows.engine.checkpointers.base import ON_BUSY_CHOICES, SESSION_ID_PATTERN
+
+SESSION_ID_HELP = "1-255 characters from A-Z a-z 0-9 _ . : -"
+SESSION_STATUSES = ["idle", "running", "interrupted", "failed"]
+
+
+class _State(serializers.JSONField):
+    """A JSON object (the state of a flow, or updates to it)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if data is not None and not isinstance(data, dict):
+            raise serializers.ValidationError(f"must be a JSON object of state fields, not {_json_type(data)}")
+        return data
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return names.get(type(value), type(value).__name__)
+
+
+# -- requests -------------------------------------------------------------------------------
+
+
+class SessionCreateRequest(serializers.Serializer):
+    session_id = serializers.RegexField(
+        SESSION_ID_PATTERN.pattern, required=False, max_length=255,
+        help_text=f"{SESSION_ID_HELP}; omitted: the server picks a random id (the safe default)",
+        error_messages={"invalid": f"invalid session id: use {SESSION_ID_HELP}"},
+    )
+
+
+class InvokeRequest(serializers.Serializer):
+    input = _State(required=False, allow_null=True,
+                   help_text="state updates, merged through the flow's reducers; null or omitted: none")
+    resume = serializers.JSONField(required=False, allow_null=True,
+                                   help_text="the answer to the pending question (null or omitted: no answer)")
+    checkpoint_id = serializers.CharField(required=False, allow_null=True, max_length=64,
+                                          help_text="continue from this earlier checkpoint (a fork)")
+    on_busy = serializers.ChoiceField(ON_BUSY_CHOICES, required=False,
+                                      help_text="another run holds the session: wait for it, or 409 at once")
+
+
+class StateUpdateRequest(serializers.Serializer):
+    values = _State(help_text="state updates, merged through the flow's reducers")
+    as_node = serializers.CharField(required=False, allow_null=True, max_length=255,
+                                    help_text="count the update as this node's completion")
+
+
+# -- responses ------------------------------------------------------------------------------
+
+
+class Question(serializers.Serializer):
+    id = serializers.CharField()
+    node = serializers.CharField()
+    value = serializers.JSONField(help_text="what the node asked (interrupt(value))")
+
+
+class StateField(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.CharField(help_text="the annotation, as written in Python")
+    reducer = serializers.CharField(allow_null=True, help_text="the reducer's name; null: updates replace")
+
+
+class Edge(serializers.Serializer):
+    source = serializers.CharField()
+    target = serializers.CharField()
+    conditional = serializers.BooleanField()
+    label = serializers.CharField(allow_null=True, help_text="the condition's key for this target")
+
+
+class Flow(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    nodes = serializers.ListField(child=serializers.CharField())
+    edges = Edge(many=True)
+    mermaid = serializers.CharField(help_text="the graph as a Mermaid flowchart")
+    state_fields = StateField(many=True)
+
+
+class SessionSummary(serializers.Serializer):
+    flow = serializers.CharField()
+    session_id = serializers.CharField()
+    status = serializers.ChoiceField(SESSION_STATUSES)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class Session(SessionSummary):
+    next = serializers.ListField(child=serializers.CharField(), help_text="nodes still to run")
+    interrupts = Question(many=True, help_text="questions pending")
+    checkpoint_id = serializers.CharField(allow_null=True, help_text="the head checkpoint")
+    last_error = serializers.CharField(allow_blank=True, help_text="the last failure, when status is failed")
+
+
+class SessionPage(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = SessionSummary(many=True)
+
+
+class State(serializers.Serializer):
+    state = serializers.DictField(child=serializers.JSONField())
+    checkpoint_id = serializers.CharField(allow_null=True)
+    next = serializers.ListField(child=serializers.CharField())
+    interrupts = Question(many=True)
+
+
+class InvokeResult(serializers.Serializer):
+    state = serializers.DictField(child=serializers.JSONField())
+    run_id = serializers.CharField()
+    checkpoint_id = serializers.CharField(allow_null=True, help_text="the head checkpoint after the run")
+    status = serializers.ChoiceField(SESSION_STATUSES, help_text="idle (the run finished) or interrupted")
+    interrupts = Question(many=True)
+
+
+class CheckpointSummary(serializers.Serializer):
+    checkpoint_id = serializers.CharField()
+    parent_id = serializers.CharField(allow_null=True)
+    run_id = serializers.CharField()
+    node = serializers.CharField(allow_null=True, help_text="what wrote it: a node, __start__, __input__...")
+    step = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_fields = serializers.ListField(child=serializers.CharField())
+    next = serializers.ListField(child=serializers.CharField())
+    interrupts = Question(many=True)
+
+
+class Change(serializers.Serializer):
+    op = serializers.ChoiceField(["set", "extend"])
+    value = serializers.JSONField(help_text="the new value (set) or what was appended (extend)")
+
+
+class Checkpoint(CheckpointSummary):
+    state = serializers.DictField(child=serializers.JSONField())
+    changes = serializers.DictField(child=Change())
+
+
+class CheckpointPage(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = CheckpointSummary(many=True)
+
+
+class Error(serializers.Serializer):
+    code = serializers.CharField(help_text="stable and machine-readable")
+    detail = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False,
+                                   help_text="validation errors: field (a state field as input.<name>) -> messages")
+
+
+class RunError(Error):
+    node = serializers.CharField(allow_null=True)
+    error_type = serializers.CharField()
+    session_status = serializers.ChoiceField(["failed"])

@@ -1,0 +1,119 @@
+"""The ``FlowSession`` row of each conversation, whatever store keeps its checkpoints.
+
+The row carries what the site knows about a session: its owner, its status
+and last error, its timestamps. With ``DjangoCheckpointer`` it is the very row
+the store locks and points at the head checkpoint, and the store keeps
+``status`` exact at every checkpoint. With Redis or SQL checkpointers the row
+only records ownership and status, and the status follows the runs through
+the signal receivers below. A row for a session that has none yet is created
+by the REST API (owned by the caller) and by the admin's "Start a session".
+
+Everything blocking runs on flows' ORM thread pool (``run_in_orm_thread``),
+whose connections persist between calls (``CONN_MAX_AGE``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, models, transaction
+from django.db.models.functions import Now
+
+from . import registry
+from .checkpointer import DjangoCheckpointer, run_in_orm_thread
+from .engine.checkpointers import BaseCheckpointer, CheckpointMetadata
+
+#: A run's event -> the session status it leaves behind.
+STATUS_AFTER_EVENT = {
+    "run_started": "running",
+    "run_finished": "idle",
+    "interrupted": "interrupted",
+    "run_failed": "failed",
+}
+
+
+def session_status(recorded: str | None, head: CheckpointMetadata | None) -> str:
+    """What a session is doing, from its head checkpoint and the status its row records.
+
+    The head tells whether a question is pending or the last run finished; a
+    head with nodes left is a run in progress, or one that failed (the row
+    says which). A worker that crashed mid-run leaves "running" until the
+    session is run again.
+    """
+    if head is None or head.finished:
+        return "idle"
+    if head.interrupt:
+        return "interrupted"
+    return "failed" if recorded == "failed" else "running"
+
+
+def _store_of(checkpointer: BaseCheckpointer | None) -> tuple[type[models.Model], str]:
+    if isinstance(checkpointer, DjangoCheckpointer):
+        return checkpointer.store.Session, checkpointer.using
+    from .models import FlowSession
+
+    return FlowSession, "default"
+
+
+def _checkpointer(flow_name: str) -> BaseCheckpointer | None:
+    try:
+        return registry.get_checkpointer(flow_name)
+    except registry.FlowNotFound:  # a flow run outside the registry: the default table
+        return None
+
+
+def session_model(flow_name: str) -> tuple[type[models.Model], str]:
+    """The session model of a flow and the database alias its rows live in."""
+    return _store_of(_checkpointer(flow_name))
+
+
+def store_keeps_status(flow_name: str) -> bool:
+    """Whether the flow's store writes the row's status at every checkpoint itself."""
+    return isinstance(_checkpointer(flow_name), DjangoCheckpointer)
+
+
+def failure_message(error: dict[str, Any]) -> str:
+    """A ``run_failed`` event's error as one line: ``node 'x': TypeError: ...``."""
+    message = f"{error.get('type', 'Error')}: {error.get('message', '')}"
+    if error.get("node"):
+        message = f"node {error['node']!r}: {message}"
+    return message
+
+
+def _rows(flow_name: str) -> tuple[models.QuerySet, str]:
+    model, using = session_model(flow_name)
+    return model._default_manager.using(using).filter(flow_name=flow_name), using
+
+
+async def aget(flow_name: str, session_id: str) -> models.Model | None:
+    """The session's row, or ``None``."""
+    rows, using = _rows(flow_name)
+    return await run_in_orm_thread(lambda: rows.filter(session_id=session_id).first(), using=using)
+
+
+async def acreate(flow_name: str, session_id: str, owner_id: int | None) -> tuple[models.Model, bool]:
+    """The session's row, created for ``owner_id`` if there is none; ``(row, created)``."""
+    rows, using = _rows(flow_name)
+
+    def create() -> tuple[models.Model, bool]:
+        try:
+            with transaction.atomic(using=using):
+                return rows.create(flow_name=flow_name, session_id=session_id, owner_id=owner_id), True
+        except IntegrityError:  # created meanwhile (by another request, or the store)
+            return rows.get(session_id=session_id), False
+
+    return await run_in_orm_thread(create, using=using)
+
+
+async def adelete(flow_name: str, session_id: str) -> None:
+    rows, using = _rows(flow_name)
+    await run_in_orm_thread(lambda: rows.filter(session_id=session_id).delete(), using=using)
+
+
+async def amark(flow_name: str, session_id: str, status: str, *, error: str | None = None) -> None:
+    """Records a session's status (and, for a failure, its error) on its row, if it has one."""
+    rows, using = _rows(flow_name)
+    changes: dict[str, Any] = {"status": status, "updated_at": Now()}
+    if error is not None:
+        changes["last_error"] = error
+    await run_in_orm_thread(lambda: rows.filter(session_id=session_id).update(**changes), using=using)
