@@ -28,7 +28,7 @@ from flows.engine.checkpointers import BaseCheckpointer
 from .conf import CHECKPOINTER_ALIASES, SETTING_NAME, flows_settings
 
 #: Flow names appear in URLs, Redis keys and table prefixes.
-FLOW_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+FLOW_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,100}\Z")
 
 
 class FlowNotFound(LookupError):

@@ -73,9 +73,9 @@ def store_keeps_status(flow_name: str) -> bool:
 
 
 def failure_message(error: dict[str, Any]) -> str:
-    """A ``run_failed`` event's error as one line: ``node 'x': TypeError: ...``."""
+    """A ``run_failed`` event's error as one line, naming the node."""
     message = f"{error.get('type', 'Error')}: {error.get('message', '')}"
-    if error.get("node"):
+    if error.get("node") and repr(error["node"]) not in message:
         message = f"node {error['node']!r}: {message}"
     return message
 

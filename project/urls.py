@@ -1,8 +1,6 @@
-"""The demo site's URLs: the admin, plus the ``flows`` app's URLs once they exist."""
+"""The demo site's URLs: the admin, and everything ``flows`` serves (its REST API)."""
 
 from __future__ import annotations
-
-from importlib.util import find_spec
 
 from django.contrib import admin
 from django.urls import include, path
@@ -13,8 +11,12 @@ admin.site.site_title = "flows demo"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("flows.urls")),
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]
-if find_spec("flows.urls") is not None:  # the REST API and web UI (flows.urls)
-    urlpatterns.append(path("", include("flows.urls")))
-else:
-    urlpatterns.append(path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)))
+
+# Errors raised before a view runs are JSON on the API's paths too.
+handler400 = "flows.api.handlers.bad_request"
+handler403 = "flows.api.handlers.permission_denied"
+handler404 = "flows.api.handlers.page_not_found"
+handler500 = "flows.api.handlers.server_error"

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -122,6 +123,10 @@ def as_api_error(exc: Exception) -> ApiError | None:
         return from_engine(exc)
     if isinstance(exc, registry.FlowNotFound):
         return not_found("flow", str(exc))
+    if isinstance(exc, RequestDataTooBig):  # DRF reads JSON bodies through Django's size check
+        return ApiError(f"the request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
+                        "(DATA_UPLOAD_MAX_MEMORY_SIZE)", code="request_too_large",
+                        status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, Http404):
         return ApiError(str(exc) or "not found", code="not_found", status_code=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, DjangoPermissionDenied):

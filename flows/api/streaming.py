@@ -5,16 +5,17 @@ its last checkpoint without another read, and the event stream is made of
 exactly the events the engine yields (DESIGN.md: run_started, node_started,
 chunk, node_finished, interrupted, run_finished, run_failed).
 
-A client that leaves an event stream early cancels the run at its next await
-point; what it checkpointed stays, and the next call on the session continues
-from there (the session is never left half-written).
+A run started by a request is driven by a task of its own (:class:`RunEvents`):
+a client that goes away — a closed tab, a dropped connection — stops
+receiving events, and the run goes on to its end, checkpointed as usual, so
+the reply being written is not lost. The session is never left half-written.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
 from django.http import StreamingHttpResponse
@@ -28,13 +29,72 @@ logger = logging.getLogger("flows.api")
 #: proxies and browsers keep a connection open while a node works.
 HEARTBEAT_SECONDS = 15.0
 
+#: Runs still going, kept referenced until they end.
+_running: set[asyncio.Task[None]] = set()
+
+
+def running_runs() -> set[asyncio.Task[None]]:
+    """The request-started runs of this process that have not ended (for tests and shutdown)."""
+    return set(_running)
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    error: Exception | None
+
+
+class RunEvents:
+    """A run's events, read by a request, produced by a task that does not depend on it."""
+
+    def __init__(self, events: AsyncIterator[dict[str, Any]]) -> None:
+        self._queue: asyncio.Queue[dict[str, Any] | _End] = asyncio.Queue()
+        self._getter: asyncio.Future[dict[str, Any] | _End] | None = None
+        task = asyncio.ensure_future(self._drive(events))
+        _running.add(task)
+        task.add_done_callback(_running.discard)
+
+    async def _drive(self, events: AsyncIterator[dict[str, Any]]) -> None:
+        error: Exception | None = None
+        try:
+            async for event in events:
+                self._queue.put_nowait(event)
+        except Exception as exc:  # the run's failure, handed to whoever reads (run_failed came first)
+            error = exc
+        finally:
+            self._queue.put_nowait(_End(error))
+
+    async def next(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """The next event, ``None`` once the run ended; raises the run's error.
+
+        ``TimeoutError`` after ``timeout`` seconds without an event (nothing
+        is lost: the same wait goes on at the next call).
+        """
+        if self._getter is None:
+            self._getter = asyncio.ensure_future(self._queue.get())
+        done, _ = await asyncio.wait({self._getter}, timeout=timeout)
+        if not done:
+            raise TimeoutError
+        item, self._getter = self._getter.result(), None
+        if isinstance(item, _End):
+            if item.error is not None:
+                raise item.error
+            return None
+        return item
+
+    def stop_reading(self) -> None:
+        """The reader is gone: the run goes on, its events are dropped."""
+        if self._getter is not None:
+            self._getter.cancel()
+            self._getter = None
+
 
 async def run_to_end(events: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
-    """Drains a run's events into the invoke answer (``InvokeResult``)."""
+    """Reads a run's events into the invoke answer (``InvokeResult``)."""
+    run = RunEvents(events)
     result: dict[str, Any] = {"state": {}, "run_id": None, "checkpoint_id": None, "status": "idle",
                               "interrupts": []}
-    async with contextlib.aclosing(events):  # type: ignore[type-var]
-        async for event in events:
+    try:
+        while (event := await run.next()) is not None:
             kind = event["event"]
             if kind == "run_started":
                 result["run_id"] = event["run_id"]
@@ -45,6 +105,8 @@ async def run_to_end(events: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
                               status="interrupted", interrupts=event["interrupts"])
             elif kind == "run_finished":
                 result["state"] = event["state"]
+    finally:
+        run.stop_reading()
     return result
 
 
@@ -53,46 +115,28 @@ def frame(event_id: int, event: dict[str, Any]) -> str:
     return f"id: {event_id}\nevent: {event['event']}\ndata: {dumps(event)}\n\n"
 
 
-async def _framed(first: dict[str, Any], events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
-    """The events as SSE frames, with heartbeat comments while nothing happens.
-
-    A task pumps the run's events into a queue, so waiting with a timeout
-    never cancels the run itself; leaving (a client disconnect cancels this
-    generator) cancels the pump, and with it the run.
-    """
-    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-
-    async def pump() -> None:
-        try:
-            async for event in events:
-                queue.put_nowait(event)
-        except FlowError:
-            pass  # the run failed: the engine yielded its run_failed event first
-        except Exception:  # a bug (a hook, a store): the stream ends after run_failed, logged here
-            logger.exception("a streamed run failed")
-        finally:
-            queue.put_nowait(None)
-
-    pumping = asyncio.ensure_future(pump())
+async def _framed(first: dict[str, Any], run: RunEvents) -> AsyncIterator[str]:
+    """The events as SSE frames, with a comment line while nothing happens."""
+    event_id = 1
     try:
-        yield frame(1, first)
-        event_id = 1
+        yield frame(event_id, first)
         while True:
             try:
-                event = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+                event = await run.next(timeout=HEARTBEAT_SECONDS)
             except TimeoutError:
                 yield ": still running\n\n"
                 continue
+            except FlowError:
+                break  # the run failed: its run_failed event was the last one sent
+            except Exception:  # a bug (a hook, a store): the stream ends, the error is logged
+                logger.exception("a streamed run failed")
+                break
             if event is None:
                 break
             event_id += 1
             yield frame(event_id, event)
-        await pumping
     finally:
-        if not pumping.done():
-            pumping.cancel()
-        await asyncio.gather(pumping, return_exceptions=True)
-        await events.aclose()  # type: ignore[attr-defined]
+        run.stop_reading()
 
 
 async def event_stream_response(events: AsyncIterator[dict[str, Any]]) -> StreamingHttpResponse:
@@ -102,12 +146,11 @@ async def event_stream_response(events: AsyncIterator[dict[str, Any]]) -> Stream
     fails before the run begins (bad input, a busy session, an unknown
     checkpoint) is raised to the view and answered as a JSON error.
     """
-    try:
-        first = await events.__anext__()
-    except BaseException:
-        await events.aclose()  # type: ignore[attr-defined]
-        raise
-    response = StreamingHttpResponse(_framed(first, events), content_type="text/event-stream; charset=utf-8")
+    run = RunEvents(events)
+    first = await run.next()
+    if first is None:  # an engine stream always starts with run_started
+        raise RuntimeError("the run ended before it started")
+    response = StreamingHttpResponse(_framed(first, run), content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events on as they come
     return response

@@ -7,3 +7,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("flows.urls")),
 ]
+
+handler400 = "flows.api.handlers.bad_request"
+handler403 = "flows.api.handlers.permission_denied"
+handler404 = "flows.api.handlers.page_not_found"
+handler500 = "flows.api.handlers.server_error"

@@ -59,7 +59,7 @@ from .types import (
 )
 
 logger = logging.getLogger("flows.engine")
-SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")
+SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,255}\Z")  # \Z: no trailing newline
 ON_BUSY_CHOICES = ("wait", "reject")
 
 

@@ -1,0 +1,81 @@
+"""Flows the API tests register: one per behaviour the routes must show."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import operator
+from typing import Annotated, Any, AsyncIterator, TypedDict
+
+from flows.engine import END, START, FlowEngine, interrupt
+
+
+#: What a ``slow`` streaming run waits for (a test sets it; new for every test).
+GATE = asyncio.Event()
+
+
+class ChatState(TypedDict, total=False):
+    messages: Annotated[list, operator.add]
+    turns: int
+    when: dt.datetime | None
+    fail: bool
+    slow: bool
+
+
+def chat_flow(checkpointer=None) -> FlowEngine:
+    """Answers every message; fails on demand (``fail: true``)."""
+
+    def reply(state: ChatState) -> dict:
+        if state.get("fail"):
+            raise RuntimeError("asked to fail")
+        last = state["messages"][-1] if state.get("messages") else None
+        return {"messages": [f"echo: {last}"], "turns": state.get("turns", 0) + 1}
+
+    flow = FlowEngine(ChatState, checkpointer=checkpointer)
+    flow.add_node("reply", reply)
+    flow.add_edge(START, "reply")
+    flow.add_edge("reply", END)
+    return flow.build()
+
+
+def streaming_flow(checkpointer=None) -> FlowEngine:
+    """Streams its reply word by word (``slow: true``: waits for ``GATE`` after the first)."""
+
+    async def speak(state: ChatState) -> AsyncIterator[Any]:
+        words = ["one ", "two ", "three"]
+        for word in words:
+            await asyncio.sleep(0)
+            yield word
+            if state.get("slow"):
+                await GATE.wait()
+        yield {"messages": ["".join(words)]}
+
+    flow = FlowEngine(ChatState, checkpointer=checkpointer)
+    flow.add_node("speak", speak, stream=True)
+    flow.add_edge(START, "speak")
+    flow.add_edge("speak", END)
+    return flow.build()
+
+
+def approval_flow(checkpointer=None) -> FlowEngine:
+    """Drafts, then asks a human before finishing."""
+
+    def draft(state: ChatState) -> dict:
+        return {"messages": ["draft ready"]}
+
+    def approve(state: ChatState) -> dict:
+        answer = interrupt({"question": "approve?"})
+        return {"messages": [f"approved: {answer}"]}
+
+    flow = FlowEngine(ChatState, checkpointer=checkpointer)
+    flow.add_node("draft", draft)
+    flow.add_node("approve", approve)
+    flow.add_edge(START, "draft")
+    flow.add_edge("draft", "approve")
+    flow.add_edge("approve", END)
+    return flow.build()
+
+
+def broken_factory(checkpointer=None) -> FlowEngine:
+    """A site's bug: the factory itself raises."""
+    raise RuntimeError("the factory is broken")
