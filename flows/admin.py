@@ -9,6 +9,7 @@ history in a constant number of queries whatever the session's length.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.contrib import admin, messages
@@ -16,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -26,7 +27,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from flows.engine import FlowError, run_sync
+from flows.engine import FlowError, InvalidInput, run_sync
 
 from . import registry
 from .admin_forms import InvokeForm, ResumeForm, StartSessionForm
@@ -111,9 +112,8 @@ class FlowSessionAdmin(admin.ModelAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
     ) -> HttpResponse:
         session = self.get_object(request, object_id)
-        context = dict(extra_context or {})
-        if session is not None:
-            context.update(self._flow_context(request, session))
+        context = self._flow_context(request, session) if session is not None else {}
+        context.update(extra_context or {})
         return super().change_view(request, object_id, form_url, extra_context=context)
 
     def _flow_context(self, request: HttpRequest, session: FlowSession) -> dict[str, Any]:
@@ -154,7 +154,7 @@ class FlowSessionAdmin(admin.ModelAdmin):
             session, _created = FlowSession.objects.get_or_create(
                 flow_name=data["flow"], session_id=data["session_id"], defaults={"owner_id": data["owner"]}
             )
-            if self._run(request, session, data["apply_state"]):
+            if self._run(request, session, data["apply_state"], form=form):
                 return HttpResponseRedirect(reverse("admin:flows_flowsession_change", args=[session.pk]))
         context = {
             **self.admin_site.each_context(request),
@@ -175,7 +175,10 @@ class FlowSessionAdmin(admin.ModelAdmin):
     def _back(self, session: FlowSession) -> HttpResponseRedirect:
         return HttpResponseRedirect(reverse("admin:flows_flowsession_change", args=[session.pk]))
 
-    def _run(self, request: HttpRequest, session: FlowSession, apply_state: Any, **kwargs: Any) -> bool:
+    def _run(
+        self, request: HttpRequest, session: FlowSession, apply_state: Any, *, form: Any = None, **kwargs: Any
+    ) -> bool:
+        """Runs the flow; a bad input becomes an error of ``form`` (when given), others a message."""
         engine = _flow_or_none(session.flow_name)
         if engine is None:
             self.message_user(request, _("Flow %s is not registered.") % session.flow_name, messages.ERROR)
@@ -184,6 +187,12 @@ class FlowSessionAdmin(admin.ModelAdmin):
             result = engine.sync.invoke(
                 apply_state, session_id=session.session_id, on_busy=flows_settings.ON_BUSY, **kwargs
             )
+        except InvalidInput as exc:
+            if form is None:
+                self.message_user(request, f"{type(exc).__name__}: {exc}", messages.ERROR)
+            else:
+                form.add_input_error(exc)
+            return False
         except FlowError as exc:
             self.message_user(request, f"{type(exc).__name__}: {exc}", messages.ERROR)
             return False
@@ -197,11 +206,13 @@ class FlowSessionAdmin(admin.ModelAdmin):
     @method_decorator(transaction.non_atomic_requests)
     def invoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         session = self._session_for_action(request, object_id)
-        form = InvokeForm(request.POST)
-        if not form.is_valid():
-            self.message_user(request, "; ".join(form.errors.get("__all__", []) or ["invalid input"]), messages.ERROR)
-        else:
-            self._run(request, session, form.cleaned_data["apply_state"])
+        form = InvokeForm(request.POST, flow=_flow_or_none(session.flow_name))
+        if form.is_valid() and self._run(request, session, form.cleaned_data["apply_state"], form=form):
+            return self._back(session)
+        if form.errors:  # the session page again, with the form and what is wrong with it
+            page = copy.copy(request)
+            page.method, page.POST = "GET", QueryDict()
+            return self.change_view(page, object_id, extra_context={"invoke_form": form})
         return self._back(session)
 
     @method_decorator(require_POST)

@@ -10,6 +10,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from flows.engine import FlowEngine, InvalidInput
 from flows.engine.checkpointers.base import SESSION_ID_PATTERN
 
 from . import registry
@@ -23,7 +24,13 @@ def parse_json(text: str, *, what: str) -> Any:
 
 
 class InvokeForm(forms.Form):
-    """A JSON input, or a plain message for flows whose state has ``messages``."""
+    """A JSON input, or a plain message for flows whose state has ``messages``.
+
+    Given the ``flow``, the input is checked against its state schema here
+    (JSON converted by the annotations, as the REST API does); what only the
+    run can tell (a reducer refusing the value) comes back through
+    :meth:`add_input_error`.
+    """
 
     message = forms.CharField(label=_("Message"), required=False, widget=forms.TextInput(attrs={"size": 60}))
     input = forms.CharField(
@@ -32,8 +39,31 @@ class InvokeForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60, "placeholder": '{"messages": ["hello"]}'}),
     )
 
+    def __init__(self, *args: Any, flow: FlowEngine | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.flow = flow
+
+    def add_input_error(self, error: InvalidInput) -> None:
+        """The engine refused the input: the error goes on the field the user typed it in."""
+        field = "message" if self.cleaned_data.get("message", "").strip() else "input"
+        self.add_error(field, str(error))
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        self._parse(data)
+        self._check_against_the_schema(data)
+        return data
+
+    def _check_against_the_schema(self, data: dict[str, Any]) -> None:
+        state = data.get("apply_state")
+        if self.flow is None or not state:
+            return
+        try:
+            data["apply_state"] = self.flow.input_from_json(state)
+        except InvalidInput as error:
+            self.add_input_error(error)
+
+    def _parse(self, data: dict[str, Any]) -> None:
         message, raw = data.get("message", "").strip(), data.get("input", "").strip()
         if message and raw:
             raise ValidationError(_("Give a message or a JSON input, not both."))
@@ -46,7 +76,6 @@ class InvokeForm(forms.Form):
             data["apply_state"] = value
         else:
             data["apply_state"] = None  # continue with no updates
-        return data
 
 
 class ResumeForm(forms.Form):

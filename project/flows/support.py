@@ -57,10 +57,22 @@ QUESTIONS = {
 }
 
 
+ROLES = ("user", "assistant", "system")
+
+
+def as_message(item: Any) -> dict:
+    """A chat message: ``{"role", "content"}`` as given, or a plain string from the user."""
+    if isinstance(item, str):
+        return {"role": "user", "content": item}
+    if isinstance(item, dict) and item.get("role") in ROLES and isinstance(item.get("content"), str):
+        return item
+    raise ValueError(f'a message is a string or {{"role": one of {ROLES}, "content": "text"}}, not {item!r:.80}')
+
+
 def add_messages(old: list | None, new: Any) -> list:
-    """Appends messages; a plain string is a message from the user."""
+    """Appends messages (one, or a list); a plain string is a message from the user."""
     items = new if isinstance(new, list) else [new]
-    return (old or []) + [m if isinstance(m, dict) else {"role": "user", "content": str(m)} for m in items]
+    return (old or []) + [as_message(m) for m in items]
 
 
 # It only ever appends, so the engine stores just the new messages each turn

@@ -79,3 +79,17 @@ def approval_flow(checkpointer=None) -> FlowEngine:
 def broken_factory(checkpointer=None) -> FlowEngine:
     """A site's bug: the factory itself raises."""
     raise RuntimeError("the factory is broken")
+
+
+def sleepy_flow(checkpointer=None) -> FlowEngine:
+    """A node that waits 300 ms, as a model call would: runs that overlap show in the clock."""
+
+    async def think(state: ChatState) -> dict:
+        await asyncio.sleep(0.3)
+        return {"turns": state.get("turns", 0) + 1}
+
+    flow = FlowEngine(ChatState, checkpointer=checkpointer)
+    flow.add_node("think", think)
+    flow.add_edge(START, "think")
+    flow.add_edge("think", END)
+    return flow.build()

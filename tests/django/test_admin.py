@@ -166,13 +166,42 @@ def test_invoke_from_the_session_page_appends_checkpoints(admin_client):
     assert '"status": "json input"' in text(response)
 
 
-def test_invoke_with_bad_json_is_a_message_not_a_crash(admin_client):
+def test_invoke_with_bad_json_is_a_form_error_not_a_crash(admin_client):
     session = load_session("seed", "bad", 1)
     url = reverse("admin:flows_flowsession_invoke", args=[session.pk])
-    response = admin_client.post(url, {"input": "{nope"}, follow=True)
-    assert "not valid JSON" in text(response)
-    response = admin_client.post(url, {"input": '{"unknown_field": 1}'}, follow=True)
-    assert "InvalidInput" in text(response)
+    response = admin_client.post(url, {"input": "{nope"})
+    assert response.status_code == 200 and "not valid JSON" in text(response)
+    response = admin_client.post(url, {"input": '{"unknown_field": 1}'})
+    assert "unknown state field 'unknown_field'" in text(response)
+
+
+@pytest.mark.parametrize("flow, bad", [("seed", '{"messages": null}'), ("support", '{"turns": "many"}')])
+def test_invoke_with_input_the_schema_refuses_is_a_form_error_and_the_session_stays_usable(
+    admin_client, settings, monkeypatch, flow, bad
+):
+    monkeypatch.setenv("FLOWS_DEMO_TOKEN_DELAY", "0")
+    settings.FLOWS = {**settings.FLOWS, "REGISTRY": {"seed": "project.flows.seed.build_seed_flow",
+                                                     "support": "project.flows.support.build_support_flow"}}
+    registry.clear_cache()
+    start = reverse("admin:flows_flowsession_start")
+    admin_client.post(start, {"flow": flow, "session_id": "t7", "input": '{"messages": []}'})
+    session = FlowSession.objects.get(flow_name=flow, session_id="t7")
+    before = Checkpoint.objects.filter(session=session).count()
+    response = admin_client.post(reverse("admin:flows_flowsession_invoke", args=[session.pk]), {"input": bad})
+    page = text(response)
+    assert response.status_code == 200 and 'class="errorlist' in page and "invalid values" in page
+    assert Checkpoint.objects.filter(session=session).count() == before
+    response = admin_client.post(reverse("admin:flows_flowsession_invoke", args=[session.pk]),
+                                 {"message": "where is my order"})
+    assert response.status_code == 302
+    assert Checkpoint.objects.filter(session=session).count() > before
+
+
+def test_starting_a_session_with_a_refused_input_is_a_form_error(admin_client):
+    response = admin_client.post(reverse("admin:flows_flowsession_start"),
+                                 {"flow": "seed", "session_id": "t8", "input": '{"counter": "many"}'})
+    assert response.status_code == 200 and "Input should be a valid integer" in text(response)
+    assert not Checkpoint.objects.filter(session__session_id="t8").exists()
 
 
 def test_start_a_session_and_answer_its_interrupt(admin_client):

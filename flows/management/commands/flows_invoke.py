@@ -35,6 +35,8 @@ class Command(BaseCommand):
         if options["checkpoint"]:
             kwargs["checkpoint_id"] = options["checkpoint"]
         try:
+            if apply_state is not None:
+                apply_state = engine.input_from_json(apply_state)
             state = engine.sync.invoke(apply_state, session_id=options["session"], **kwargs)
         except FlowError as exc:
             raise CommandError(f"{type(exc).__name__}: {exc}") from exc

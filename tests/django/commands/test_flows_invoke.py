@@ -36,3 +36,24 @@ def test_resume_answers_the_pending_question(run_json):
 def test_errors_are_command_errors(run, args, message):
     with pytest.raises(CommandError, match=message):
         run("flows_invoke", *args)
+
+
+@pytest.mark.parametrize("flow, bad, field", [("seed", '{"messages": null}', "messages"),
+                                              ("support", '{"turns": "many"}', "turns")])
+def test_input_the_schema_refuses_is_a_command_error_and_the_session_stays_usable(
+    run_json, run, settings, monkeypatch, flow, bad, field
+):
+    from flows import registry
+    from flows.models import Checkpoint
+
+    monkeypatch.setenv("FLOWS_DEMO_TOKEN_DELAY", "0")
+    settings.FLOWS = {"REGISTRY": {"seed": "project.flows.seed.build_seed_flow",
+                                   "support": "project.flows.support.build_support_flow"}}
+    registry.clear_cache()
+    run_json("flows_invoke", flow, "t7", "--input", '{"messages": ["hello"]}')
+    before = Checkpoint.objects.filter(session__session_id="t7").count()
+    with pytest.raises(CommandError, match=f"InvalidInput: .*'{field}'"):
+        run("flows_invoke", flow, "t7", "--input", bad)
+    assert Checkpoint.objects.filter(session__session_id="t7").count() == before
+    state = run_json("flows_invoke", flow, "t7", "--input", '{"messages": ["where is my order"]}')
+    assert len(state["messages"]) >= 3

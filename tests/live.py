@@ -1,0 +1,148 @@
+"""A real server for the tests that talk HTTP: the demo project under uvicorn, in a subprocess.
+
+:func:`start_server` migrates a database of its own (an SQLite file, or a fresh
+PostgreSQL database), creates the users the tests sign in as with their API
+tokens, starts ``uvicorn project.asgi:application`` with as many worker
+processes as asked, and waits until it answers. Settings are the demo's, plus
+the flows in ``tests.api.live_settings``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from tests.backends import service_url
+
+ROOT = Path(__file__).resolve().parent.parent
+USERS = ("alice", "bob")
+
+_SETUP = """
+import json, django
+django.setup()
+from django.contrib.auth.models import User
+from rest_framework.authtoken.models import Token
+tokens = {}
+for name in %r:
+    user = User.objects.create_user(name, password="pw")
+    tokens[name] = Token.objects.create(user=user).key
+print(json.dumps(tokens))
+"""
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen
+    tokens: dict[str, str]
+    log: Path
+    env: dict[str, str] = field(repr=False, default_factory=dict)
+
+    def headers(self, user: str = "alice") -> dict[str, str]:
+        return {"Authorization": f"Token {self.tokens[user]}"}
+
+    def client(self, user: str = "alice", **options) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.headers(user), timeout=60, **options)
+
+    def async_client(self, user: str = "alice", **options) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, headers=self.headers(user), timeout=60, **options)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _run(args: list[str], env: dict[str, str]) -> str:
+    result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:3])} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def _wait_until_ready(url: str, process: subprocess.Popen, log: Path, limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url + "/api/schema/", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not answer within {limit:g}s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def start_server(
+    workdir: Path, *, database_url: str | None = None, workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
+    """A server on 127.0.0.1 for the duration of the block (its database is new)."""
+    database_url = database_url or f"sqlite:///{workdir / 'live.sqlite3'}"
+    full_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))},
+        "DJANGO_SETTINGS_MODULE": "tests.api.live_settings",
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": database_url,
+        "DEBUG": "0",
+        "SECRET_KEY": "live-tests-" + uuid.uuid4().hex,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
+    _run([sys.executable, "manage.py", "migrate", "-v0"], full_env)
+    tokens = json.loads(_run([sys.executable, "-c", _SETUP % (USERS,)], full_env).strip().splitlines()[-1])
+    port = free_port()
+    log = workdir / f"uvicorn-{port}.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port",
+             str(port), "--workers", str(workers), "--lifespan", "off", "--no-access-log"],
+            cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_ready(url, process, log)
+        yield LiveServer(url, process, tokens, log, full_env)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """The URL of a new, empty database on the test PostgreSQL server, dropped afterwards."""
+    import psycopg2
+
+    server = service_url("postgres")
+    name = f"flows_live_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(server)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        parts = urlsplit(server)
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.close()
