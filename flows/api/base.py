@@ -30,7 +30,7 @@ from flows.checkpointer import run_in_orm_thread
 from flows.conf import flows_settings
 
 from .errors import exception_handler
-from .renderers import StateJSONRenderer
+from .renderers import Negotiation, StateJSONRenderer
 
 
 def documented(**kwargs: Any) -> Any:
@@ -68,6 +68,7 @@ class JSONErrors:
 class FlowsAPIView(JSONErrors, APIView):
     parser_classes = [JSONParser]
     renderer_classes = [StateJSONRenderer]
+    content_negotiation_class = Negotiation
     schema = AutoSchema()
 
     # -- FLOWS settings, read per request ---------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework.exceptions import NotAcceptable
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
 from flows.events import StateJSONEncoder
@@ -24,3 +26,14 @@ class EventStreamRenderer(BaseRenderer):
 
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
         raise NotImplementedError("event streams are written by the view, not rendered")
+
+
+class Negotiation(DefaultContentNegotiation):
+    """DRF's, except that an unknown ``?format=`` is 406 (DRF answers 404, as for a missing page)."""
+
+    def filter_renderers(self, renderers: list[BaseRenderer], format: str) -> list[BaseRenderer]:
+        matching = [renderer for renderer in renderers if renderer.format == format]
+        if not matching:
+            formats = ", ".join(renderer.format for renderer in renderers)
+            raise NotAcceptable(f"format {format!r} is not available here (available: {formats})")
+        return matching

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from flows.engine.checkpointers.base import ON_BUSY_CHOICES, SESSION_ID_PATTERN
@@ -17,6 +19,7 @@ SESSION_ID_HELP = "1-255 characters from A-Z a-z 0-9 _ . : -"
 SESSION_STATUSES = ["idle", "running", "interrupted", "failed"]
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True})
 class _State(serializers.JSONField):
     """A JSON object (the state of a flow, or updates to it)."""
 
@@ -24,6 +27,15 @@ class _State(serializers.JSONField):
         if data is not None and not isinstance(data, dict):
             raise serializers.ValidationError(f"must be a JSON object of state fields, not {_json_type(data)}")
         return data
+
+
+class Text(serializers.CharField):
+    """A JSON string, and only a string (DRF's ``CharField`` also takes numbers)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            raise serializers.ValidationError(f"must be a string, not {_json_type(data)}")
+        return super().to_internal_value(data)
 
 
 def _json_type(value: Any) -> str:
@@ -35,10 +47,10 @@ def _json_type(value: Any) -> str:
 
 
 class SessionCreateRequest(serializers.Serializer):
-    session_id = serializers.RegexField(
-        SESSION_ID_PATTERN.pattern, required=False, max_length=255,
+    session_id = Text(
+        required=False, max_length=255,
+        validators=[RegexValidator(SESSION_ID_PATTERN, f"invalid session id: use {SESSION_ID_HELP}")],
         help_text=f"{SESSION_ID_HELP}; omitted: the server picks a random id (the safe default)",
-        error_messages={"invalid": f"invalid session id: use {SESSION_ID_HELP}"},
     )
 
 
@@ -47,15 +59,15 @@ class InvokeRequest(serializers.Serializer):
                    help_text="state updates, merged through the flow's reducers; null or omitted: none")
     resume = serializers.JSONField(required=False, allow_null=True,
                                    help_text="the answer to the pending question (null or omitted: no answer)")
-    checkpoint_id = serializers.CharField(required=False, allow_null=True, max_length=64,
-                                          help_text="continue from this earlier checkpoint (a fork)")
+    checkpoint_id = Text(required=False, allow_null=True, allow_blank=True, max_length=64,
+                                          help_text="continue from this earlier checkpoint (a fork); empty: the head")
     on_busy = serializers.ChoiceField(ON_BUSY_CHOICES, required=False,
                                       help_text="another run holds the session: wait for it, or 409 at once")
 
 
 class StateUpdateRequest(serializers.Serializer):
     values = _State(help_text="state updates, merged through the flow's reducers")
-    as_node = serializers.CharField(required=False, allow_null=True, max_length=255,
+    as_node = Text(required=False, allow_null=True, max_length=255,
                                     help_text="count the update as this node's completion")
 
 
@@ -152,6 +164,15 @@ class CheckpointPage(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = CheckpointSummary(many=True)
+
+
+class ServerSentEvent(serializers.Serializer):
+    """One event of ``text/event-stream``: ``data`` is the engine's event as JSON."""
+
+    id = serializers.CharField(help_text="increasing within the stream")
+    event = serializers.ChoiceField(["run_started", "node_started", "chunk", "node_finished", "interrupted",
+                                     "run_finished", "run_failed"])
+    data = serializers.CharField(help_text="the event as JSON: event, run_id, session_id, node, step, ...")
 
 
 class Error(serializers.Serializer):

@@ -14,7 +14,6 @@ from typing import Any
 
 from django.db import models
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
@@ -42,7 +41,8 @@ MAX_PAGE_SIZE = 100
 
 FLOW = OpenApiParameter("flow", str, OpenApiParameter.PATH, description="a registered flow's name")
 SESSION = OpenApiParameter("session_id", str, OpenApiParameter.PATH, description=s.SESSION_ID_HELP)
-LIMIT = OpenApiParameter("limit", int, description=f"page size, 1-{MAX_PAGE_SIZE} (default FLOWS['PAGE_SIZE'])")
+LIMIT = OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+                         description=f"page size, 1-{MAX_PAGE_SIZE} (default FLOWS['PAGE_SIZE'])")
 
 
 def errors(*codes: int, run: bool = False) -> dict[int, OpenApiResponse]:
@@ -218,7 +218,7 @@ class InvokeView(FlowsAPIView):
         summary="Run the flow on the session (created on first use); JSON, or events with Accept: text/event-stream",
         responses={
             (200, "application/json"): s.InvokeResult,
-            (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="the run's events"),
+            (200, "text/event-stream"): OpenApiResponse(s.ServerSentEvent, description="the run's events"),
             **errors(409, 413, 415, 429), 406: OpenApiResponse(s.Error), 503: OpenApiResponse(s.Error),
             **errors(run=True),
         },

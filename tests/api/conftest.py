@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from flows import registry
+from tests.live import start_server
 
 FLOWS = {
     "chat": "tests.api.flows.chat_flow",
@@ -15,6 +16,13 @@ FLOWS = {
     "seed": "project.flows.seed.build_seed_flow",
     "support": "project.flows.support.build_support_flow",
 }
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """The demo under uvicorn: one worker on SQLite, replies streamed with the demo's token delay."""
+    with start_server(tmp_path_factory.mktemp("live"), env={"FLOWS_DEMO_TOKEN_DELAY": "0.03"}) as live:
+        yield live
 
 
 @pytest.fixture(autouse=True)

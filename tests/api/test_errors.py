@@ -58,6 +58,8 @@ def test_an_unacceptable_format_is_406_in_json(api):
     response = api.get("/api/flows/", HTTP_ACCEPT="application/xml")
     assert_error(response, 406, "not_acceptable")
     assert_error(api.get(session_url("chat", "s", "state"), HTTP_ACCEPT="text/event-stream"), 406, "not_acceptable")
+    data = assert_error(api.get("/api/flows/?format=sse"), 406, "not_acceptable")
+    assert "available: json" in data["detail"]
 
 
 def test_a_body_over_the_limit_is_413(api, settings):

@@ -12,13 +12,6 @@ import pytest
 from tests.live import fresh_postgres_database, start_server
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """One worker on SQLite, replies streamed with the demo's token delay."""
-    with start_server(tmp_path_factory.mktemp("live"), env={"FLOWS_DEMO_TOKEN_DELAY": "0.03"}) as live:
-        yield live
-
-
 def test_the_seed_pages_scenario_over_http(server):
     with server.client() as http:
         base = "/api/flows/seed/sessions"
