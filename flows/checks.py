@@ -6,6 +6,7 @@
 * ``flows.E004`` the checkpointer backend does not import or is no ``BaseCheckpointer``
 * ``flows.E005`` an optional dependency of the chosen backend is not installed
 * ``flows.E006`` the checkpointer rejects its options (unknown option, unknown database alias...)
+* ``flows.E007`` the REST API is routed but an app it needs is not in ``INSTALLED_APPS``
 * ``flows.W001`` the in-memory channel layer with ``DEBUG = False``: live events stay in one process
 """
 
@@ -16,16 +17,18 @@ import inspect
 from numbers import Real
 from typing import Any, Iterable, Mapping
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
 from flows.engine import FlowEngine, GraphValidationError
 from flows.engine.checkpointers import InMemoryCheckpointer
 
 from . import registry
-from .conf import CHECKPOINTER_ALIASES, DEFAULTS
+from .conf import CHECKPOINTER_ALIASES, DEFAULTS, flows_settings
 
 #: Modules each built-in backend needs beyond the standard library.
 BACKEND_REQUIREMENTS = {"redis": ("redis",), "sql": ("sqlalchemy",)}
@@ -71,9 +74,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             continue
         if isinstance(value, bool) or not isinstance(value, Real) or value <= 0:
             errors.append(_error(f"FLOWS[{key!r}] must be a positive number, not {value!r}.", 1))
-    permissions = raw.get("PERMISSION_CLASSES", DEFAULTS["PERMISSION_CLASSES"])
-    if not isinstance(permissions, (list, tuple)) or not all(isinstance(p, str) for p in permissions):
-        errors.append(_error("FLOWS['PERMISSION_CLASSES'] must be a list of dotted paths.", 1))
+    for key in ("PERMISSION_CLASSES", "THROTTLE_CLASSES", "AUTHENTICATION_CLASSES"):
+        paths = raw.get(key, DEFAULTS[key])
+        if key == "AUTHENTICATION_CLASSES" and paths is None:
+            continue
+        if not isinstance(paths, (list, tuple)) or not all(isinstance(p, str) for p in paths):
+            errors.append(_error(f"FLOWS[{key!r}] must be a list of dotted paths.", 1))
+    if not isinstance(raw.get("ANONYMOUS", False), bool):
+        errors.append(_error("FLOWS['ANONYMOUS'] must be True or False.", 1))
+    page_size = raw.get("PAGE_SIZE", DEFAULTS["PAGE_SIZE"])
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 100:
+        errors.append(_error(f"FLOWS['PAGE_SIZE'] must be a whole number from 1 to 100, not {page_size!r}.", 1))
+    errors.extend(_check_rates(raw.get("THROTTLE_RATES", DEFAULTS["THROTTLE_RATES"])))
     try:
         configs = registry.flow_configs()
         registry.checkpointer_settings()
@@ -81,6 +93,19 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             registry.checkpointer_settings(config)
     except ImproperlyConfigured as exc:
         errors.append(_error(str(exc), 1))
+    return errors
+
+
+def _check_rates(rates: Any) -> list[CheckMessage]:
+    """``THROTTLE_RATES``: scope -> ``"<n>/<second|minute|hour|day>"`` or ``None`` (no limit)."""
+    if not isinstance(rates, Mapping):
+        return [_error("FLOWS['THROTTLE_RATES'] must be a dict such as {'invoke': '60/minute'}.", 1)]
+    errors = []
+    for scope, rate in rates.items():
+        number, _, period = rate.partition("/") if isinstance(rate, str) else ("", "", "")
+        if rate is not None and not (number.isdigit() and period[:1] in ("s", "m", "h", "d")):
+            errors.append(_error(f"FLOWS['THROTTLE_RATES'][{scope!r}] must be like '60/minute' or None, "
+                                 f"not {rate!r}.", 1))
     return errors
 
 
@@ -199,3 +224,43 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
         obj="settings.CHANNEL_LAYERS",
         id="flows.W001",
     )]
+
+
+#: What each app in ``INSTALLED_APPS`` gives the REST API.
+API_APPS = {
+    "rest_framework": "DRF's templates and static files",
+    "drf_spectacular": "the docs page's template",
+    "drf_spectacular_sidecar": "Swagger UI's files for the docs page (served locally, no CDN)",
+}
+
+
+@register("flows")
+def check_api_apps(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """E007: ``flows.urls`` is routed (the REST API) and an app it needs is missing."""
+    if not _settings_sound():
+        return []
+    try:
+        reverse("flows-api:flow-list")
+    except NoReverseMatch:
+        return []  # the site does not serve the API
+    errors: list[CheckMessage] = []
+    for app, why in API_APPS.items():
+        if not apps.is_installed(app):
+            errors.append(_error(f"The flows REST API is routed but {app!r} is not in INSTALLED_APPS ({why}).", 7,
+                                 hint=f"Add {app!r} to INSTALLED_APPS."))
+    if any(path.endswith("TokenAuthentication") for path in _api_authentication()) and not apps.is_installed(
+        "rest_framework.authtoken"
+    ):
+        errors.append(_error("The flows REST API authenticates with TokenAuthentication but "
+                             "'rest_framework.authtoken' is not in INSTALLED_APPS.", 7,
+                             hint="Add 'rest_framework.authtoken' and migrate, or drop TokenAuthentication."))
+    return errors
+
+
+def _api_authentication() -> list[str]:
+    chosen = flows_settings.AUTHENTICATION_CLASSES
+    if chosen is None:
+        from rest_framework.settings import api_settings
+
+        return [f"{cls.__module__}.{cls.__qualname__}" for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+    return [path if isinstance(path, str) else path.__qualname__ for path in chosen]

@@ -42,6 +42,13 @@ def test_no_flows_setting_is_silent(settings):
         ({"LEASE_SECONDS": "30"}, "LEASE_SECONDS"),
         ({"TTL_SECONDS": 0}, "TTL_SECONDS"),
         ({"PERMISSION_CLASSES": "rest_framework.permissions.AllowAny"}, "PERMISSION_CLASSES"),
+        ({"THROTTLE_CLASSES": None}, "THROTTLE_CLASSES"),
+        ({"AUTHENTICATION_CLASSES": "rest_framework.authentication.TokenAuthentication"}, "AUTHENTICATION_CLASSES"),
+        ({"ANONYMOUS": "yes"}, "ANONYMOUS"),
+        ({"PAGE_SIZE": 0}, "PAGE_SIZE"),
+        ({"PAGE_SIZE": 1000}, "PAGE_SIZE"),
+        ({"THROTTLE_RATES": ["60/minute"]}, "THROTTLE_RATES"),
+        ({"THROTTLE_RATES": {"invoke": "sixty"}}, "THROTTLE_RATES']['invoke']"),
         ({"REGISTRY": ["seed"]}, "REGISTRY"),
         ({"REGISTRY": {"seed": 42}}, "REGISTRY']['seed']"),
         ({"REGISTRY": {"my flow": SEED}}, "flow name 'my flow'"),
@@ -137,3 +144,31 @@ def test_w001_in_memory_channel_layer_in_production(settings, debug, layers, exp
     settings.DEBUG = debug
     settings.CHANNEL_LAYERS = layers
     assert ids(flow_checks.check_channel_layer()) == expected
+
+
+def test_api_settings_that_are_sound_are_silent(settings):
+    settings.FLOWS = {"ANONYMOUS": True, "AUTHENTICATION_CLASSES": None, "THROTTLE_RATES": {"invoke": None},
+                      "PAGE_SIZE": 50, "THROTTLE_CLASSES": []}
+    assert run_all() == []
+
+
+@pytest.mark.parametrize("app", ["drf_spectacular", "drf_spectacular_sidecar", "rest_framework"])
+def test_e007_the_api_is_routed_without_an_app_it_needs(settings, app):
+    settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != app]
+    messages = [m for m in run_all() if m.id == "flows.E007"]
+    assert len(messages) == 1 and repr(app) in messages[0].msg
+
+
+def test_e007_token_authentication_without_authtoken(settings):
+    settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "rest_framework.authtoken"]
+    messages = [m for m in run_all() if m.id == "flows.E007"]
+    assert len(messages) == 1 and "rest_framework.authtoken" in messages[0].msg
+    settings.FLOWS = {"AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"]}
+    assert [m for m in run_all() if m.id == "flows.E007"] == []
+
+
+@override_settings(ROOT_URLCONF="tests.django.admin_only_urls", INSTALLED_APPS=["django.contrib.auth",
+                   "django.contrib.contenttypes", "django.contrib.admin", "django.contrib.sessions",
+                   "django.contrib.messages", "flows"])
+def test_a_site_without_the_api_needs_none_of_its_apps():
+    assert [m for m in run_all() if m.id == "flows.E007"] == []

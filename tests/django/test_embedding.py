@@ -28,7 +28,7 @@ SETTINGS = """
     INSTALLED_APPS = [
         "django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes",
         "django.contrib.sessions", "django.contrib.messages", "django.contrib.staticfiles",
-        "rest_framework", "flows",
+        "rest_framework", "drf_spectacular", "drf_spectacular_sidecar", "flows",
     ]
     MIDDLEWARE = [
         "django.contrib.sessions.middleware.SessionMiddleware",
@@ -46,14 +46,10 @@ SETTINGS = """
 """
 
 URLS = """
-    from importlib.util import find_spec
-
     from django.contrib import admin
     from django.urls import include, path
 
-    urlpatterns = [path("admin/", admin.site.urls)]
-    if find_spec("flows.urls") is not None:
-        urlpatterns.append(path("", include("flows.urls")))
+    urlpatterns = [path("admin/", admin.site.urls), path("chat/", include("flows.urls"))]
 """
 
 FLOWS = """
@@ -91,6 +87,11 @@ CHECK = """
     assert client.login(username="root", password="pw")
     page = client.get("/admin/flows/flowsession/1/change/")
     assert page.status_code == 200 and b"Ada" in page.content, page.status_code
+    answer = client.post("/chat/api/flows/greeter/sessions/s2/invoke/", {"input": {"messages": ["Bo"]}},
+                         content_type="application/json")
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["state"] == {"messages": ["Bo", "hello, Bo"], "greeted": 1}, answer.json()
+    assert client.get("/chat/api/nope").json()["code"] == "not_found"
     print("ok")
 """
 
