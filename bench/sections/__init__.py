@@ -4,6 +4,7 @@ engine        µs per node step, no checkpointer
 steps         µs per checkpointed node step per backend, next to the raw-write floor
 conversation  a long conversation: µs per turn early vs late, bytes stored
 history       head state and latest 5 checkpoints of one session among many
+rest          REST invoke latency and throughput over HTTP, next to the in-process invoke
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Config:
         return [s for s in self.systems if s in backend.systems]
 
 
-SECTIONS = ("engine", "steps", "conversation", "history")
+SECTIONS = ("engine", "steps", "conversation", "history", "rest")
 
 
 class Failures:
