@@ -80,40 +80,41 @@ def failure_message(error: dict[str, Any]) -> str:
     return message
 
 
-def _rows(flow_name: str) -> tuple[models.QuerySet, str]:
+def rows(flow_name: str) -> tuple[models.QuerySet, str]:
+    """The flow's session rows, and the database alias to query them on."""
     model, using = session_model(flow_name)
     return model._default_manager.using(using).filter(flow_name=flow_name), using
 
 
 async def aget(flow_name: str, session_id: str) -> models.Model | None:
     """The session's row, or ``None``."""
-    rows, using = _rows(flow_name)
-    return await run_in_orm_thread(lambda: rows.filter(session_id=session_id).first(), using=using)
+    found, using = rows(flow_name)
+    return await run_in_orm_thread(lambda: found.filter(session_id=session_id).first(), using=using)
 
 
 async def acreate(flow_name: str, session_id: str, owner_id: int | None) -> tuple[models.Model, bool]:
     """The session's row, created for ``owner_id`` if there is none; ``(row, created)``."""
-    rows, using = _rows(flow_name)
+    found, using = rows(flow_name)
 
     def create() -> tuple[models.Model, bool]:
         try:
             with transaction.atomic(using=using):
-                return rows.create(flow_name=flow_name, session_id=session_id, owner_id=owner_id), True
+                return found.create(flow_name=flow_name, session_id=session_id, owner_id=owner_id), True
         except IntegrityError:  # created meanwhile (by another request, or the store)
-            return rows.get(session_id=session_id), False
+            return found.get(session_id=session_id), False
 
     return await run_in_orm_thread(create, using=using)
 
 
 async def adelete(flow_name: str, session_id: str) -> None:
-    rows, using = _rows(flow_name)
-    await run_in_orm_thread(lambda: rows.filter(session_id=session_id).delete(), using=using)
+    found, using = rows(flow_name)
+    await run_in_orm_thread(lambda: found.filter(session_id=session_id).delete(), using=using)
 
 
 async def amark(flow_name: str, session_id: str, status: str, *, error: str | None = None) -> None:
     """Records a session's status (and, for a failure, its error) on its row, if it has one."""
-    rows, using = _rows(flow_name)
+    found, using = rows(flow_name)
     changes: dict[str, Any] = {"status": status, "updated_at": Now()}
     if error is not None:
         changes["last_error"] = error
-    await run_in_orm_thread(lambda: rows.filter(session_id=session_id).update(**changes), using=using)
+    await run_in_orm_thread(lambda: found.filter(session_id=session_id).update(**changes), using=using)

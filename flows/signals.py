@@ -15,18 +15,17 @@ They are sent with ``Signal.asend()`` from the engine's hooks
 (:class:`SignalHooks`), so async receivers run on the flow's event loop and
 sync ones in a thread. A receiver that raises fails the run: keep them small.
 
-The app itself listens to ``run_failed`` to mark the ``FlowSession`` failed and
-keep the error message, and, for stores that do not keep the row's status
-themselves (Redis, SQL), to the others to follow the session's status.
+The app itself listens to them (:mod:`flows.receivers`): ``run_failed`` marks
+the ``FlowSession`` failed with the error, and for stores that do not keep the
+row's status themselves (Redis, SQL) the others follow the session's status.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.dispatch import Signal, receiver
+from django.dispatch import Signal
 
-from flows import sessions
 from flows.engine import FlowEngineHooks
 from flows.engine.checkpointers import CheckpointMetadata
 
@@ -69,21 +68,3 @@ class SignalHooks(FlowEngineHooks):
 
     async def on_interrupted(self, event: dict[str, Any]) -> None:
         await self._send(run_interrupted, event=event)
-
-
-@receiver(run_failed, dispatch_uid="flows.record_failure")
-async def record_failure(sender: Any, *, flow_name: str, event: dict[str, Any], **kwargs: Any) -> None:
-    """Marks the session failed with the error, for the admin and the API."""
-    if event.get("session_id") is not None:
-        error = sessions.failure_message(event.get("error") or {})
-        await sessions.amark(flow_name, event["session_id"], "failed", error=error)
-
-
-@receiver(run_started, dispatch_uid="flows.follow_status.started")
-@receiver(run_finished, dispatch_uid="flows.follow_status.finished")
-@receiver(run_interrupted, dispatch_uid="flows.follow_status.interrupted")
-async def follow_status(sender: Any, *, flow_name: str, event: dict[str, Any], **kwargs: Any) -> None:
-    """Keeps the row's status for stores that do not write it themselves (Redis, SQL)."""
-    if event.get("session_id") is None or sessions.store_keeps_status(flow_name):
-        return
-    await sessions.amark(flow_name, event["session_id"], sessions.STATUS_AFTER_EVENT[event["event"]])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.module_loading import import_string
 from drf_spectacular.openapi import AutoSchema
@@ -85,6 +86,14 @@ class FlowsAPIView(JSONErrors, APIView):
         return [cls() for cls in _classes(flows_settings.THROTTLE_CLASSES)]
 
     # -- async dispatch -----------------------------------------------------------------
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        """The view, outside ``ATOMIC_REQUESTS`` (Django refuses it for async views, and no
+        transaction may stay open while nodes run: checkpoints commit as they are saved)."""
+        view = super().as_view(**initkwargs)
+        view._non_atomic_requests = set(settings.DATABASES)
+        return view
 
     async def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
         self.args, self.kwargs = args, kwargs

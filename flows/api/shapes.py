@@ -11,7 +11,6 @@ from django.db import models
 from flows import registry
 from flows.engine import FlowEngine
 from flows.engine.checkpointers import Checkpoint, CheckpointMetadata
-from flows.engine.runner import INTERRUPT_KEY
 from flows.sessions import session_status
 
 
@@ -112,7 +111,3 @@ def checkpoint_data(checkpoint: Checkpoint) -> dict[str, Any]:
         "state": checkpoint.state,
         "changes": {name: {"op": c.op, "value": c.value} for name, c in checkpoint.changes.items()},
     }
-
-
-def without_questions(state: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in state.items() if key != INTERRUPT_KEY}

@@ -116,14 +116,14 @@ def json_input(engine: FlowEngine, data: dict[str, Any] | None, prefix: str) -> 
 
 class FlowListView(FlowsAPIView):
     @documented(operation_id="flows_list", responses={200: s.Flow(many=True), **errors()},
-                   summary="The registered flows")
+                summary="The registered flows")
     async def get(self, request: Request) -> Response:
         return Response([shapes.flow_data(name, flow_named(name)) for name in registry.flow_names()])
 
 
 class FlowDetailView(FlowsAPIView):
     @documented(operation_id="flows_retrieve", parameters=[FLOW], responses={200: s.Flow, **errors()},
-                   summary="One flow: its graph and state fields")
+                summary="One flow: its graph and state fields")
     async def get(self, request: Request, flow: str) -> Response:
         return Response(shapes.flow_data(flow, flow_named(flow)))
 
@@ -146,7 +146,7 @@ class SessionListView(FlowsAPIView):
     @documented(
         operation_id="sessions_list", summary="The caller's sessions of a flow, newest activity first",
         parameters=[FLOW, LIMIT, OpenApiParameter("cursor", str, description="from next / previous"),
-                    OpenApiParameter("status", str, enum=["idle", "running", "interrupted", "failed"])],
+                    OpenApiParameter("status", str, enum=s.SESSION_STATUSES)],
         responses={200: s.SessionPage, **errors()},
     )
     async def get(self, request: Request, flow: str) -> Response:
@@ -154,14 +154,13 @@ class SessionListView(FlowsAPIView):
         user = request.user
         if not user.is_authenticated:
             raise PermissionDenied("sign in to list sessions: anonymous sessions are reached by their id only")
-        model, using = sessions.session_model(flow)
-        rows = model._default_manager.using(using).filter(flow_name=flow)
+        rows, using = sessions.rows(flow)
         if not user.is_staff:
             rows = rows.filter(owner_id=user.pk)
         wanted = request.query_params.get("status")
         if wanted is not None:
-            if wanted not in ("idle", "running", "interrupted", "failed"):
-                raise invalid("status must be idle, running, interrupted or failed", fields={"status": [wanted]})
+            if wanted not in s.SESSION_STATUSES:
+                raise invalid(f"status must be one of {', '.join(s.SESSION_STATUSES)}", fields={"status": [wanted]})
             rows = rows.filter(status=wanted)
         rows = rows.only("flow_name", "session_id", "status", "created_at", "updated_at")
         paginator = SessionCursor()
@@ -190,14 +189,14 @@ class SessionListView(FlowsAPIView):
 
 class SessionDetailView(FlowsAPIView):
     @documented(operation_id="sessions_retrieve", parameters=[FLOW, SESSION], summary="One session",
-                   responses={200: s.Session, **errors()})
+                responses={200: s.Session, **errors()})
     async def get(self, request: Request, flow: str, session_id: str) -> Response:
         engine = flow_named(flow)
         row = await accessible_row(request, flow, engine, session_id)
         return Response(shapes.session_data(flow, session_id, row, await engine.get_metadata(session_id)))
 
     @documented(operation_id="sessions_destroy", parameters=[FLOW, SESSION], request=None,
-                   summary="Delete the session and all its checkpoints", responses={204: None, **errors(409)})
+                summary="Delete the session and all its checkpoints", responses={204: None, **errors(409)})
     async def delete(self, request: Request, flow: str, session_id: str) -> Response:
         engine = flow_named(flow)
         await accessible_row(request, flow, engine, session_id)
@@ -288,7 +287,7 @@ class StateView(FlowsAPIView):
 
 class ResetView(FlowsAPIView):
     @documented(operation_id="sessions_reset", parameters=[FLOW, SESSION], request=None,
-                   summary="Delete every checkpoint: the next invoke starts fresh", responses={204: None, **errors(409)})
+                summary="Delete every checkpoint: the next invoke starts fresh", responses={204: None, **errors(409)})
     async def post(self, request: Request, flow: str, session_id: str) -> Response:
         engine = flow_named(flow)
         await accessible_row(request, flow, engine, session_id)

@@ -12,7 +12,7 @@ from tests.live import start_server
 FLOWS = {
     "chat": "tests.api.flows.chat_flow",
     "streaming": "tests.api.flows.streaming_flow",
-    "approval": "tests.api.flows.approval_flow",
+    "approval": "tests.django.flows.approval_flow",
     "seed": "project.flows.seed.build_seed_flow",
     "support": "project.flows.support.build_support_flow",
 }

@@ -7,7 +7,7 @@ import datetime as dt
 import operator
 from typing import Annotated, Any, AsyncIterator, TypedDict
 
-from flows.engine import END, START, FlowEngine, interrupt
+from flows.engine import END, START, FlowEngine
 
 
 #: What a ``slow`` streaming run waits for (a test sets it; new for every test).
@@ -54,25 +54,6 @@ def streaming_flow(checkpointer=None) -> FlowEngine:
     flow.add_node("speak", speak, stream=True)
     flow.add_edge(START, "speak")
     flow.add_edge("speak", END)
-    return flow.build()
-
-
-def approval_flow(checkpointer=None) -> FlowEngine:
-    """Drafts, then asks a human before finishing."""
-
-    def draft(state: ChatState) -> dict:
-        return {"messages": ["draft ready"]}
-
-    def approve(state: ChatState) -> dict:
-        answer = interrupt({"question": "approve?"})
-        return {"messages": [f"approved: {answer}"]}
-
-    flow = FlowEngine(ChatState, checkpointer=checkpointer)
-    flow.add_node("draft", draft)
-    flow.add_node("approve", approve)
-    flow.add_edge(START, "draft")
-    flow.add_edge("draft", "approve")
-    flow.add_edge("approve", END)
     return flow.build()
 
 

@@ -36,7 +36,7 @@ def test_an_interrupt_is_reported_then_resumed(api):
     assert paused["status"] == "interrupted"
     assert paused["state"]["messages"] == ["refund please", "draft ready"]
     (question,) = paused["interrupts"]
-    assert question["node"] == "approve" and question["value"] == {"question": "approve?"}
+    assert question["node"] == "approve" and question["value"] == {"question": "approve the refund?"}
     assert "__interrupt__" not in paused["state"]
     done = invoke(api, "approval", "r1", {"resume": True}).json()
     assert done["status"] == "idle" and done["state"]["messages"][-1] == "approved: True"
@@ -132,3 +132,12 @@ def test_a_failing_node_is_500_naming_it_and_the_session_stays_resumable(api):
     resumed = invoke(api, "chat", "boom", {"input": {"fail": False}}).json()
     assert resumed["status"] == "idle" and resumed["state"]["messages"] == ["x", "echo: x"]
     assert api.get(session_url("chat", "boom")).json()["status"] == "idle"
+
+
+def test_sites_with_atomic_requests_can_run_flows(api, settings):
+    settings.DATABASES["default"]["ATOMIC_REQUESTS"] = True
+    try:
+        assert invoke(api, "chat", "atomic", {"input": {"messages": ["hi"]}}).status_code == 200
+        assert api.get(session_url("chat", "atomic", "state")).json()["state"]["turns"] == 1
+    finally:
+        settings.DATABASES["default"]["ATOMIC_REQUESTS"] = False

@@ -51,7 +51,7 @@ def test_an_interrupted_session_shows_its_question(api):
     invoke(api, "approval", "a1", {"input": {"messages": ["refund"]}})
     data = api.get(session_url("approval", "a1")).json()
     assert data["status"] == "interrupted" and data["next"] == ["approve"]
-    assert data["interrupts"][0]["value"] == {"question": "approve?"}
+    assert data["interrupts"][0]["value"] == {"question": "approve the refund?"}
 
 
 def test_a_failed_session_says_why(api):
@@ -131,3 +131,36 @@ def test_an_unknown_session_is_404(api):
         response = getattr(api, method)(session_url("chat", "nobody", route), {"values": {}} if method == "post" else None,
                                         format="json")
         assert_error(response, 404, "session_not_found")
+
+
+def test_with_another_store_the_row_keeps_owner_and_status(api, alice, settings):
+    from flows import registry
+
+    settings.FLOWS = {**settings.FLOWS, "CHECKPOINTER": {"BACKEND": "memory"}}
+    registry.clear_cache()
+    invoke(api, "approval", "elsewhere", {"input": {"messages": ["x"]}})
+    row = FlowSession.objects.get(session_id="elsewhere")
+    assert row.owner == alice and row.status == "interrupted" and not Checkpoint.objects.exists()
+    assert api.get("/api/flows/approval/sessions/?status=interrupted").json()["results"][0]["session_id"] == "elsewhere"
+    invoke(api, "approval", "elsewhere", {"resume": True})
+    assert FlowSession.objects.get(session_id="elsewhere").status == "idle"
+    invoke(api, "chat", "broken", {"input": {"messages": ["x"], "fail": True}})
+    assert FlowSession.objects.get(session_id="broken").status == "failed"
+    assert api.get(session_url("chat", "broken")).json()["status"] == "failed"
+    api.post(session_url("chat", "broken", "reset"))
+    assert FlowSession.objects.get(session_id="broken").status == "idle"
+
+
+def test_a_session_only_the_store_knows_is_staffs(api, staff, settings):
+    from flows import registry
+    from tests.api.conftest import client_for
+
+    settings.FLOWS = {**settings.FLOWS, "CHECKPOINTER": {"BACKEND": "memory"}}
+    registry.clear_cache()
+    registry.get_flow("chat").sync.invoke({"messages": ["from a script"]}, session_id="scripted")
+    assert_error(api.get(session_url("chat", "scripted")), 404, "session_not_found")
+    assert_error(invoke(api, "chat", "scripted", {"input": {"messages": ["mine?"]}}), 404, "session_not_found")
+    data = client_for(staff).get(session_url("chat", "scripted")).json()
+    assert data["status"] == "idle" and data["checkpoint_id"]
+    assert invoke(client_for(staff), "chat", "scripted", {"input": {"messages": ["hi"]}}).status_code == 200
+    assert FlowSession.objects.get(session_id="scripted").owner is None  # not claimed by whoever came first

@@ -61,7 +61,7 @@ async def test_a_run_streams_its_events_in_order(client):
 async def test_an_interrupt_ends_the_stream_with_the_question(client):
     events = await read(await stream(client, "approval", "a", {"input": {"messages": ["x"]}}))
     kind, data = events[-1][1], events[-1][2]
-    assert kind == "interrupted" and data["interrupts"][0]["value"] == {"question": "approve?"}
+    assert kind == "interrupted" and data["interrupts"][0]["value"] == {"question": "approve the refund?"}
     assert data["state"]["messages"] == ["x", "draft ready"]
     resumed = await read(await stream(client, "approval", "a", {"resume": "ok"}))
     assert resumed[-1][1] == "run_finished" and resumed[-1][2]["state"]["messages"][-1] == "approved: ok"
