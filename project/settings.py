@@ -132,9 +132,10 @@ FLOWS = {
 }
 
 REST_FRAMEWORK = {
+    # Token first: a client without credentials is told how to authenticate (401 + WWW-Authenticate)
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -169,4 +170,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Django's own "django" logger has a console handler of its own under DEBUG: one line per message
+    "loggers": {"django": {"handlers": [], "propagate": True}},
 }

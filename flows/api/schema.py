@@ -14,6 +14,7 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.templatetags.static import static
 from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from .base import FlowsAPIView, JSONErrors
@@ -48,6 +49,7 @@ class DocsView(JSONErrors, SpectacularSwaggerView):
         return static("drf_spectacular_sidecar/swagger-ui-dist/favicon-32x32.png")
 
 
+@csrf_exempt  # a POST to a wrong path is a 404, not a CSRF failure page
 async def no_such_route(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Any path under ``api/`` that is no route: a JSON 404, with a hint for a missing slash."""
     detail = f"no API route at {request.path}"

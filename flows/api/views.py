@@ -95,9 +95,15 @@ def page_size(request: Request) -> int:
 
 
 def body(request: Request, serializer_class: type[s.serializers.Serializer]) -> dict[str, Any]:
+    """The validated body; an unknown key is an error (a misspelt ``inputs`` must not run a turn)."""
     if not isinstance(request.data, dict):
         raise invalid("the body must be a JSON object", code="body_not_an_object")
     serializer = serializer_class(data=request.data)
+    unknown = sorted(set(request.data) - set(serializer.fields))
+    if unknown:
+        known = ", ".join(serializer.fields)
+        raise invalid(f"unknown {'field' if len(unknown) == 1 else 'fields'} {', '.join(map(repr, unknown))}; "
+                      f"the body takes {known}", fields={name: [f"unknown field; use {known}"] for name in unknown})
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
 
@@ -106,7 +112,7 @@ def json_input(engine: FlowEngine, data: dict[str, Any] | None, prefix: str) -> 
     if data is None:
         return None
     try:
-        return engine.input_from_json(data)
+        return engine.input_from_json(data, origin=f"the {prefix}")
     except InvalidInput as error:
         raise from_invalid_input(error, prefix) from error
 
@@ -227,29 +233,40 @@ class InvokeView(FlowsAPIView):
         session_id_checked(session_id)
         data = body(request, s.InvokeRequest)
         apply_state = json_input(engine, data.get("input"), "input")
-        await self.claim(request, flow, engine, session_id)
+        created = await self.claim(request, flow, engine, session_id)
         options: dict[str, Any] = {"on_busy": data.get("on_busy") or flows_settings.ON_BUSY}
         if data.get("resume") is not None:
             options["resume"] = data["resume"]
         if data.get("checkpoint_id"):
             options["checkpoint_id"] = data["checkpoint_id"]
         events = engine.stream(apply_state, session_id=session_id, **options)
-        if isinstance(request.accepted_renderer, EventStreamRenderer):
-            return await event_stream_response(events)
-        return Response(await run_to_end(events))
+        try:
+            if isinstance(request.accepted_renderer, EventStreamRenderer):
+                return await event_stream_response(events)
+            return Response(await run_to_end(events))
+        except Exception:
+            if created:  # refused before anything was saved: the new id stays free
+                await sessions.adiscard_if_empty(flow, session_id, engine)
+            raise
 
-    async def claim(self, request: Request, flow: str, engine: FlowEngine, session_id: str) -> None:
-        """The session's row, created for the caller on first use (the seed page's behaviour)."""
+    async def claim(self, request: Request, flow: str, engine: FlowEngine, session_id: str) -> bool:
+        """The session's row, created for the caller on first use (the seed page's behaviour).
+
+        Returns whether this request created it.
+        """
         row = await sessions.aget(flow, session_id)
         if row is None:
             if await engine.get_metadata(session_id) is not None:  # made outside the site: no owner
                 if not may_access(request.user, None):
                     raise session_gone(session_id)
                 await sessions.acreate(flow, session_id, None)
-                return
-            row, _ = await sessions.acreate(flow, session_id, owner_id_for(request.user))
+                return False
+            row, created = await sessions.acreate(flow, session_id, owner_id_for(request.user))
+            if created:
+                return True
         if not may_access(request.user, row.owner_id):
             raise session_gone(session_id)
+        return False
 
 
 class StateView(FlowsAPIView):

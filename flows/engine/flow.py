@@ -145,7 +145,7 @@ class FlowEngine:
         """The state schema's fields: name, declared type and reducer."""
         return tuple(self._schema.fields.values())
 
-    def input_from_json(self, data: Mapping[str, Any]) -> dict[str, Any]:
+    def input_from_json(self, data: Mapping[str, Any], origin: str = "the input") -> dict[str, Any]:
         """State updates from JSON data, converted by the schema's annotations.
 
         For input that arrives as JSON (HTTP, the command line): ISO strings
@@ -153,8 +153,8 @@ class FlowEngine:
         Raises :class:`InvalidInput` naming the fields that do not fit.
         """
         if not isinstance(data, Mapping):
-            raise InvalidInput(f"the input must be a JSON object, not {type(data).__name__}")
-        return self._schema.from_json(data, "the input")
+            raise InvalidInput(f"{origin} must be a JSON object, not {type(data).__name__}")
+        return self._schema.from_json(data, origin)
 
     # -- running --------------------------------------------------------------------
 

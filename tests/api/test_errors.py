@@ -42,6 +42,14 @@ def test_a_path_that_is_no_route_is_a_json_404(api, path):
     assert_error(api.get(path), 404, "not_found")
 
 
+def test_a_write_to_a_path_that_is_no_route_is_a_json_404_not_a_csrf_page(alice):
+    client = APIClient(enforce_csrf_checks=True)
+    client.login(username="alice", password="pw")
+    for method in ("post", "delete", "put"):
+        assert_error(getattr(client, method)("/api/flows/chat/sessions/s/invoke"), 404, "not_found")
+        assert_error(getattr(client, method)("/api/nothing/"), 404, "not_found")
+
+
 def test_a_missing_slash_gets_a_hint_not_a_redirect(api):
     response = api.post("/api/flows/chat/sessions/s/invoke", {}, format="json")
     data = assert_error(response, 404, "not_found")

@@ -56,6 +56,20 @@ def test_resume_with_nothing_pending_is_400(api):
     assert "no pending interrupt" in data["detail"]
 
 
+@pytest.mark.parametrize("body", [{"resume": True}, {"checkpoint_id": "nope"}, {"input": {"messages": "x"}}])
+def test_a_refused_first_invoke_leaves_no_session_behind(api, body):
+    response = invoke(api, "chat", "never-seen", body)
+    assert response.status_code == 400
+    assert not FlowSession.objects.filter(session_id="never-seen").exists()
+    assert_error(api.get(session_url("chat", "never-seen")), 404, "session_not_found")
+
+
+def test_a_misspelt_body_field_is_400_and_runs_nothing(api):
+    data = assert_error(invoke(api, "chat", "typo", {"inputs": {"messages": ["hi"]}}), 400, "invalid")
+    assert data["fields"] == {"inputs": ["unknown field; use input, resume, checkpoint_id, on_busy"]}
+    assert not FlowSession.objects.filter(session_id="typo").exists()
+
+
 def test_checkpoint_id_forks_from_an_earlier_checkpoint(api):
     first = invoke(api, "chat", "fork", {"input": {"messages": ["a"]}}).json()
     invoke(api, "chat", "fork", {"input": {"messages": ["b"]}})

@@ -64,10 +64,9 @@ def test_sessions_without_an_owner_are_for_staff(api, staff):
                                   session_url("chat", "x", "state")])
 def test_anonymous_callers_are_refused_by_default(path):
     response = APIClient().get(path)
-    assert response.status_code in (401, 403)
-    assert_error(response, response.status_code, "not_authenticated")
-    assert_error(invoke(APIClient(), "chat", "x", {"input": {"messages": ["hi"]}}), response.status_code,
-                 "not_authenticated")
+    assert_error(response, 401, "not_authenticated")
+    assert response["WWW-Authenticate"] == "Token"
+    assert_error(invoke(APIClient(), "chat", "x", {"input": {"messages": ["hi"]}}), 401, "not_authenticated")
     assert not FlowSession.objects.exists()
 
 
@@ -98,8 +97,16 @@ def test_token_authentication(alice):
     assert invoke(client, "chat", "by-token", {"input": {"messages": ["hi"]}}).status_code == 200
     assert FlowSession.objects.get(session_id="by-token").owner == alice
     client.credentials(HTTP_AUTHORIZATION="Token wrong")
-    # 403, not 401: the first authentication class (session) sends no WWW-Authenticate challenge (DRF's rule)
-    assert_error(client.get("/api/flows/"), 403, "authentication_failed")
+    assert_error(client.get("/api/flows/"), 401, "authentication_failed")
+
+
+def test_with_session_authentication_first_a_missing_login_is_403(settings):
+    # DRF's rule: 401 only when the first authentication class has a challenge to send
+    settings.FLOWS = {**settings.FLOWS, "AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication", "rest_framework.authentication.TokenAuthentication"]}
+    response = APIClient().get("/api/flows/")
+    assert_error(response, 403, "not_authenticated")
+    assert "WWW-Authenticate" not in response
 
 
 def test_session_authentication_needs_the_csrf_token_for_writes(alice):
