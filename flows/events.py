@@ -32,6 +32,15 @@ class StateJSONEncoder(DjangoJSONEncoder):
 
 
 def dumps(value: Any, *, indent: int | None = None) -> str:
-    """``value`` as JSON text (compact unless ``indent``)."""
+    """``value`` as JSON text (compact unless ``indent``) that always encodes as UTF-8.
+
+    Text stays as it is, except a lone surrogate (which UTF-8 cannot hold):
+    then the whole text is escaped to ASCII.
+    """
     separators = (",", ":") if indent is None else None
-    return json.dumps(value, cls=StateJSONEncoder, ensure_ascii=False, indent=indent, separators=separators)
+    text = json.dumps(value, cls=StateJSONEncoder, ensure_ascii=False, indent=indent, separators=separators)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, cls=StateJSONEncoder, ensure_ascii=True, indent=indent, separators=separators)
+    return text

@@ -21,7 +21,6 @@ from django.db.models.functions import Now
 
 from . import registry
 from .checkpointer import DjangoCheckpointer, run_in_orm_thread
-from .engine import FlowEngine
 from .engine.checkpointers import BaseCheckpointer, CheckpointMetadata
 
 #: A run's event -> the session status it leaves behind.
@@ -110,16 +109,6 @@ async def acreate(flow_name: str, session_id: str, owner_id: int | None) -> tupl
 async def adelete(flow_name: str, session_id: str) -> None:
     found, using = rows(flow_name)
     await run_in_orm_thread(lambda: found.filter(session_id=session_id).delete(), using=using)
-
-
-async def adiscard_if_empty(flow_name: str, session_id: str, engine: FlowEngine) -> None:
-    """Deletes the session's row if nothing was ever saved in it and no run holds it."""
-    if await engine.get_metadata(session_id) is not None:
-        return
-    found, using = rows(flow_name)
-    await run_in_orm_thread(
-        lambda: found.filter(session_id=session_id, head__isnull=True, lease_until__isnull=True).delete(), using=using
-    )
 
 
 async def amark(flow_name: str, session_id: str, status: str, *, error: str | None = None) -> None:

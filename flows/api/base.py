@@ -56,6 +56,8 @@ def _classes(paths: Any) -> list[type]:
 class JSONErrors:
     """Errors answered by :mod:`.errors`, always as JSON, whatever the view renders otherwise."""
 
+    content_negotiation_class = Negotiation
+
     def get_exception_handler(self) -> Any:
         return exception_handler
 
@@ -69,7 +71,6 @@ class JSONErrors:
 class FlowsAPIView(JSONErrors, APIView):
     parser_classes = [JSONParser]
     renderer_classes = [StateJSONRenderer]
-    content_negotiation_class = Negotiation
     schema = AutoSchema()
 
     # -- FLOWS settings, read per request ---------------------------------------------

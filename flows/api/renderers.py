@@ -16,6 +16,14 @@ class StateJSONRenderer(JSONRenderer):
 
     encoder_class = StateJSONEncoder
 
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        try:
+            return super().render(data, accepted_media_type, renderer_context)
+        except UnicodeEncodeError:  # a lone surrogate (from "\\ud800" in a request): escape, do not fail
+            ascii_only = JSONRenderer()
+            ascii_only.encoder_class, ascii_only.ensure_ascii = self.encoder_class, True
+            return ascii_only.render(data, accepted_media_type, renderer_context)
+
 
 class EventStreamRenderer(BaseRenderer):
     """Lets a client ask for ``text/event-stream``; the view streams the events itself."""

@@ -30,7 +30,11 @@ class _State(serializers.JSONField):
 
 
 class Text(serializers.CharField):
-    """A JSON string, and only a string (DRF's ``CharField`` also takes numbers)."""
+    """A JSON string, and only a string, as sent (DRF's ``CharField`` takes numbers and trims)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):

@@ -49,6 +49,7 @@ class RunEvents:
     def __init__(self, events: AsyncIterator[dict[str, Any]]) -> None:
         self._queue: asyncio.Queue[dict[str, Any] | _End] = asyncio.Queue()
         self._getter: asyncio.Future[dict[str, Any] | _End] | None = None
+        self._reader_gone = False
         task = asyncio.ensure_future(self._drive(events))
         _running.add(task)
         task.add_done_callback(_running.discard)
@@ -58,8 +59,13 @@ class RunEvents:
         try:
             async for event in events:
                 self._queue.put_nowait(event)
+        except asyncio.CancelledError:  # the worker is shutting down: the run stops at its last checkpoint
+            error = RuntimeError("the run was cancelled (the server is shutting down)")
+            raise
         except Exception as exc:  # the run's failure, handed to whoever reads (run_failed came first)
             error = exc
+            if self._reader_gone and not isinstance(exc, FlowError):
+                logger.error("a run nobody reads any more failed", exc_info=exc)
         finally:
             self._queue.put_nowait(_End(error))
 
@@ -83,6 +89,7 @@ class RunEvents:
 
     def stop_reading(self) -> None:
         """The reader is gone: the run goes on, its events are dropped."""
+        self._reader_gone = True
         if self._getter is not None:
             self._getter.cancel()
             self._getter = None

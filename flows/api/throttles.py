@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from flows.conf import flows_settings
@@ -14,7 +15,9 @@ class InvokeRateThrottle(SimpleRateThrottle):
 
     Applies to views whose ``throttle_scope`` is ``"invoke"``; others pass. The
     counts live in Django's default cache, as DRF's throttles' do: use a shared
-    cache (Redis, Memcached) so the limit holds across worker processes.
+    cache (Redis, Memcached) so the limit holds across worker processes. An
+    anonymous caller is counted by ``REMOTE_ADDR``; behind proxies, set DRF's
+    ``NUM_PROXIES`` so the address comes from ``X-Forwarded-For``.
     """
 
     scope = "invoke"
@@ -33,5 +36,10 @@ class InvokeRateThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request: Any, view: Any) -> str:
         user = request.user
-        ident = user.pk if user and user.is_authenticated else self.get_ident(request)
+        if user and user.is_authenticated:
+            ident = user.pk
+        elif api_settings.NUM_PROXIES is not None:  # DRF reads X-Forwarded-For through that many proxies
+            ident = self.get_ident(request)
+        else:  # a client-sent X-Forwarded-For must not buy a fresh allowance
+            ident = request.META.get("REMOTE_ADDR")
         return self.cache_format % {"scope": self.scope, "ident": ident}

@@ -9,14 +9,16 @@ else's), then makes one or two engine calls. Errors become JSON in
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
+from django.core.handlers.asgi import ASGIRequest
 from django.db import models
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotAcceptable, NotFound, PermissionDenied
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,7 +27,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from flows import registry, sessions
 from flows.checkpointer import run_in_orm_thread
 from flows.conf import flows_settings
-from flows.engine import CheckpointNotFound, FlowEngine, InvalidInput
+from flows.engine import CheckpointNotFound, FlowEngine, InvalidInput, NothingToResume
 from flows.engine.checkpointers import CheckpointMetadata
 from flows.engine.checkpointers.base import validate_session_id
 
@@ -85,11 +87,21 @@ async def accessible_row(request: Request, flow: str, engine: FlowEngine, sessio
     raise session_gone(session_id)
 
 
+#: Checkpoint ids as stores make them; anything else cannot name a checkpoint (nor reach a database).
+CHECKPOINT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def checkpoint_id_checked(checkpoint_id: str) -> str:
+    if not CHECKPOINT_ID.fullmatch(checkpoint_id):
+        raise CheckpointNotFound(f"no checkpoint {checkpoint_id!r}: checkpoint ids are 1-64 of A-Z a-z 0-9 _ . : -")
+    return checkpoint_id
+
+
 def page_size(request: Request) -> int:
     raw = request.query_params.get("limit")
     if raw is None:
         return min(int(flows_settings.PAGE_SIZE), MAX_PAGE_SIZE)
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+    if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
         raise invalid(f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}", fields={"limit": [f"got {raw!r}"]})
     return int(raw)
 
@@ -146,6 +158,12 @@ class SessionCursor(CursorPagination):
 
     def get_page_size(self, request: Request) -> int:
         return page_size(request)
+
+    def decode_cursor(self, request: Request) -> Any:
+        try:
+            return super().decode_cursor(request)
+        except NotFound:  # DRF's answer to a bad cursor; it is a bad query field
+            raise invalid("the cursor is not one this API gave", fields={"cursor": ["invalid cursor"]}) from None
 
 
 class SessionListView(FlowsAPIView):
@@ -233,40 +251,55 @@ class InvokeView(FlowsAPIView):
         session_id_checked(session_id)
         data = body(request, s.InvokeRequest)
         apply_state = json_input(engine, data.get("input"), "input")
-        created = await self.claim(request, flow, engine, session_id)
         options: dict[str, Any] = {"on_busy": data.get("on_busy") or flows_settings.ON_BUSY}
         if data.get("resume") is not None:
             options["resume"] = data["resume"]
         if data.get("checkpoint_id"):
-            options["checkpoint_id"] = data["checkpoint_id"]
+            options["checkpoint_id"] = checkpoint_id_checked(data["checkpoint_id"])
+        streamed = isinstance(request.accepted_renderer, EventStreamRenderer)
+        await self.claim(request, flow, engine, session_id, options, streamed)
         events = engine.stream(apply_state, session_id=session_id, **options)
-        try:
-            if isinstance(request.accepted_renderer, EventStreamRenderer):
-                return await event_stream_response(events)
-            return Response(await run_to_end(events))
-        except Exception:
-            if created:  # refused before anything was saved: the new id stays free
-                await sessions.adiscard_if_empty(flow, session_id, engine)
-            raise
+        if streamed:
+            return await event_stream_response(events)
+        return Response(await run_to_end(events))
 
-    async def claim(self, request: Request, flow: str, engine: FlowEngine, session_id: str) -> bool:
+    async def claim(
+        self, request: Request, flow: str, engine: FlowEngine, session_id: str, options: dict[str, Any],
+        streamed: bool,
+    ) -> None:
         """The session's row, created for the caller on first use (the seed page's behaviour).
 
-        Returns whether this request created it.
+        Whatever refuses the call is raised before a row is made: a new session
+        has no question to answer and no checkpoint to fork from.
         """
         row = await sessions.aget(flow, session_id)
-        if row is None:
-            if await engine.get_metadata(session_id) is not None:  # made outside the site: no owner
-                if not may_access(request.user, None):
-                    raise session_gone(session_id)
-                await sessions.acreate(flow, session_id, None)
-                return False
-            row, created = await sessions.acreate(flow, session_id, owner_id_for(request.user))
-            if created:
-                return True
-        if not may_access(request.user, row.owner_id):
+        if row is not None:
+            if not may_access(request.user, row.owner_id):
+                raise session_gone(session_id)
+            self.refuse_what_cannot_run(request, streamed)
+            return
+        if await engine.get_metadata(session_id) is not None:  # made outside the site: no owner
+            if not may_access(request.user, None):
+                raise session_gone(session_id)
+            self.refuse_what_cannot_run(request, streamed)
+            await sessions.acreate(flow, session_id, None)
+            return
+        if "resume" in options:
+            raise NothingToResume(f"session {session_id!r} has no pending interrupt to resume")
+        if "checkpoint_id" in options:
+            raise CheckpointNotFound(f"no checkpoint {options['checkpoint_id']!r} in session {session_id!r}")
+        self.refuse_what_cannot_run(request, streamed)
+        row, created = await sessions.acreate(flow, session_id, owner_id_for(request.user))
+        if not created and not may_access(request.user, row.owner_id):
             raise session_gone(session_id)
-        return False
+
+    @staticmethod
+    def refuse_what_cannot_run(request: Request, streamed: bool) -> None:
+        # Under WSGI each call runs on an event loop of its own, gone when the view returns: a stream
+        # would end with it.
+        if streamed and not isinstance(request._request, ASGIRequest):
+            raise NotAcceptable("text/event-stream needs the site served by an ASGI server (uvicorn, daphne); "
+                                "ask for application/json")
 
 
 class StateView(FlowsAPIView):
@@ -279,6 +312,8 @@ class StateView(FlowsAPIView):
         engine = flow_named(flow)
         await accessible_row(request, flow, engine, session_id)
         checkpoint_id = request.query_params.get("checkpoint_id") or None
+        if checkpoint_id is not None:
+            checkpoint_id_checked(checkpoint_id)
         return Response(shapes.state_data(await engine.get_checkpoint(session_id, checkpoint_id)))
 
     @documented(
@@ -332,6 +367,9 @@ class CheckpointListView(FlowsAPIView):
         if before and after:
             raise invalid("give before or after, not both", fields={"before": ["with after"], "after": ["with before"]})
         try:
+            for cursor in (before, after):
+                if cursor:
+                    checkpoint_id_checked(cursor)
             if after:
                 page, newer, older = await self.newer_than(engine, session_id, after, limit)
             else:
@@ -382,7 +420,7 @@ class CheckpointDetailView(FlowsAPIView):
         engine = flow_named(flow)
         await accessible_row(request, flow, engine, session_id)
         try:
-            checkpoint = await engine.get_checkpoint(session_id, checkpoint_id)
+            checkpoint = await engine.get_checkpoint(session_id, checkpoint_id_checked(checkpoint_id))
         except CheckpointNotFound as error:
             raise not_found("checkpoint", str(error)) from error
         assert checkpoint is not None

@@ -17,6 +17,7 @@ from .errors import (
     NodeError,
     NodeTimeout,
     NothingToResume,
+    RouteError,
     SessionBusy,
     StateTooLarge,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "NodeTimeout",
     "NothingToResume",
     "RetryPolicy",
+    "RouteError",
     "Send",
     "SessionBusy",
     "StateTooLarge",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from . import interrupts
 from .checkpointers.types import Change, CheckpointMetadata, Lease
 from .checkpointers import delta
-from .errors import FlowError, MaxStepsExceeded, NodeError, NodeTimeout, RouteError
+from .errors import FlowError, InvalidInput, MaxStepsExceeded, NodeError, NodeTimeout, RouteError
 from .graph import NODE_ASYNC, NODE_ASYNC_GEN, NODE_GEN, NODE_PLAIN, Node
 from .primitives import END, START, Send
 from .values import fresh
@@ -117,7 +117,11 @@ class Run:
     async def start(self, updates: dict[str, Any] | None) -> None:
         """Begins a new run: merges the input, schedules START's targets, saves."""
         changes = self.flow._schema.merge(self.state, updates or {}, "the input", self.track)
-        for target in await self.successors(START, self.state):
+        try:
+            targets = await self.successors(START, self.state)
+        except Exception as error:  # the user's condition after START failed
+            raise error if isinstance(error, FlowError) else RouteError(START, error) from error
+        for target in targets:
             self._route(START, target)
         self.schedule.normalise()
         await self.save(START, changes, step=0)
@@ -198,10 +202,17 @@ class Run:
         origin = f"node {task.node!r}"
         updates = outcome.updates or []
         state = dict(self.state)  # merged aside: a failing condition leaves nothing half-applied
-        if len(updates) == 1:
-            changes = self.flow._schema.merge(state, updates[0], origin, self.track)
-        else:
-            changes = self._merge_many(state, updates, origin)
+        try:
+            if len(updates) == 1:
+                changes = self.flow._schema.merge(state, updates[0], origin, self.track)
+            else:
+                changes = self._merge_many(state, updates, origin)
+        except InvalidInput as error:  # the node wrote what its schema refuses: the node failed
+            policy = self.graph.nodes[task.node].retry
+            failure = NodeError(task.node, outcome.attempt, policy.max_attempts if policy else 1, error)
+            failure.__cause__ = error
+            errors.append(failure)
+            return
         try:
             targets = await self.successors(task.node, state)
         except Exception as error:  # the user's condition failed: report it like a node failure

@@ -172,11 +172,35 @@ def _fields(schema: type) -> dict[str, Field]:
     for name, hint in hints.items():
         if name in RESERVED:
             raise GraphValidationError(f"state field {name!r} uses a reserved name")
+        hint = _unwrapped(hint)
         reducer = _reducer(name, hint)
         empty = _empty_factory(hint) if reducer is not None else None
-        annotation = typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
-        fields[name] = Field(name, reducer, reducer is not None and appends(reducer), empty, annotation)
+        fields[name] = Field(name, reducer, reducer is not None and appends(reducer), empty, _checked_type(hint))
     return fields
+
+
+#: TypedDict qualifiers that say whether a key may be missing, not what its value is.
+_QUALIFIERS = {typing.Required, typing.NotRequired, *([typing.ReadOnly] if hasattr(typing, "ReadOnly") else [])}
+
+
+def _unwrapped(hint: Any) -> Any:
+    """``NotRequired[Annotated[list, r]]`` -> ``Annotated[list, r]``."""
+    while typing.get_origin(hint) in _QUALIFIERS:
+        hint = typing.get_args(hint)[0]
+    return hint
+
+
+def _checked_type(hint: Any) -> Any:
+    """What values are checked against: the type with its constraints, without the reducer.
+
+    ``Annotated[int, Gt(0)]`` stays as it is (pydantic reads the constraint);
+    ``Annotated[list, operator.add]`` is ``list``.
+    """
+    if typing.get_origin(hint) is not typing.Annotated:
+        return hint
+    base, *metadata = typing.get_args(hint)
+    constraints = [meta for meta in metadata if not callable(meta)]
+    return typing.Annotated[(base, *constraints)] if constraints else base
 
 
 def _reducer(name: str, hint: Any) -> Reducer | None:

@@ -13,6 +13,7 @@ FLOWS = {
     "chat": "tests.api.flows.chat_flow",
     "streaming": "tests.api.flows.streaming_flow",
     "approval": "tests.django.flows.approval_flow",
+    "sloppy": "tests.api.flows.sloppy_flow",
     "seed": "project.flows.seed.build_seed_flow",
     "support": "project.flows.support.build_support_flow",
 }

@@ -74,3 +74,16 @@ def sleepy_flow(checkpointer=None) -> FlowEngine:
     flow.add_edge(START, "think")
     flow.add_edge("think", END)
     return flow.build()
+
+
+def sloppy_flow(checkpointer=None) -> FlowEngine:
+    """A node that writes what its own schema refuses (a site's bug, not the caller's input)."""
+
+    def write(state: ChatState) -> dict:
+        return {"messages": "not a list"}
+
+    flow = FlowEngine(ChatState, checkpointer=checkpointer)
+    flow.add_node("write", write)
+    flow.add_edge(START, "write")
+    flow.add_edge("write", END)
+    return flow.build()

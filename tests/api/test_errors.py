@@ -129,3 +129,53 @@ def test_errors_before_the_view_are_json_on_api_paths(settings):
     assert_error(client.get("/api/flows/"), 400, "bad_request")
     response = client.get("/admin/")
     assert response.status_code == 400 and not response["Content-Type"].startswith("application/json")
+
+
+def test_json_nested_too_deeply_is_400(api):
+    data = assert_error(api.post(INVOKE, b"[" * 5000 + b"]" * 5000, content_type="application/json"), 400, "parse_error")
+    assert "nested too deeply" in data["detail"]
+
+
+def test_a_lone_surrogate_in_the_input_is_answered_in_json(api):
+    response = api.post(INVOKE, b'{"input": {"\\ud800": 1}}', content_type="application/json")
+    data = assert_error(response, 400, "invalid_input")
+    assert list(data["fields"]) == ["input.\ud800"]
+
+
+@pytest.mark.parametrize("where", ["state/?checkpoint_id=a%00b", "checkpoints/?before=a%00b",
+                                   "checkpoints/?after=a%00b", "checkpoints/a%00b/"])
+def test_checkpoint_ids_that_cannot_exist_are_refused_before_the_database(api, where):
+    invoke(api, "chat", "s", {"input": {"messages": ["hi"]}})
+    response = api.get(session_url("chat", "s") + where)
+    assert_error(response, 404 if where.startswith("checkpoints/a") else 400, "checkpoint_not_found")
+    assert "checkpoint_id" in assert_error(invoke(api, "chat", "s", {"checkpoint_id": "a\x00b"}), 400, "invalid")["fields"]
+    assert_error(invoke(api, "chat", "s", {"checkpoint_id": "a b"}), 400, "checkpoint_not_found")
+
+
+def test_an_unknown_schema_format_is_406(api):
+    assert_error(api.get("/api/schema/?format=xyz"), 406, "not_acceptable")
+
+
+def test_a_node_that_writes_what_its_schema_refuses_is_a_failed_run_not_bad_input(api):
+    data = assert_error(invoke(api, "sloppy", "s", {"input": {"messages": ["hi"]}}), 500, "node_failed")
+    assert data["node"] == "write" and data["error_type"] == "InvalidInput" and "fields" not in data
+    assert api.get(session_url("sloppy", "s")).json()["status"] == "failed"
+
+
+def test_streaming_needs_an_asgi_server(api):
+    response = invoke(api, "chat", "wsgi", {"input": {"messages": ["hi"]}}, HTTP_ACCEPT="text/event-stream")
+    data = assert_error(response, 406, "not_acceptable")  # the test client is WSGI
+    assert "ASGI server" in data["detail"]
+    from flows.models import FlowSession
+
+    assert not FlowSession.objects.filter(session_id="wsgi").exists()
+
+
+def test_anonymous_callers_are_throttled_by_address_not_by_what_they_claim(api, settings):
+    settings.FLOWS = {**settings.FLOWS, "ANONYMOUS": True, "THROTTLE_RATES": {"invoke": "2/minute"}}
+    cache.clear()
+    anonymous = APIClient()
+    statuses = [invoke(anonymous, "chat", "guest", {"input": {"messages": ["hi"]}},
+                       HTTP_X_FORWARDED_FOR=f"10.0.0.{n}").status_code for n in range(4)]
+    assert statuses == [200, 200, 429, 429]
+    cache.clear()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from flows.models import Checkpoint, FlowSession
 from tests.api.conftest import assert_error, invoke, session_url
 
@@ -33,10 +35,12 @@ def test_an_id_that_is_taken_is_409_without_owner_details(api, bobs):
     assert FlowSession.objects.get(session_id="taken").owner.username == "alice"
 
 
-def test_an_invalid_id_is_400_naming_the_field(api):
-    data = assert_error(api.post("/api/flows/chat/sessions/", {"session_id": "no spaces"}, format="json"),
+@pytest.mark.parametrize("session_id", ["no spaces", "a\n", " a ", 7, None])
+def test_an_invalid_id_is_400_naming_the_field(api, session_id):
+    data = assert_error(api.post("/api/flows/chat/sessions/", {"session_id": session_id}, format="json"),
                         400, "invalid")
     assert "session_id" in data["fields"]
+    assert not FlowSession.objects.exists()
 
 
 def test_a_session_after_runs(api):
@@ -98,10 +102,11 @@ def test_the_list_filters_by_status(api):
     assert data["fields"] == {"status": ["sleeping"]}
 
 
-def test_bad_page_sizes_and_cursors_are_400_and_404(api):
-    for limit in ("0", "101", "x", "-1"):
+def test_bad_page_sizes_and_cursors_are_400(api):
+    for limit in ("0", "101", "x", "-1", "²", "1²", "9" * 5000):
         assert assert_error(api.get(f"/api/flows/chat/sessions/?limit={limit}"), 400, "invalid")["fields"]["limit"]
-    assert_error(api.get("/api/flows/chat/sessions/?cursor=garbage"), 404, "not_found")
+    data = assert_error(api.get("/api/flows/chat/sessions/?cursor=garbage"), 400, "invalid")
+    assert data["fields"] == {"cursor": ["invalid cursor"]}
 
 
 def test_staff_list_every_session(api, bobs, staff):

@@ -7,9 +7,10 @@ import asyncio
 import json
 import operator
 import time
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, NotRequired, TypedDict
 
 import pytest
+from annotated_types import Gt
 
 from flows.engine import (
     END,
@@ -21,6 +22,7 @@ from flows.engine import (
     MaxStepsExceeded,
     NodeError,
     RetryPolicy,
+    RouteError,
     Send,
     append,
 )
@@ -242,8 +244,9 @@ async def test_hooks_sync_and_async_receive_events_and_checkpoints():
 async def test_unknown_fields_and_bad_returns_are_clear_errors():
     f = FlowEngine(S)
     f.add_node("a", lambda s: {"nope": 1}).add_edge(START, "a").add_edge("a", END)
-    with pytest.raises(InvalidInput, match="node 'a' wrote unknown state field 'nope'"):
+    with pytest.raises(NodeError, match="node 'a' wrote unknown state field 'nope'") as failed:
         await f.invoke({})
+    assert isinstance(failed.value.__cause__, InvalidInput)  # the node's mistake, not the caller's
     with pytest.raises(InvalidInput, match="the input wrote unknown state field 'zzz'"):
         await f.invoke({"zzz": 1})
     g = FlowEngine(S)
@@ -328,3 +331,26 @@ async def test_a_reducer_also_shapes_the_first_value():
     result = await f.invoke({"messages": "hello", "best": -5})
     assert result["messages"] == [{"role": "user", "content": "hello"}, {"role": "user", "content": "again"}]
     assert result["best"] == -5  # no empty value for int: the first value is taken as is
+
+
+class Wrapped(TypedDict):
+    count: NotRequired[int]
+    log: NotRequired[Annotated[list, operator.add]]
+    positive: NotRequired[Annotated[int, Gt(0)]]
+
+
+async def test_input_is_checked_by_the_annotation_whatever_wraps_it():
+    f = FlowEngine(Wrapped, InMemoryCheckpointer())
+    f.add_node("a", lambda s: {"log": ["a"]}).add_edge(START, "a").add_edge("a", END)
+    for bad, field in (({"count": "x"}, "count"), ({"positive": -5}, "positive"), ({"log": 3}, "log")):
+        with pytest.raises(InvalidInput) as refused:
+            await f.invoke(bad, session_id="w")
+        assert list(refused.value.fields) == [field]
+    assert await f.invoke({"log": ["in"], "positive": 2}, session_id="w") == {"log": ["in", "a"], "positive": 2}
+
+
+async def test_a_failing_condition_after_start_is_a_route_error():
+    f = FlowEngine(S, InMemoryCheckpointer())
+    f.add_node("a", lambda s: {}).add_conditional_edges(START, lambda s: 1 / 0, ["a"]).add_edge("a", END)
+    with pytest.raises(RouteError, match="after node '__start__' failed: ZeroDivisionError"):
+        await f.invoke({}, session_id="r")
