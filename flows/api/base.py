@@ -21,7 +21,6 @@ from django.http import HttpRequest, HttpResponseBase
 from django.utils.module_loading import import_string
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -31,6 +30,7 @@ from flows.checkpointer import run_in_orm_thread
 from flows.conf import flows_settings
 
 from .errors import exception_handler
+from .parsers import JSONBodyParser
 from .renderers import Negotiation, StateJSONRenderer
 
 
@@ -69,7 +69,7 @@ class JSONErrors:
 
 
 class FlowsAPIView(JSONErrors, APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [JSONBodyParser]
     renderer_classes = [StateJSONRenderer]
     schema = AutoSchema()
 

@@ -123,8 +123,6 @@ def as_api_error(exc: Exception) -> ApiError | None:
         return from_engine(exc)
     if isinstance(exc, registry.FlowNotFound):
         return not_found("flow", str(exc))
-    if isinstance(exc, RecursionError):  # JSON nested deeper than Python parses
-        return ApiError("the body is nested too deeply to parse", code="parse_error")
     if isinstance(exc, RequestDataTooBig):  # DRF reads JSON bodies through Django's size check
         return ApiError(f"the request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
                         "(DATA_UPLOAD_MAX_MEMORY_SIZE)", code="request_too_large",

@@ -242,8 +242,7 @@ class InvokeView(FlowsAPIView):
         responses={
             (200, "application/json"): s.InvokeResult,
             (200, "text/event-stream"): OpenApiResponse(s.ServerSentEvent, description="the run's events"),
-            **errors(409, 413, 415, 429), 406: OpenApiResponse(s.Error), 503: OpenApiResponse(s.Error),
-            **errors(run=True),
+            **errors(406, 409, 413, 415, 429, 503, run=True),
         },
     )
     async def post(self, request: Request, flow: str, session_id: str) -> Any:
