@@ -27,6 +27,12 @@ Keys (all optional)::
         "THROTTLE_CLASSES": ["flows.api.throttles.InvokeRateThrottle"],
         "THROTTLE_RATES": {"invoke": "60/minute"},  # per user (or per address when anonymous)
         "PAGE_SIZE": 20,                     # sessions and checkpoints per page (?limit= up to 100)
+        # Runs (flows.runs); see docs/runs.md.
+        "RECORD_RUNS": True,                 # every call of a registered flow is a Run with its events
+        "RUNS_TASK_BACKEND": "default",      # the TASKS backend background runs are enqueued on
+        "RUNS_QUEUE": "default",             # ... and its queue
+        "RUN_STALE_SECONDS": 30.0,           # a running run silent this long is resumed by another worker
+        "EVENTS_TTL_SECONDS": 604800,        # run events are kept this long (flows_prune deletes older ones)
     }
 """
 
@@ -63,6 +69,11 @@ DEFAULTS: dict[str, Any] = {
     "THROTTLE_CLASSES": ["flows.api.throttles.InvokeRateThrottle"],
     "THROTTLE_RATES": {"invoke": "60/minute"},
     "PAGE_SIZE": 20,
+    "RECORD_RUNS": True,
+    "RUNS_TASK_BACKEND": "default",
+    "RUNS_QUEUE": "default",
+    "RUN_STALE_SECONDS": 30.0,
+    "EVENTS_TTL_SECONDS": 7 * 24 * 3600,
 }
 
 

@@ -158,10 +158,13 @@ def load_engine(config: FlowConfig) -> FlowEngine:
         # replaces the store we attached but never one the site chose itself.
         engine.checkpointer = build_checkpointer(config.name, config)
         _attached.add(engine)
+    from .runs.hooks import RunHooks
     from .signals import SignalHooks
 
     if not any(isinstance(hooks, SignalHooks) for hooks in engine.hooks):
         engine.add_hooks(SignalHooks(config.name))
+    if flows_settings.RECORD_RUNS and not any(isinstance(hooks, RunHooks) for hooks in engine.hooks):
+        engine.add_hooks(RunHooks(config.name))
     return engine.build()
 
 

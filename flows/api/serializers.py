@@ -69,6 +69,22 @@ class InvokeRequest(serializers.Serializer):
                                       help_text="another run holds the session: wait for it, or 409 at once")
 
 
+STRATEGIES = ["wait", "reject", "interrupt", "rollback"]
+
+
+class RunRequest(InvokeRequest):
+    on_busy = serializers.ChoiceField(
+        STRATEGIES, required=False,
+        help_text="another run is going: wait (in arrival order), reject (409), interrupt (stop it, keep its "
+                  "work, run on top) or rollback (stop it, discard its work)",
+    )
+
+
+class RunCancelRequest(serializers.Serializer):
+    action = serializers.ChoiceField(["cancel", "rollback"], required=False,
+                                     help_text="cancel (default) keeps what the run checkpointed; rollback discards it")
+
+
 class StateUpdateRequest(serializers.Serializer):
     values = _State(help_text="state updates, merged through the flow's reducers")
     as_node = Text(required=False, allow_null=True, max_length=255,
@@ -152,6 +168,36 @@ class CheckpointSummary(serializers.Serializer):
     updated_fields = serializers.ListField(child=serializers.CharField())
     next = serializers.ListField(child=serializers.CharField())
     interrupts = Question(many=True)
+
+
+RUN_STATUSES = ["pending", "running", "interrupted", "succeeded", "failed", "cancelled"]
+
+
+class Run(serializers.Serializer):
+    run_id = serializers.CharField()
+    flow = serializers.CharField()
+    session_id = serializers.CharField()
+    status = serializers.ChoiceField(RUN_STATUSES)
+    origin = serializers.CharField(help_text="how it was started: background, api, admin, command, websocket, other")
+    on_busy = serializers.ChoiceField(STRATEGIES)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
+    engine_run_id = serializers.CharField(allow_null=True, help_text="the engine run it made or continued")
+    checkpoint_id = serializers.CharField(allow_null=True, help_text="the head checkpoint it left")
+    interrupts = Question(many=True)
+    last_event_id = serializers.IntegerField(help_text="the id of its newest stored event")
+
+
+class RunWithState(Run):
+    state = serializers.DictField(child=serializers.JSONField())
+
+
+class RunPage(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = Run(many=True)
 
 
 class Change(serializers.Serializer):

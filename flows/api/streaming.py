@@ -119,7 +119,14 @@ async def run_to_end(events: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
 
 def frame(event_id: int, event: dict[str, Any]) -> str:
     """One server-sent event: ``id``, ``event`` (the engine's name) and the JSON ``data``."""
-    return f"id: {event_id}\nevent: {event['event']}\ndata: {dumps(event)}\n\n"
+    return stored_frame(event_id, event["event"], dumps(event))
+
+
+def stored_frame(event_id: int, name: str, data: str) -> str:
+    return f"id: {event_id}\nevent: {name}\ndata: {data}\n\n"
+
+
+KEEP_ALIVE = ": still running\n\n"
 
 
 async def _framed(first: dict[str, Any], run: RunEvents) -> AsyncIterator[str]:
@@ -131,7 +138,7 @@ async def _framed(first: dict[str, Any], run: RunEvents) -> AsyncIterator[str]:
             try:
                 event = await run.next(timeout=HEARTBEAT_SECONDS)
             except TimeoutError:
-                yield ": still running\n\n"
+                yield KEEP_ALIVE
                 continue
             except FlowError:
                 break  # the run failed: its run_failed event was the last one sent
@@ -157,7 +164,17 @@ async def event_stream_response(events: AsyncIterator[dict[str, Any]]) -> Stream
     first = await run.next()
     if first is None:  # an engine stream always starts with run_started
         raise RuntimeError("the run ended before it started")
-    response = StreamingHttpResponse(_framed(first, run), content_type="text/event-stream; charset=utf-8")
+    return sse_response(_framed(first, run))
+
+
+def sse_response(frames: AsyncIterator[str]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(frames, content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events on as they come
     return response
+
+
+async def stored_frames(events: AsyncIterator[Any]) -> AsyncIterator[str]:
+    """Stored events (:mod:`flows.runs.follow`) as SSE frames; ``None`` is a keep-alive."""
+    async for event in events:
+        yield KEEP_ALIVE if event is None else stored_frame(event.id, event.event, event.data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -13,7 +14,8 @@ from flows.conf import flows_settings
 class InvokeRateThrottle(SimpleRateThrottle):
     """Limits runs per user (per client address when anonymous): ``THROTTLE_RATES["invoke"]``.
 
-    Applies to views whose ``throttle_scope`` is ``"invoke"``; others pass. The
+    Applies to the writes of views whose ``throttle_scope`` is ``"invoke"``
+    (invoke, starting a background run); everything else passes. The
     counts live in Django's default cache, as DRF's throttles' do: use a shared
     cache (Redis, Memcached) so the limit holds across worker processes. An
     anonymous caller is counted by ``REMOTE_ADDR``; behind proxies, set DRF's
@@ -26,7 +28,7 @@ class InvokeRateThrottle(SimpleRateThrottle):
         pass
 
     def allow_request(self, request: Any, view: Any) -> bool:
-        if getattr(view, "throttle_scope", None) != self.scope:
+        if getattr(view, "throttle_scope", None) != self.scope or request.method in SAFE_METHODS:
             return True
         self.rate = (flows_settings.THROTTLE_RATES or {}).get(self.scope)
         if self.rate is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from django.core.handlers.asgi import ASGIRequest
 from django.db import models
@@ -38,6 +38,7 @@ from .errors import ApiError, from_invalid_input, invalid, not_found
 from .permissions import may_access, owner_id_for
 from .renderers import EventStreamRenderer, StateJSONRenderer
 from .streaming import event_stream_response, run_to_end
+from flows.runs.recorder import current_recorder, new_recorder, new_run_id
 
 MAX_PAGE_SIZE = 100
 
@@ -127,6 +128,51 @@ def json_input(engine: FlowEngine, data: dict[str, Any] | None, prefix: str) -> 
         return engine.input_from_json(data, origin=f"the {prefix}")
     except InvalidInput as error:
         raise from_invalid_input(error, prefix) from error
+
+
+async def claim_session(
+    request: Request, flow: str, engine: FlowEngine, session_id: str, options: dict[str, Any],
+    refuse: Callable[[], None] = lambda: None,
+) -> models.Model:
+    """The session's row for a call, created for the caller on first use (the seed page's behaviour).
+
+    Whatever refuses the call (``refuse()`` raises) does so before a row is made:
+    a new session has no question to answer and no checkpoint to fork from.
+    """
+    row = await sessions.aget(flow, session_id)
+    if row is not None:
+        if not may_access(request.user, row.owner_id):
+            raise session_gone(session_id)
+        refuse()
+        return row
+    if await engine.get_metadata(session_id) is not None:  # made outside the site: no owner
+        if not may_access(request.user, None):
+            raise session_gone(session_id)
+        refuse()
+        return (await sessions.acreate(flow, session_id, None))[0]
+    if "resume" in options:
+        raise NothingToResume(f"session {session_id!r} has no pending interrupt to resume")
+    if "checkpoint_id" in options:
+        raise CheckpointNotFound(f"no checkpoint {options['checkpoint_id']!r} in session {session_id!r}")
+    refuse()
+    row, created = await sessions.acreate(flow, session_id, owner_id_for(request.user))
+    if not created and not may_access(request.user, row.owner_id):
+        raise session_gone(session_id)
+    return row
+
+
+def run_request_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """What a call asked, as ``Run`` fields."""
+    return {"input": data.get("input"), "has_resume": data.get("resume") is not None, "resume": data.get("resume"),
+            "checkpoint_id": data.get("checkpoint_id") or "", "on_busy": data.get("on_busy") or flows_settings.ON_BUSY}
+
+
+def refuse_streaming_without_asgi(request: Request, streamed: bool) -> None:
+    # Under WSGI each call runs on an event loop of its own, gone when the view returns: a stream
+    # would end with it.
+    if streamed and not isinstance(request._request, ASGIRequest):
+        raise NotAcceptable("text/event-stream needs the site served by an ASGI server (uvicorn, daphne); "
+                            "ask for application/json")
 
 
 # -- flows ----------------------------------------------------------------------------------
@@ -256,49 +302,18 @@ class InvokeView(FlowsAPIView):
         if data.get("checkpoint_id"):
             options["checkpoint_id"] = checkpoint_id_checked(data["checkpoint_id"])
         streamed = isinstance(request.accepted_renderer, EventStreamRenderer)
-        await self.claim(request, flow, engine, session_id, options, streamed)
-        events = engine.stream(apply_state, session_id=session_id, **options)
-        if streamed:
-            return await event_stream_response(events)
-        return Response(await run_to_end(events))
-
-    async def claim(
-        self, request: Request, flow: str, engine: FlowEngine, session_id: str, options: dict[str, Any],
-        streamed: bool,
-    ) -> None:
-        """The session's row, created for the caller on first use (the seed page's behaviour).
-
-        Whatever refuses the call is raised before a row is made: a new session
-        has no question to answer and no checkpoint to fork from.
-        """
-        row = await sessions.aget(flow, session_id)
-        if row is not None:
-            if not may_access(request.user, row.owner_id):
-                raise session_gone(session_id)
-            self.refuse_what_cannot_run(request, streamed)
-            return
-        if await engine.get_metadata(session_id) is not None:  # made outside the site: no owner
-            if not may_access(request.user, None):
-                raise session_gone(session_id)
-            self.refuse_what_cannot_run(request, streamed)
-            await sessions.acreate(flow, session_id, None)
-            return
-        if "resume" in options:
-            raise NothingToResume(f"session {session_id!r} has no pending interrupt to resume")
-        if "checkpoint_id" in options:
-            raise CheckpointNotFound(f"no checkpoint {options['checkpoint_id']!r} in session {session_id!r}")
-        self.refuse_what_cannot_run(request, streamed)
-        row, created = await sessions.acreate(flow, session_id, owner_id_for(request.user))
-        if not created and not may_access(request.user, row.owner_id):
-            raise session_gone(session_id)
-
-    @staticmethod
-    def refuse_what_cannot_run(request: Request, streamed: bool) -> None:
-        # Under WSGI each call runs on an event loop of its own, gone when the view returns: a stream
-        # would end with it.
-        if streamed and not isinstance(request._request, ASGIRequest):
-            raise NotAcceptable("text/event-stream needs the site served by an ASGI server (uvicorn, daphne); "
-                                "ask for application/json")
+        await claim_session(request, flow, engine, session_id, options,
+                            refuse=lambda: refuse_streaming_without_asgi(request, streamed))
+        recorder = new_recorder(flow, session_id, run_id=new_run_id(), origin="api",
+                                owner_id=owner_id_for(request.user), **run_request_fields(data))
+        token = current_recorder.set(recorder)  # the run's record, with who asked and what
+        try:
+            events = engine.stream(apply_state, session_id=session_id, run_id=recorder.run_id, **options)
+            if streamed:
+                return await event_stream_response(events)
+            return Response(await run_to_end(events))
+        finally:
+            current_recorder.reset(token)
 
 
 class StateView(FlowsAPIView):

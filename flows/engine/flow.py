@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Mapping, Sequence
 
 from .checkpointers.base import BaseCheckpointer, validate_session_id
@@ -21,6 +23,20 @@ if TYPE_CHECKING:
     from .sync import SyncFlow
 
 _UNSET: Any = object()
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One call of :meth:`FlowEngine.invoke` / :meth:`FlowEngine.stream`: what it asks."""
+
+    apply_state: Mapping[str, Any] | None
+    session_id: str | None
+    max_steps: int | None
+    resume: Any
+    checkpoint_id: str | None
+    on_busy: str | None
+    run_id: str | None
 
 
 class FlowEngine:
@@ -167,6 +183,7 @@ class FlowEngine:
         resume: Any = _UNSET,
         checkpoint_id: str | None = None,
         on_busy: str | None = None,
+        run_id: str | None = None,
     ) -> dict[str, Any]:
         """Runs the flow and returns its state (with ``"__interrupt__"`` when paused).
 
@@ -174,9 +191,12 @@ class FlowEngine:
         a finished head starts a new run with ``apply_state`` merged in; an
         unfinished head continues exactly where it stopped. ``resume`` answers
         a pending interrupt; ``checkpoint_id`` continues from an older
-        checkpoint, forking a new branch.
+        checkpoint, forking a new branch. ``run_id`` names the run this call
+        starts (random when omitted); a call that continues an unfinished run
+        keeps that run's id.
         """
-        return await self._run(apply_state, session_id, max_steps, resume, checkpoint_id, on_busy, None)
+        call = Call(apply_state, session_id, max_steps, resume, checkpoint_id, on_busy, run_id)
+        return await self._run(call, None)
 
     async def stream(
         self,
@@ -187,12 +207,14 @@ class FlowEngine:
         resume: Any = _UNSET,
         checkpoint_id: str | None = None,
         on_busy: str | None = None,
+        run_id: str | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Same as :meth:`invoke`, yielding events live; a failure is yielded, then raised.
 
         Leaving the loop early cancels the run; it resumes from its last
         checkpoint on the next call.
         """
+        call = Call(apply_state, session_id, max_steps, resume, checkpoint_id, on_busy, run_id)
         queue: asyncio.Queue = asyncio.Queue()
 
         async def emit(event: dict[str, Any]) -> None:
@@ -200,7 +222,7 @@ class FlowEngine:
 
         async def produce() -> None:
             try:
-                await self._run(apply_state, session_id, max_steps, resume, checkpoint_id, on_busy, emit)
+                await self._run(call, emit)
             finally:
                 queue.put_nowait(None)
 
@@ -214,28 +236,32 @@ class FlowEngine:
                 runner.cancel()
                 await asyncio.gather(runner, return_exceptions=True)
 
-    async def _run(self, apply_state, session_id, max_steps, resume, checkpoint_id, on_busy, stream_emit) -> dict:
+    async def _run(self, call: Call, stream_emit: Emit | None) -> dict[str, Any]:
         self.build()
+        session_id, resume, checkpoint_id = call.session_id, call.resume, call.checkpoint_id
         if session_id is not None:
             validate_session_id(session_id)
-        if apply_state is not None and not isinstance(apply_state, Mapping):
-            raise InvalidInput(f"apply_state must be a dict or None, not {type(apply_state).__name__}")
-        updates = dict(apply_state) if apply_state else None
+        if call.run_id is not None and not RUN_ID_PATTERN.fullmatch(str(call.run_id)):
+            raise InvalidInput(f"invalid run id {call.run_id!r}: use 1-64 characters from A-Z a-z 0-9 _ . : -")
+        if call.apply_state is not None and not isinstance(call.apply_state, Mapping):
+            raise InvalidInput(f"apply_state must be a dict or None, not {type(call.apply_state).__name__}")
+        updates = dict(call.apply_state) if call.apply_state else None
         if updates:
             self._schema.check_input(updates, "the input")
         emit = self._emitter(stream_emit)
-        steps = max_steps or self.max_steps
+        steps = call.max_steps or self.max_steps
+        new_run_id = call.run_id or uuid.uuid4().hex
         if self.checkpointer is None or session_id is None:
             if resume is not _UNSET or checkpoint_id is not None:
                 raise InvalidInput("resume and checkpoint_id need a checkpointer and a session_id")
-            run = Run(self, run_id=uuid.uuid4().hex, session_id=session_id, state={}, schedule=Schedule(),
+            run = Run(self, run_id=new_run_id, session_id=session_id, state={}, schedule=Schedule(),
                       parent=None, lease=None, emit=emit, max_steps=steps)
             await run.start(updates)
             return await run.execute()
-        async with self.checkpointer.alock(session_id, on_busy=on_busy or "wait") as lease:
-            return await self._run_session(lease, updates, checkpoint_id, resume, emit, steps)
+        async with self.checkpointer.alock(session_id, on_busy=call.on_busy or "wait") as lease:
+            return await self._run_session(lease, updates, checkpoint_id, resume, emit, steps, new_run_id)
 
-    async def _run_session(self, lease: Lease, updates, checkpoint_id, resume, emit, steps) -> dict:
+    async def _run_session(self, lease: Lease, updates, checkpoint_id, resume, emit, steps, new_run_id) -> dict:
         checkpointer = self.checkpointer
         assert checkpointer is not None
         session_id = lease.session_id
@@ -251,7 +277,7 @@ class FlowEngine:
         if start is None or start.finished:
             if resume is not _UNSET:
                 raise NothingToResume(f"session {session_id!r} has no pending interrupt to resume")
-            run = Run(self, run_id=uuid.uuid4().hex, session_id=session_id, state=state, schedule=Schedule(),
+            run = Run(self, run_id=new_run_id, session_id=session_id, state=state, schedule=Schedule(),
                       parent=start, lease=lease, emit=emit, max_steps=steps)
             await run.start(updates)
             return await run.execute()

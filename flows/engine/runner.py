@@ -63,6 +63,8 @@ class Run:
         self.state = state
         self.schedule = schedule
         self.parent = parent
+        #: the checkpoint this call started from (the head, or the fork point): what it writes comes after
+        self.base_checkpoint_id = parent.checkpoint_id if parent is not None else None
         self.lease = lease
         self.emit = emit
         self.max_steps = max_steps
@@ -128,7 +130,7 @@ class Run:
 
     async def execute(self) -> dict[str, Any]:
         """Runs supersteps until END, an interrupt, or a failure."""
-        await self.send("run_started")
+        await self.send("run_started", base_checkpoint_id=self.base_checkpoint_id)
         steps = 0
         try:
             while self.schedule.current or self.schedule.after:
@@ -277,7 +279,7 @@ class Run:
 
     async def still_pending(self, questions: list[dict[str, Any]]) -> dict[str, Any]:
         """Reports questions that were already pending (a call that ran nothing)."""
-        await self.send("run_started")
+        await self.send("run_started", base_checkpoint_id=self.base_checkpoint_id)
         return await self._asking(questions, self.parent.checkpoint_id if self.parent else None)
 
     async def pause(self, questions: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,0 +1,92 @@
+"""Reading runs' events as they are written, from any process: replay, then follow.
+
+Followers read the ``RunEvent`` rows (:mod:`flows.runs.recorder`), every
+``POLL_SECONDS`` while nothing new is there, so a follower in another process
+than the run's sees each batch within about ``FLUSH_SECONDS + POLL_SECONDS``.
+A run's last events and its end are written in one transaction: a follower
+that saw the run ended and then found no new row has seen everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import AsyncIterator, NamedTuple
+
+from flows.checkpointer import run_in_orm_thread
+
+POLL_SECONDS = 0.1
+BATCH = 500
+ENDED = ("interrupted", "succeeded", "failed", "cancelled")
+
+
+class StoredEvent(NamedTuple):
+    id: int  #: the run's event id (from 1), or for a session's watcher the row's id
+    event: str
+    data: str  #: the event as JSON
+
+
+def _run_rows(run_pk: int, after: int) -> tuple[str, list[StoredEvent]]:
+    from flows.models import Run, RunEvent
+
+    status = Run.objects.filter(pk=run_pk).values_list("status", flat=True).get()
+    rows = RunEvent.objects.filter(run_id=run_pk, seq__gt=after).order_by("seq").values_list("seq", "event", "data")
+    return status, [StoredEvent(*row) for row in rows[:BATCH]]
+
+
+async def follow_run(run_pk: int, after: int = 0, *, idle: float | None = None) -> AsyncIterator[StoredEvent | None]:
+    """The run's events after id ``after``, then each new one, until the run has ended.
+
+    With ``idle``, ``None`` comes after that many seconds without an event (to
+    send a keep-alive).
+    """
+    quiet = 0.0
+    while True:
+        status, rows = await run_in_orm_thread(_run_rows, run_pk, after)
+        for row in rows:
+            yield row
+            after = row.id
+        if rows:
+            quiet = 0.0
+            continue
+        if status in ENDED:
+            return
+        await asyncio.sleep(POLL_SECONDS)
+        quiet += POLL_SECONDS
+        if idle is not None and quiet >= idle:
+            quiet = 0.0
+            yield None
+
+
+def _session_rows(flow_name: str, session_id: str, after: int | None) -> tuple[int, list[StoredEvent]]:
+    from flows.models import RunEvent
+
+    events = RunEvent.objects.filter(run__flow_name=flow_name, run__session_id=session_id)
+    if after is None:  # from now on
+        newest = events.order_by("-pk").values_list("pk", flat=True).first()
+        return newest or 0, []
+    rows = events.filter(pk__gt=after).order_by("pk").values_list("pk", "event", "data")
+    return after, [StoredEvent(*row) for row in rows[:BATCH]]
+
+
+async def follow_session(
+    flow_name: str, session_id: str, after: int | None = None, *, idle: float | None = None
+) -> AsyncIterator[StoredEvent | None]:
+    """Every run's events on the session after row ``after`` (``None``: from now), forever.
+
+    ``idle`` as for :func:`follow_run`.
+    """
+    after, rows = await run_in_orm_thread(_session_rows, flow_name, session_id, after)
+    quiet = 0.0
+    while True:
+        for row in rows:
+            yield row
+            after = row.id
+        if rows:
+            quiet = 0.0
+        else:
+            await asyncio.sleep(POLL_SECONDS)
+            quiet += POLL_SECONDS
+            if idle is not None and quiet >= idle:
+                quiet = 0.0
+                yield None
+        _, rows = await run_in_orm_thread(_session_rows, flow_name, session_id, after)
