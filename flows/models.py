@@ -79,6 +79,7 @@ class Run(models.Model):
     interrupts = models.JSONField(default=list, blank=True, encoder=StateJSONEncoder)
     stop_requested = models.CharField(max_length=16, blank=True, default="")
     worker = models.CharField(max_length=255, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0, help_text=_("how many times a worker began executing it"))
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)

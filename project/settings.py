@@ -145,6 +145,15 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
+SPECTACULAR_SETTINGS = {
+    "TITLE": "flows demo",
+    "ENUM_NAME_OVERRIDES": {
+        "SessionStatusEnum": "flows.api.serializers.SESSION_STATUSES",
+        "RunStatusEnum": "flows.api.serializers.RUN_STATUSES",
+        "OnBusyEnum": "flows.api.serializers.STRATEGIES",
+    },
+}
+
 # -- the rest ----------------------------------------------------------------------------------
 
 AUTH_PASSWORD_VALIDATORS = [

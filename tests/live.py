@@ -49,6 +49,8 @@ class LiveServer:
     tokens: dict[str, str]
     log: Path
     env: dict[str, str] = field(repr=False, default_factory=dict)
+    #: the task workers (``manage.py db_worker``) executing background runs
+    workers: list[subprocess.Popen] = field(default_factory=list)
 
     def headers(self, user: str = "alice") -> dict[str, str]:
         return {"Authorization": f"Token {self.tokens[user]}"}
@@ -90,9 +92,14 @@ def _wait_until_ready(url: str, process: subprocess.Popen, log: Path, limit: flo
 
 @contextlib.contextmanager
 def start_server(
-    workdir: Path, *, database_url: str | None = None, workers: int = 1, env: dict[str, str] | None = None
+    workdir: Path, *, database_url: str | None = None, workers: int = 1, task_workers: int = 0,
+    env: dict[str, str] | None = None,
 ) -> Iterator[LiveServer]:
-    """A server on 127.0.0.1 for the duration of the block (its database is new)."""
+    """A server on 127.0.0.1 for the duration of the block (its database is new).
+
+    ``workers`` uvicorn worker processes serve HTTP; ``task_workers`` processes
+    of ``manage.py db_worker`` execute background runs.
+    """
     database_url = database_url or f"sqlite:///{workdir / 'live.sqlite3'}"
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))},
@@ -116,16 +123,27 @@ def start_server(
             cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
+    task_processes = []
     try:
+        for n in range(task_workers):
+            with open(workdir / f"worker-{port}-{n}.log", "w") as out:
+                task_processes.append(subprocess.Popen(
+                    [sys.executable, "manage.py", "db_worker", "--interval", "0.1", "--no-startup-delay",
+                     "--no-reload", "--worker-id", f"w{n}"],
+                    cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
+                ))
         _wait_until_ready(url, process, log)
-        yield LiveServer(url, process, tokens, log, full_env)
+        yield LiveServer(url, process, tokens, log, full_env, task_processes)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for child in (process, *task_processes):
+            if child.poll() is None:
+                child.terminate()
+        for child in (process, *task_processes):
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from rest_framework.response import Response
 
 from flows import registry
 from flows.engine import errors as engine
+from flows.runs.stopping import RunStopped
 
 logger = logging.getLogger("flows.api")
 
@@ -121,6 +122,9 @@ def as_api_error(exc: Exception) -> ApiError | None:
         return exc
     if isinstance(exc, engine.FlowError):
         return from_engine(exc)
+    if isinstance(exc, RunStopped):
+        return ApiError(str(exc), code="run_stopped", status_code=status.HTTP_409_CONFLICT,
+                        extra={"action": exc.action})
     if isinstance(exc, registry.FlowNotFound):
         return not_found("flow", str(exc))
     if isinstance(exc, RequestDataTooBig):  # DRF reads JSON bodies through Django's size check

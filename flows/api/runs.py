@@ -22,9 +22,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from flows.checkpointer import run_in_orm_thread
+from flows.engine import CheckpointNotFound, FlowEngine
 from flows.events import dumps
 from flows.runs import follow
-from flows.runs.execution import mark_stop
+from flows.runs.stopping import mark_stop
 from flows.runs.recorder import new_run_id
 from flows.runs.recovery import recover_stale_runs
 from flows.runs.tasks import enqueue
@@ -47,7 +48,7 @@ WAIT_HEARTBEAT_SECONDS = 10.0
 #: How long ``cancel`` waits to answer with the stopped run.
 CANCEL_SETTLE_SECONDS = 2.0
 RUN_FIELDS = ("pk", "run_id", "flow_name", "session_id", "status", "origin", "on_busy", "error", "created_at",
-              "started_at", "finished_at", "engine_run_id", "head_checkpoint_id", "interrupts", "last_event")
+              "started_at", "finished_at", "engine_run_id", "head_checkpoint_id", "interrupts", "last_event", "worker")
 
 
 def run_data(run: dict[str, Any]) -> dict[str, Any]:
@@ -66,6 +67,7 @@ def run_data(run: dict[str, Any]) -> dict[str, Any]:
         "checkpoint_id": run["head_checkpoint_id"] or None,
         "interrupts": run["interrupts"] or [],
         "last_event_id": run["last_event"],
+        "worker": run["worker"] or None,
     }
 
 
@@ -83,6 +85,15 @@ async def run_or_404(flow: str, session_id: str, run_id: str) -> dict[str, Any]:
         if await recover_stale_runs([run_id]):
             found = await run_in_orm_thread(lambda: _runs(flow, session_id).filter(run_id=run_id).values(*RUN_FIELDS).get())
     return found
+
+
+async def state_left_by(engine: FlowEngine, run: dict[str, Any]) -> dict[str, Any]:
+    """The state at the checkpoint the run left (the head when it left none, or it is gone)."""
+    try:
+        checkpoint = await engine.get_checkpoint(run["session_id"], run["head_checkpoint_id"] or None)
+    except CheckpointNotFound:  # removed since (a later rollback, retention)
+        checkpoint = await engine.get_checkpoint(run["session_id"])
+    return checkpoint.state if checkpoint is not None else {}
 
 
 class RunCursor(CursorPagination):
@@ -189,8 +200,7 @@ class RunWaitView(FlowsAPIView):
                 if time.monotonic() - last_sent >= WAIT_HEARTBEAT_SECONDS:
                     last_sent = time.monotonic()
                     yield " "
-            checkpoint = await engine.get_checkpoint(session_id, current["head_checkpoint_id"] or None)
-            yield dumps({**run_data(current), "state": checkpoint.state if checkpoint else {}})
+            yield dumps({**run_data(current), "state": await state_left_by(engine, current)})
 
         response = StreamingHttpResponse(answer(), content_type="application/json")
         response["Cache-Control"] = "no-cache"

@@ -19,11 +19,20 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from .base import FlowsAPIView, JSONErrors
 
+#: Names for the choice sets that share a field name (``status``, ``on_busy``): put them in
+#: ``SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]`` too when you run drf-spectacular over your site.
+ENUM_NAME_OVERRIDES = {
+    "SessionStatusEnum": "flows.api.serializers.SESSION_STATUSES",
+    "RunStatusEnum": "flows.api.serializers.RUN_STATUSES",
+    "OnBusyEnum": "flows.api.serializers.STRATEGIES",
+}
+
 SCHEMA_SETTINGS = {
     "TITLE": "flows",
     "DESCRIPTION": "Persistent conversational workflows: flows, sessions, runs, state and history.",
     "VERSION": "1",
     "PREPROCESSING_HOOKS": ["flows.api.schema.flows_endpoints_only"],
+    "ENUM_NAME_OVERRIDES": ENUM_NAME_OVERRIDES,
 }
 
 

@@ -13,10 +13,13 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from flows.engine.checkpointers.base import ON_BUSY_CHOICES, SESSION_ID_PATTERN
+from flows.engine.checkpointers.base import SESSION_ID_PATTERN
 
 SESSION_ID_HELP = "1-255 characters from A-Z a-z 0-9 _ . : -"
 SESSION_STATUSES = ["idle", "running", "interrupted", "failed"]
+RUN_STATUSES = ["pending", "running", "interrupted", "succeeded", "failed", "cancelled"]
+#: What a call does when another run is going on the session (``on_busy``).
+STRATEGIES = ["wait", "reject", "interrupt", "rollback"]
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True})
@@ -65,19 +68,15 @@ class InvokeRequest(serializers.Serializer):
                                    help_text="the answer to the pending question (null or omitted: no answer)")
     checkpoint_id = Text(required=False, allow_null=True, allow_blank=True, max_length=64,
                                           help_text="continue from this earlier checkpoint (a fork); empty: the head")
-    on_busy = serializers.ChoiceField(ON_BUSY_CHOICES, required=False,
-                                      help_text="another run holds the session: wait for it, or 409 at once")
-
-
-STRATEGIES = ["wait", "reject", "interrupt", "rollback"]
-
-
-class RunRequest(InvokeRequest):
     on_busy = serializers.ChoiceField(
         STRATEGIES, required=False,
         help_text="another run is going: wait (in arrival order), reject (409), interrupt (stop it, keep its "
                   "work, run on top) or rollback (stop it, discard its work)",
     )
+
+
+class RunRequest(InvokeRequest):
+    """A background run takes what invoke takes."""
 
 
 class RunCancelRequest(serializers.Serializer):
@@ -170,9 +169,6 @@ class CheckpointSummary(serializers.Serializer):
     interrupts = Question(many=True)
 
 
-RUN_STATUSES = ["pending", "running", "interrupted", "succeeded", "failed", "cancelled"]
-
-
 class Run(serializers.Serializer):
     run_id = serializers.CharField()
     flow = serializers.CharField()
@@ -188,6 +184,7 @@ class Run(serializers.Serializer):
     checkpoint_id = serializers.CharField(allow_null=True, help_text="the head checkpoint it left")
     interrupts = Question(many=True)
     last_event_id = serializers.IntegerField(help_text="the id of its newest stored event")
+    worker = serializers.CharField(allow_null=True, help_text="host:pid of the process executing it")
 
 
 class RunWithState(Run):

@@ -9,6 +9,8 @@ A run started by a request is driven by a task of its own (:class:`RunEvents`):
 a client that goes away — a closed tab, a dropped connection — stops
 receiving events, and the run goes on to its end, checkpointed as usual, so
 the reply being written is not lost. The session is never left half-written.
+Such a run stops when it is asked to (``POST …/runs/{id}/cancel/``, or a newer
+run with ``on_busy`` ``interrupt`` / ``rollback``), like a background run.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from django.http import StreamingHttpResponse
 
+from flows.checkpointer import run_in_orm_thread
 from flows.engine import FlowError
 from flows.events import dumps
+from flows.runs.stopping import POLL_SECONDS, RunStopped, stop_request
 
 logger = logging.getLogger("flows.api")
 
@@ -43,23 +47,52 @@ class _End:
     error: Exception | None
 
 
+@dataclass(frozen=True, slots=True)
+class Stoppable:
+    """How a run started by a request is stopped on request (:mod:`flows.runs.stopping`)."""
+
+    run_id: str
+    #: records the stop (and undoes the run's work after a rollback); returns the run's last event
+    end: Callable[[str], Awaitable[dict[str, Any]]]
+
+
 class RunEvents:
     """A run's events, read by a request, produced by a task that does not depend on it."""
 
-    def __init__(self, events: AsyncIterator[dict[str, Any]]) -> None:
+    def __init__(self, events: AsyncIterator[dict[str, Any]], stoppable: Stoppable | None = None) -> None:
         self._queue: asyncio.Queue[dict[str, Any] | _End] = asyncio.Queue()
         self._getter: asyncio.Future[dict[str, Any] | _End] | None = None
         self._reader_gone = False
+        self._stoppable = stoppable
+        self._stop_action = ""
         task = asyncio.ensure_future(self._drive(events))
         _running.add(task)
         task.add_done_callback(_running.discard)
+        if stoppable is not None:
+            watcher = asyncio.ensure_future(self._watch(stoppable.run_id, task))
+            _running.add(watcher)
+            watcher.add_done_callback(_running.discard)
+
+    async def _watch(self, run_id: str, task: asyncio.Task[None]) -> None:
+        while not task.done():
+            action = await run_in_orm_thread(stop_request, run_id, False)
+            if action:
+                self._stop_action = action
+                task.cancel()
+                return
+            await asyncio.sleep(POLL_SECONDS)
 
     async def _drive(self, events: AsyncIterator[dict[str, Any]]) -> None:
         error: Exception | None = None
         try:
             async for event in events:
                 self._queue.put_nowait(event)
-        except asyncio.CancelledError:  # the worker is shutting down: the run stops at its last checkpoint
+        except asyncio.CancelledError:
+            if self._stop_action and self._stoppable is not None:  # stopped on request: the run ends here
+                self._queue.put_nowait(await self._stoppable.end(self._stop_action))
+                error = RunStopped(self._stop_action)
+                return
+            # the worker is shutting down: the run stops at its last checkpoint
             error = RuntimeError("the run was cancelled (the server is shutting down)")
             raise
         except Exception as exc:  # the run's failure, handed to whoever reads (run_failed came first)
@@ -95,9 +128,9 @@ class RunEvents:
             self._getter = None
 
 
-async def run_to_end(events: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
+async def run_to_end(events: AsyncIterator[dict[str, Any]], stoppable: Stoppable | None = None) -> dict[str, Any]:
     """Reads a run's events into the invoke answer (``InvokeResult``)."""
-    run = RunEvents(events)
+    run = RunEvents(events, stoppable)
     result: dict[str, Any] = {"state": {}, "run_id": None, "checkpoint_id": None, "status": "idle",
                               "interrupts": []}
     try:
@@ -140,8 +173,8 @@ async def _framed(first: dict[str, Any], run: RunEvents) -> AsyncIterator[str]:
             except TimeoutError:
                 yield KEEP_ALIVE
                 continue
-            except FlowError:
-                break  # the run failed: its run_failed event was the last one sent
+            except (FlowError, RunStopped):
+                break  # the run failed or was stopped: its run_failed event was the last one sent
             except Exception:  # a bug (a hook, a store): the stream ends, the error is logged
                 logger.exception("a streamed run failed")
                 break
@@ -153,14 +186,16 @@ async def _framed(first: dict[str, Any], run: RunEvents) -> AsyncIterator[str]:
         run.stop_reading()
 
 
-async def event_stream_response(events: AsyncIterator[dict[str, Any]]) -> StreamingHttpResponse:
+async def event_stream_response(
+    events: AsyncIterator[dict[str, Any]], stoppable: Stoppable | None = None
+) -> StreamingHttpResponse:
     """The run as ``text/event-stream``.
 
     The first event is awaited here, before the response starts: whatever
     fails before the run begins (bad input, a busy session, an unknown
     checkpoint) is raised to the view and answered as a JSON error.
     """
-    run = RunEvents(events)
+    run = RunEvents(events, stoppable)
     first = await run.next()
     if first is None:  # an engine stream always starts with run_started
         raise RuntimeError("the run ended before it started")
@@ -175,6 +210,10 @@ def sse_response(frames: AsyncIterator[str]) -> StreamingHttpResponse:
 
 
 async def stored_frames(events: AsyncIterator[Any]) -> AsyncIterator[str]:
-    """Stored events (:mod:`flows.runs.follow`) as SSE frames; ``None`` is a keep-alive."""
+    """Stored events (:mod:`flows.runs.follow`) as SSE frames; ``None`` is a keep-alive.
+
+    A comment goes first, so a client knows the stream is open before any event.
+    """
+    yield ": connected\n\n"
     async for event in events:
         yield KEEP_ALIVE if event is None else stored_frame(event.id, event.event, event.data)

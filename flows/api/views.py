@@ -37,8 +37,9 @@ from .base import FlowsAPIView, documented
 from .errors import ApiError, from_invalid_input, invalid, not_found
 from .permissions import may_access, owner_id_for
 from .renderers import EventStreamRenderer, StateJSONRenderer
-from .streaming import event_stream_response, run_to_end
+from .streaming import Stoppable, event_stream_response, run_to_end
 from flows.runs.recorder import current_recorder, new_recorder, new_run_id
+from flows.runs.stopping import end_stopped, stop_runs
 
 MAX_PAGE_SIZE = 100
 
@@ -306,12 +307,16 @@ class InvokeView(FlowsAPIView):
                             refuse=lambda: refuse_streaming_without_asgi(request, streamed))
         recorder = new_recorder(flow, session_id, run_id=new_run_id(), origin="api",
                                 owner_id=owner_id_for(request.user), **run_request_fields(data))
+        if options["on_busy"] in ("interrupt", "rollback"):  # the runs going on there stop first
+            await run_in_orm_thread(stop_runs, flow, session_id, options["on_busy"], keep=recorder.run_id)
+            options["on_busy"] = "wait"
+        stoppable = Stoppable(recorder.run_id, lambda action: end_stopped(engine, recorder, action))
         token = current_recorder.set(recorder)  # the run's record, with who asked and what
         try:
             events = engine.stream(apply_state, session_id=session_id, run_id=recorder.run_id, **options)
             if streamed:
-                return await event_stream_response(events)
-            return Response(await run_to_end(events))
+                return await event_stream_response(events, stoppable)
+            return Response(await run_to_end(events, stoppable))
         finally:
             current_recorder.reset(token)
 

@@ -6,8 +6,7 @@
    they were created. With ``on_busy="interrupt"`` or ``"rollback"`` the runs
    ahead of it are asked to stop (pending ones are cancelled at once).
 3. **Run** the flow, recording its events, while a watcher beats the run's
-   heartbeat and polls for a stop request; a stop cancels the run at its next
-   await point (within ``STOP_POLL_SECONDS`` plus that await).
+   heartbeat and polls for a stop request (:mod:`flows.runs.stopping`).
 4. **End**: succeeded, interrupted (a question is pending), failed, or
    cancelled — after a ``rollback`` stop, with the run's checkpoints deleted.
 
@@ -23,6 +22,7 @@ import asyncio
 import logging
 from typing import Any
 
+from django.db.models import F
 from django.utils import timezone
 
 from flows import registry
@@ -30,22 +30,11 @@ from flows.checkpointer import run_in_orm_thread
 from flows.engine import FlowEngine, FlowError
 
 from .recorder import WORKER, Recorder, current_recorder
+from .stopping import POLL_SECONDS, RunStopped, end_stopped, stop_request, stop_runs, watch
 
 logger = logging.getLogger("flows.runs")
 
-#: How often a running run looks for a stop request, and a waiting one for its turn.
-STOP_POLL_SECONDS = 0.2
-#: How often a running run tells the others that its worker is alive.
-HEARTBEAT_SECONDS = 2.0
 UNFINISHED = ("pending", "running")
-
-
-class Stopped(Exception):
-    """The run was asked to stop (``action`` is ``cancel``, ``interrupt`` or ``rollback``)."""
-
-    def __init__(self, action: str) -> None:
-        super().__init__(action)
-        self.action = action
 
 
 # -- rows (blocking; on the ORM pool) ----------------------------------------------------------
@@ -56,12 +45,12 @@ def _claim(run_id: str) -> dict[str, Any] | None:
 
     now = timezone.now()
     if not Run.objects.filter(run_id=run_id, status="pending").update(
-        status="running", worker=WORKER, started_at=now, heartbeat_at=now
+        status="running", worker=WORKER, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1
     ):
         return None
     return Run.objects.filter(run_id=run_id).values(
         "pk", "flow_name", "session_id", "input", "has_resume", "resume", "checkpoint_id", "on_busy", "last_event",
-        "stop_requested",
+        "stop_requested", "attempts", "engine_run_id", "run_id",
     ).get()
 
 
@@ -74,25 +63,6 @@ def _ahead(run: dict[str, Any]) -> list[dict[str, Any]]:
     )
 
 
-def _stop_ahead(run: dict[str, Any], action: str) -> None:
-    """``interrupt`` / ``rollback``: the runs ahead stop (pending ones at once)."""
-    from flows.models import Run
-
-    ahead = Run.objects.filter(flow_name=run["flow_name"], session_id=run["session_id"], pk__lt=run["pk"])
-    ahead.filter(status="pending").update(status="cancelled", finished_at=timezone.now(),
-                                          error=f"superseded by run {run['pk']} ({action})")
-    ahead.filter(status="running", stop_requested="").update(stop_requested=action)
-
-
-def _beat(pk: int, beat: bool) -> str:
-    """The run's stop request ('' if none); with ``beat``, its heartbeat is renewed too."""
-    from flows.models import Run
-
-    if beat:
-        Run.objects.filter(pk=pk).update(heartbeat_at=timezone.now())
-    return Run.objects.filter(pk=pk).values_list("stop_requested", flat=True).get()
-
-
 # -- the execution ------------------------------------------------------------------------------
 
 
@@ -101,7 +71,7 @@ async def execute(run_id: str) -> None:
     run = await run_in_orm_thread(_claim, run_id)
     if run is None:
         return
-    recorder = Recorder(run_id, run["flow_name"], run["session_id"], last_seq=run["last_event"])
+    recorder = Recorder(run_id, run["flow_name"], run["session_id"], last_seq=run["last_event"], durable_start=True)
     try:
         engine = registry.get_flow(run["flow_name"])
     except registry.FlowNotFound as error:
@@ -109,9 +79,11 @@ async def execute(run_id: str) -> None:
         return
     try:
         await _wait_for_turn(run)
+        if run["engine_run_id"] and not await _continue_where_it_stopped(engine, run, recorder):
+            return
         await _run(engine, run, recorder)
-    except Stopped as stop:
-        await _end_stopped(engine, run, recorder, stop.action)
+    except RunStopped as stop:
+        await end_stopped(engine, recorder, stop.action)
     except FlowError:
         await recorder.finish()  # its run_failed event said how
     except Exception as error:  # a bug: the run failed, the worker goes on
@@ -127,12 +99,31 @@ async def _wait_for_turn(run: dict[str, Any]) -> None:
         if not ahead:
             return
         if run["on_busy"] in ("interrupt", "rollback") and not asked:
-            await run_in_orm_thread(_stop_ahead, run, run["on_busy"])
+            await run_in_orm_thread(stop_runs, run["flow_name"], run["session_id"], run["on_busy"],
+                                    below_pk=run["pk"])
             asked = True
-        action = await run_in_orm_thread(_beat, run["pk"], True)
+        action = await run_in_orm_thread(stop_request, run["run_id"], True)
         if action:
-            raise Stopped(action)
-        await asyncio.sleep(STOP_POLL_SECONDS)
+            raise RunStopped(action)
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def _continue_where_it_stopped(engine: FlowEngine, run: dict[str, Any], recorder: Recorder) -> bool:
+    """An execution after a crash: what the run asked is saved already; continue its engine run.
+
+    Returns whether there is anything left to run (the run's input and answer
+    are then not applied again).
+    """
+    head = await engine.get_metadata(run["session_id"])
+    if head is None or head.run_id != run["engine_run_id"]:
+        await recorder.finish(status="cancelled", error="the session moved on before the run could be resumed")
+        return False
+    if head.finished or head.interrupt:
+        await recorder.finish(status="interrupted" if head.interrupt else "succeeded",
+                              head_checkpoint_id=head.checkpoint_id, interrupts=[dict(q) for q in head.interrupt])
+        return False
+    run.update(input=None, has_resume=False, checkpoint_id="")
+    return True
 
 
 async def _run(engine: FlowEngine, run: dict[str, Any], recorder: Recorder) -> None:
@@ -147,12 +138,12 @@ async def _run(engine: FlowEngine, run: dict[str, Any], recorder: Recorder) -> N
         work = asyncio.ensure_future(_drain(events))
     finally:
         current_recorder.reset(token)
-    watcher = asyncio.ensure_future(_watch(run["pk"], work))
+    watcher = asyncio.ensure_future(watch(run["run_id"], work))
     try:
         await work
     except asyncio.CancelledError:
         if watcher.done() and not watcher.cancelled() and watcher.result():
-            raise Stopped(watcher.result()) from None
+            raise RunStopped(watcher.result()) from None
         raise
     finally:
         watcher.cancel()
@@ -162,55 +153,3 @@ async def _run(engine: FlowEngine, run: dict[str, Any], recorder: Recorder) -> N
 async def _drain(events: Any) -> None:
     async for _ in events:
         pass
-
-
-async def _watch(pk: int, work: asyncio.Future[None]) -> str:
-    """Beats the heartbeat and polls for a stop request; cancels ``work`` when asked to stop."""
-    loop = asyncio.get_running_loop()
-    next_beat = loop.time()
-    while not work.done():
-        beat = loop.time() >= next_beat
-        if beat:
-            next_beat = loop.time() + HEARTBEAT_SECONDS
-        action = await run_in_orm_thread(_beat, pk, beat)
-        if action:
-            work.cancel()
-            return action
-        await asyncio.sleep(STOP_POLL_SECONDS)
-    return ""
-
-
-async def _end_stopped(engine: FlowEngine, run: dict[str, Any], recorder: Recorder, action: str) -> None:
-    """A stopped run is cancelled; after ``rollback`` what it checkpointed is gone."""
-    error = {"cancel": "cancelled", "interrupt": "stopped by a newer run (interrupt)",
-             "rollback": "stopped and rolled back"}.get(action, action)
-    if action == "rollback":
-        await discard_after(engine, run["session_id"], recorder.outcome.get("base_checkpoint_id") or None)
-    await recorder.finish(status="cancelled", error=error, interrupts=[])
-
-
-async def discard_after(engine: FlowEngine, session_id: str, base: str | None) -> None:
-    """Deletes every checkpoint after ``base`` on the head's branch (``None``: every checkpoint)."""
-    if base is None:
-        await engine.reset_session(session_id)
-        return
-    head = await engine.get_metadata(session_id)
-    since = await engine.get_metadata(session_id, base)
-    if head is None or since is None or head.checkpoint_id == base:
-        return
-    chain = await engine.list_checkpoints(session_id, limit=head.depth - since.depth + 1)
-    ids = [meta.checkpoint_id for meta in chain]
-    if base in ids and ids.index(base) > 0:
-        await engine.delete_checkpoints(session_id, ids[ids.index(base) - 1])
-
-
-def mark_stop(run_id: str, action: str) -> int:
-    """Asks a run to stop (blocking): a pending run is cancelled at once; returns rows changed."""
-    from flows.models import Run
-
-    now = timezone.now()
-    cancelled = Run.objects.filter(run_id=run_id, status="pending").update(
-        status="cancelled", error="cancelled before it started", finished_at=now
-    )
-    return cancelled or Run.objects.filter(run_id=run_id, status="running").update(stop_requested=action)
-

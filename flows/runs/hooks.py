@@ -29,6 +29,8 @@ class RunHooks(FlowEngineHooks):
             recorder = implicit_recorder(self.flow_name, event)
             current_recorder.set(recorder)
         recorder.add(event)
+        if recorder.durable_start:  # the input is saved: a worker that takes the run over must not apply it again
+            await recorder.flush_start()
 
     def _record(self, event: dict[str, Any]) -> None:
         recorder = current_recorder.get()

@@ -54,6 +54,8 @@ class Recorder:
     #: the fields of a ``Run`` row to insert with the first batch (a run no one created beforehand)
     create: dict[str, Any] | None = None
     last_seq: int = 0
+    #: write ``run_started`` at once (a recovered run must know its input was applied)
+    durable_start: bool = False
     started: bool = False
     outcome: dict[str, Any] = field(default_factory=dict)
     _queued: list[tuple[int, str, str]] = field(default_factory=list)
@@ -101,6 +103,11 @@ class Recorder:
             create, self.create = self.create, None
             if batch or create is not None or run_fields:
                 await run_in_orm_thread(_write, self.run_id, create, batch, run_fields)
+
+    async def flush_start(self) -> None:
+        """Writes ``run_started`` now, with the engine run it began or continued."""
+        start = {key: self.outcome[key] for key in ("engine_run_id", "base_checkpoint_id") if key in self.outcome}
+        await self.flush(**start)
 
     async def finish(self, **run_fields: Any) -> None:
         """The run ended: its last events and its outcome, written now."""

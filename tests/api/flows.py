@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import operator
+import os
 from typing import Annotated, Any, AsyncIterator, TypedDict
 
 from flows.engine import END, START, FlowEngine
@@ -20,6 +21,7 @@ class ChatState(TypedDict, total=False):
     when: dt.datetime | None
     fail: bool
     slow: bool
+    label: str
 
 
 def chat_flow(checkpointer=None) -> FlowEngine:
@@ -86,4 +88,34 @@ def sloppy_flow(checkpointer=None) -> FlowEngine:
     flow.add_node("write", write)
     flow.add_edge(START, "write")
     flow.add_edge("write", END)
+    return flow.build()
+
+
+def steps_flow(checkpointer=None) -> FlowEngine:
+    """Four nodes, one after another, each taking ``FLOWS_TEST_STEP_SECONDS`` and streaming a token.
+
+    Each node writes its name to ``$FLOWS_TEST_COUNT_DIR/<session>.log`` when it
+    finishes its work, so a test can count how often each node ran.
+    """
+
+    def step(name: str):
+        async def run(state: ChatState) -> AsyncIterator[Any]:
+            yield f"{name} "
+            await asyncio.sleep(float(os.environ.get("FLOWS_TEST_STEP_SECONDS", "0.5")))
+            counts = os.environ.get("FLOWS_TEST_COUNT_DIR")
+            if counts:
+                with open(os.path.join(counts, f"{state.get('label', 'run')}.log"), "a") as log:
+                    log.write(name + "\n")
+            yield {"messages": [name]}
+
+        return run
+
+    flow = FlowEngine(ChatState, checkpointer=checkpointer)
+    names = ["a", "b", "c", "d"]
+    for name in names:
+        flow.add_node(name, step(name), stream=True)
+    flow.add_edge(START, names[0])
+    for first, second in zip(names, names[1:]):
+        flow.add_edge(first, second)
+    flow.add_edge(names[-1], END)
     return flow.build()

@@ -1,10 +1,22 @@
-"""The demo's settings plus the flows the live-server tests need (``tests.live``)."""
+"""The demo's settings plus the flows the live-server tests need (``tests.live``).
+
+``FLOWS_TEST_LEASE_SECONDS`` and ``FLOWS_TEST_RUN_STALE_SECONDS`` shorten how
+long a killed worker holds a session, for the crash tests.
+"""
+
+import os
 
 from project.settings import *  # noqa: F403
 from project.settings import FLOWS
 
 FLOWS = {
     **FLOWS,
-    "REGISTRY": {**FLOWS["REGISTRY"], "sleepy": "tests.api.flows.sleepy_flow"},
+    "REGISTRY": {
+        **FLOWS["REGISTRY"],
+        "sleepy": "tests.api.flows.sleepy_flow",
+        "steps": "tests.api.flows.steps_flow",
+    },
     "THROTTLE_RATES": {"invoke": "100000/minute"},
+    "LEASE_SECONDS": float(os.environ.get("FLOWS_TEST_LEASE_SECONDS", "30")),
+    "RUN_STALE_SECONDS": float(os.environ.get("FLOWS_TEST_RUN_STALE_SECONDS", "30")),
 }
