@@ -20,8 +20,37 @@ from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Now
 
 from . import registry
+from .conf import flows_settings
 from .checkpointer import DjangoCheckpointer, run_in_orm_thread
 from .engine.checkpointers import BaseCheckpointer, CheckpointMetadata
+
+class SessionNotFound(LookupError):
+    """No such session — or one the caller may not reach, which must look the same."""
+
+    code = "session_not_found"
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"no session {session_id!r} of this flow")
+
+
+def owner_id_for(user: Any) -> int | None:
+    """The owner a new session gets: the signed-in user, or none."""
+    return user.pk if user is not None and user.is_authenticated else None
+
+
+def may_access(user: Any, owner_id: int | None) -> bool:
+    """Whether ``user`` reaches a session owned by ``owner_id`` (``None``: no owner).
+
+    Owners reach their sessions, staff every session; ownerless sessions are
+    staff's, or everyone's when ``FLOWS["ANONYMOUS"]`` is on.
+    """
+    if user is not None and user.is_authenticated:
+        if user.is_staff:
+            return True
+        if owner_id is not None:
+            return owner_id == user.pk
+    return owner_id is None and bool(flows_settings.ANONYMOUS)
+
 
 #: A run's event -> the session status it leaves behind.
 STATUS_AFTER_EVENT = {

@@ -9,7 +9,6 @@ server do it.
 from __future__ import annotations
 
 import os
-from importlib.util import find_spec
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
@@ -26,13 +25,15 @@ http_application = django_application
 if os.environ.get("SERVE_STATIC", "1") != "0":
     http_application = ASGIStaticFilesHandler(django_application)
 
-websocket_urlpatterns: list = []
-if find_spec("flows.routing") is not None:  # the live-event WebSocket routes
-    from flows.routing import websocket_urlpatterns  # noqa: E402
+from flows.live.auth import TokenAuthMiddleware  # noqa: E402
+from flows.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": http_application,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # origin checked against ALLOWED_HOSTS; the user from the session cookie, or a token
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

@@ -64,7 +64,7 @@ async def run(config: Config) -> None:
     sys.path.insert(0, str(ROOT))
     import httpx
 
-    from tests.live import fresh_postgres_database, start_server
+    from tests.servers import fresh_postgres_database, start_server
 
     turns = 5 if config.quick else 40
     rows = []

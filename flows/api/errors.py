@@ -21,7 +21,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from flows import registry
+from flows import registry, sessions
 from flows.engine import errors as engine
 from flows.runs.stopping import RunStopped
 
@@ -122,6 +122,8 @@ def as_api_error(exc: Exception) -> ApiError | None:
         return exc
     if isinstance(exc, engine.FlowError):
         return from_engine(exc)
+    if isinstance(exc, sessions.SessionNotFound):
+        return not_found("session", str(exc))
     if isinstance(exc, RunStopped):
         return ApiError(str(exc), code="run_stopped", status_code=status.HTTP_409_CONFLICT,
                         extra={"action": exc.action})

@@ -16,6 +16,9 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 
 from flows.conf import flows_settings
+from flows.sessions import may_access, owner_id_for
+
+__all__ = ["IsAuthenticatedOrAnonymousAllowed", "may_access", "owner_id_for"]
 
 
 class IsAuthenticatedOrAnonymousAllowed(BasePermission):
@@ -25,18 +28,3 @@ class IsAuthenticatedOrAnonymousAllowed(BasePermission):
 
     def has_permission(self, request: Any, view: Any) -> bool:
         return bool(flows_settings.ANONYMOUS or (request.user and request.user.is_authenticated))
-
-
-def owner_id_for(user: Any) -> int | None:
-    """The owner a new session gets: the signed-in user, or none."""
-    return user.pk if user is not None and user.is_authenticated else None
-
-
-def may_access(user: Any, owner_id: int | None) -> bool:
-    """Whether ``user`` reaches a session owned by ``owner_id`` (``None``: no owner)."""
-    if user is not None and user.is_authenticated:
-        if user.is_staff:
-            return True
-        if owner_id is not None:
-            return owner_id == user.pk
-    return owner_id is None and bool(flows_settings.ANONYMOUS)

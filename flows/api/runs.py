@@ -26,19 +26,17 @@ from flows.engine import CheckpointNotFound, FlowEngine
 from flows.events import dumps
 from flows.runs import follow
 from flows.runs.stopping import mark_stop
-from flows.runs.recorder import new_run_id
+from flows.runs import starting
 from flows.runs.recovery import recover_stale_runs
-from flows.runs.tasks import enqueue
 
 from . import serializers as s
 from .base import FlowsAPIView, documented
 from .errors import ApiError, invalid, not_found
 from .renderers import EventStreamRenderer, StateJSONRenderer
 from .streaming import sse_response, stored_frames
-from .permissions import owner_id_for
 from .views import (
     FLOW, LIMIT, MAX_PAGE_SIZE, SESSION, accessible_row, body, checkpoint_id_checked, claim_session, errors,
-    flow_named, json_input, page_size, refuse_streaming_without_asgi, run_request_fields, session_id_checked,
+    flow_named, json_input, page_size, refuse_streaming_without_asgi, session_id_checked,
 )
 
 RUN = OpenApiParameter("run_id", str, OpenApiParameter.PATH)
@@ -137,29 +135,12 @@ class RunListView(FlowsAPIView):
         session_id_checked(session_id)
         data = body(request, s.RunRequest)
         apply_state = json_input(engine, data.get("input"), "input")
-        options: dict[str, Any] = {}
-        if data.get("resume") is not None:
-            options["resume"] = data["resume"]
         if data.get("checkpoint_id"):
-            options["checkpoint_id"] = checkpoint_id_checked(data["checkpoint_id"])
-        await claim_session(request, flow, engine, session_id, options)
-        fields = {**run_request_fields(data), "input": apply_state}
-        run_id = new_run_id()
-
-        def create() -> dict[str, Any] | None:
-            from flows.models import Run
-
-            if fields["on_busy"] == "reject" and _runs(flow, session_id).filter(status__in=("pending", "running")).exists():
-                return None
-            Run.objects.create(run_id=run_id, flow_name=flow, session_id=session_id, origin="background",
-                               owner_id=owner_id_for(request.user), **fields)
-            enqueue(run_id)
-            return _runs(flow, session_id).filter(run_id=run_id).values(*RUN_FIELDS).get()
-
-        run = await run_in_orm_thread(create)
-        if run is None:
-            raise ApiError(f"session {session_id!r} is busy: another run is pending or running",
-                           code="session_busy", status_code=status.HTTP_409_CONFLICT, headers={"Retry-After": "1"})
+            checkpoint_id_checked(data["checkpoint_id"])
+        await claim_session(request, flow, engine, session_id, starting.call_options(data))
+        run_id = await run_in_orm_thread(starting.start_in_background, flow, session_id, request.user, data,
+                                         apply_state)
+        run = await run_or_404(flow, session_id, run_id)
         return Response(run_data(run), status=status.HTTP_202_ACCEPTED,
                         headers={"Location": location(request, flow, session_id, run_id)})
 

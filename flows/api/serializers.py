@@ -53,6 +53,23 @@ def _json_type(value: Any) -> str:
 # -- requests -------------------------------------------------------------------------------
 
 
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """A request's data, validated; an unknown key is an error (a misspelt ``inputs`` must not run a turn)."""
+    from .errors import invalid
+
+    if not isinstance(data, dict):
+        raise invalid("the body must be a JSON object", code="body_not_an_object")
+    serializer = serializer_class(data=data)
+    unknown = sorted(set(data) - set(serializer.fields))
+    if unknown:
+        known = ", ".join(serializer.fields)
+        raise invalid(f"unknown {'field' if len(unknown) == 1 else 'fields'} {', '.join(map(repr, unknown))}; "
+                      f"the body takes {known}", fields={name: [f"unknown field; use {known}"] for name in unknown})
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+
 class SessionCreateRequest(serializers.Serializer):
     session_id = Text(
         required=False, max_length=255,

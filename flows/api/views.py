@@ -27,7 +27,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from flows import registry, sessions
 from flows.checkpointer import run_in_orm_thread
 from flows.conf import flows_settings
-from flows.engine import CheckpointNotFound, FlowEngine, InvalidInput, NothingToResume
+from flows.engine import CheckpointNotFound, FlowEngine, InvalidInput
 from flows.engine.checkpointers import CheckpointMetadata
 from flows.engine.checkpointers.base import validate_session_id
 
@@ -37,9 +37,8 @@ from .base import FlowsAPIView, documented
 from .errors import ApiError, from_invalid_input, invalid, not_found
 from .permissions import may_access, owner_id_for
 from .renderers import EventStreamRenderer, StateJSONRenderer
-from .streaming import Stoppable, event_stream_response, run_to_end
-from flows.runs.recorder import current_recorder, new_recorder, new_run_id
-from flows.runs.stopping import end_stopped, stop_runs
+from .streaming import event_stream_response, run_to_end
+from flows.runs import starting
 
 MAX_PAGE_SIZE = 100
 
@@ -69,7 +68,7 @@ def session_id_checked(session_id: str) -> str:
 
 
 def session_gone(session_id: str) -> Exception:
-    return not_found("session", f"no session {session_id!r} of this flow")
+    return sessions.SessionNotFound(session_id)
 
 
 async def accessible_row(request: Request, flow: str, engine: FlowEngine, session_id: str) -> models.Model | None:
@@ -109,17 +108,8 @@ def page_size(request: Request) -> int:
 
 
 def body(request: Request, serializer_class: type[s.serializers.Serializer]) -> dict[str, Any]:
-    """The validated body; an unknown key is an error (a misspelt ``inputs`` must not run a turn)."""
-    if not isinstance(request.data, dict):
-        raise invalid("the body must be a JSON object", code="body_not_an_object")
-    serializer = serializer_class(data=request.data)
-    unknown = sorted(set(request.data) - set(serializer.fields))
-    if unknown:
-        known = ", ".join(serializer.fields)
-        raise invalid(f"unknown {'field' if len(unknown) == 1 else 'fields'} {', '.join(map(repr, unknown))}; "
-                      f"the body takes {known}", fields={name: [f"unknown field; use {known}"] for name in unknown})
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
+    """The validated body (:func:`flows.api.serializers.validated`)."""
+    return s.validated(serializer_class, request.data)
 
 
 def json_input(engine: FlowEngine, data: dict[str, Any] | None, prefix: str) -> dict[str, Any] | None:
@@ -135,37 +125,8 @@ async def claim_session(
     request: Request, flow: str, engine: FlowEngine, session_id: str, options: dict[str, Any],
     refuse: Callable[[], None] = lambda: None,
 ) -> models.Model:
-    """The session's row for a call, created for the caller on first use (the seed page's behaviour).
-
-    Whatever refuses the call (``refuse()`` raises) does so before a row is made:
-    a new session has no question to answer and no checkpoint to fork from.
-    """
-    row = await sessions.aget(flow, session_id)
-    if row is not None:
-        if not may_access(request.user, row.owner_id):
-            raise session_gone(session_id)
-        refuse()
-        return row
-    if await engine.get_metadata(session_id) is not None:  # made outside the site: no owner
-        if not may_access(request.user, None):
-            raise session_gone(session_id)
-        refuse()
-        return (await sessions.acreate(flow, session_id, None))[0]
-    if "resume" in options:
-        raise NothingToResume(f"session {session_id!r} has no pending interrupt to resume")
-    if "checkpoint_id" in options:
-        raise CheckpointNotFound(f"no checkpoint {options['checkpoint_id']!r} in session {session_id!r}")
-    refuse()
-    row, created = await sessions.acreate(flow, session_id, owner_id_for(request.user))
-    if not created and not may_access(request.user, row.owner_id):
-        raise session_gone(session_id)
-    return row
-
-
-def run_request_fields(data: dict[str, Any]) -> dict[str, Any]:
-    """What a call asked, as ``Run`` fields."""
-    return {"input": data.get("input"), "has_resume": data.get("resume") is not None, "resume": data.get("resume"),
-            "checkpoint_id": data.get("checkpoint_id") or "", "on_busy": data.get("on_busy") or flows_settings.ON_BUSY}
+    """The session's row for the caller's call (:func:`flows.runs.starting.claim_session`)."""
+    return await starting.claim_session(flow, engine, session_id, request.user, options, refuse)
 
 
 def refuse_streaming_without_asgi(request: Request, streamed: bool) -> None:
@@ -297,28 +258,15 @@ class InvokeView(FlowsAPIView):
         session_id_checked(session_id)
         data = body(request, s.InvokeRequest)
         apply_state = json_input(engine, data.get("input"), "input")
-        options: dict[str, Any] = {"on_busy": data.get("on_busy") or flows_settings.ON_BUSY}
-        if data.get("resume") is not None:
-            options["resume"] = data["resume"]
         if data.get("checkpoint_id"):
-            options["checkpoint_id"] = checkpoint_id_checked(data["checkpoint_id"])
+            checkpoint_id_checked(data["checkpoint_id"])
         streamed = isinstance(request.accepted_renderer, EventStreamRenderer)
-        await claim_session(request, flow, engine, session_id, options,
+        await claim_session(request, flow, engine, session_id, starting.call_options(data),
                             refuse=lambda: refuse_streaming_without_asgi(request, streamed))
-        recorder = new_recorder(flow, session_id, run_id=new_run_id(), origin="api",
-                                owner_id=owner_id_for(request.user), **run_request_fields(data))
-        if options["on_busy"] in ("interrupt", "rollback"):  # the runs going on there stop first
-            await run_in_orm_thread(stop_runs, flow, session_id, options["on_busy"], keep=recorder.run_id)
-            options["on_busy"] = "wait"
-        stoppable = Stoppable(recorder.run_id, lambda action: end_stopped(engine, recorder, action))
-        token = current_recorder.set(recorder)  # the run's record, with who asked and what
-        try:
-            events = engine.stream(apply_state, session_id=session_id, run_id=recorder.run_id, **options)
-            if streamed:
-                return await event_stream_response(events, stoppable)
-            return Response(await run_to_end(events, stoppable))
-        finally:
-            current_recorder.reset(token)
+        run = await starting.start_here(engine, flow, session_id, request.user, data, apply_state, origin="api")
+        if streamed:
+            return await event_stream_response(run)
+        return Response(await run_to_end(run))
 
 
 class StateView(FlowsAPIView):

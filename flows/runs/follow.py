@@ -10,7 +10,7 @@ that saw the run ended and then found no new row has seen everything.
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator, NamedTuple
+from typing import Any, AsyncIterator, NamedTuple
 
 from flows.checkpointer import run_in_orm_thread
 
@@ -23,6 +23,8 @@ class StoredEvent(NamedTuple):
     id: int  #: the run's event id (from 1), or for a session's watcher the row's id
     event: str
     data: str  #: the event as JSON
+    run_id: str = ""  #: (a session's watcher) the run it belongs to
+    seq: int = 0  #: (a session's watcher) its id within that run
 
 
 def _run_rows(run_pk: int, after: int) -> tuple[str, list[StoredEvent]]:
@@ -57,14 +59,26 @@ async def follow_run(run_pk: int, after: int = 0, *, idle: float | None = None) 
             yield None
 
 
-def _session_rows(flow_name: str, session_id: str, after: int | None) -> tuple[int, list[StoredEvent]]:
+def _session_events(flow_name: str, session_id: str) -> Any:
     from flows.models import RunEvent
 
-    events = RunEvent.objects.filter(run__flow_name=flow_name, run__session_id=session_id)
+    return RunEvent.objects.filter(run__flow_name=flow_name, run__session_id=session_id)
+
+
+def _newest(flow_name: str, session_id: str) -> int:
+    return _session_events(flow_name, session_id).order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+async def newest_session_event(flow_name: str, session_id: str) -> int:
+    """The row id a session's watcher starts after, to see what comes from now on."""
+    return await run_in_orm_thread(_newest, flow_name, session_id)
+
+
+def _session_rows(flow_name: str, session_id: str, after: int | None) -> tuple[int, list[StoredEvent]]:
     if after is None:  # from now on
-        newest = events.order_by("-pk").values_list("pk", flat=True).first()
-        return newest or 0, []
-    rows = events.filter(pk__gt=after).order_by("pk").values_list("pk", "event", "data")
+        return _newest(flow_name, session_id), []
+    rows = (_session_events(flow_name, session_id).filter(pk__gt=after).order_by("pk")
+            .values_list("pk", "event", "data", "run__run_id", "seq"))
     return after, [StoredEvent(*row) for row in rows[:BATCH]]
 
 

@@ -11,6 +11,7 @@ Followers in any process read the rows (:mod:`flows.runs.follow`).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
 import socket
@@ -27,6 +28,8 @@ from flows.events import dumps
 
 logger = logging.getLogger("flows.runs")
 
+#: Whether Channels is installed: batches also go to the sessions' watchers (:mod:`flows.live`).
+LIVE = importlib.util.find_spec("channels") is not None
 #: Seconds an event may wait before its batch is written.
 FLUSH_SECONDS = 0.05
 #: Who is writing: a worker's name in ``Run.worker``.
@@ -103,6 +106,10 @@ class Recorder:
             create, self.create = self.create, None
             if batch or create is not None or run_fields:
                 await run_in_orm_thread(_write, self.run_id, create, batch, run_fields)
+            if batch and LIVE:
+                from flows.live.fanout import publish
+
+                await publish(self.flow_name, self.session_id, self.run_id, batch)
 
     async def flush_start(self) -> None:
         """Writes ``run_started`` now, with the engine run it began or continued."""

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from flows import registry
-from tests.live import start_server
+from tests.servers import start_server
 
 FLOWS = {
     "chat": "tests.api.flows.chat_flow",

@@ -1,4 +1,4 @@
-"""The demo's settings plus the flows the live-server tests need (``tests.live``).
+"""The demo's settings plus the flows the live-server tests need (``tests.servers``).
 
 ``FLOWS_TEST_LEASE_SECONDS`` and ``FLOWS_TEST_RUN_STALE_SECONDS`` shorten how
 long a killed worker holds a session, for the crash tests.

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.live import fresh_postgres_database, start_server
+from tests.servers import fresh_postgres_database, start_server
 
 
 def test_the_seed_pages_scenario_over_http(server):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.live import ROOT
+from tests.servers import ROOT
 
 HERE = Path(__file__).resolve().parent
 

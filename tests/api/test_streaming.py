@@ -9,7 +9,8 @@ import pytest
 from django.test import AsyncClient
 
 from flows import registry
-from flows.api.streaming import frame, running_runs
+from flows.api.streaming import frame
+from flows.runs.detached import running_runs
 from tests.api import flows as test_flows
 from tests.api.conftest import session_url
 

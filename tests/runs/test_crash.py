@@ -6,7 +6,7 @@ import os
 import signal
 from collections import Counter
 
-from tests.live import fresh_postgres_database, start_server
+from tests.servers import fresh_postgres_database, start_server
 from tests.runs.live import events, runs_url, start, until, wait
 
 

@@ -9,7 +9,7 @@ import pytest
 from django.test import AsyncClient
 
 from flows import registry
-from flows.api.streaming import running_runs
+from flows.runs.detached import running_runs
 from tests.api import flows as test_flows
 from tests.api.conftest import session_url
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.live import fresh_postgres_database, start_server
+from tests.servers import fresh_postgres_database, start_server
 from tests.runs.live import Watcher, events, runs_url, start, until, wait
 
 

@@ -1,0 +1,1 @@
+"""Live events over WebSockets (Channels): every watcher of a session sees every run on it."""
