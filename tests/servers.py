@@ -147,6 +147,30 @@ def start_server(
 
 
 @contextlib.contextmanager
+def another_server(live: LiveServer, workdir: Path) -> Iterator[str]:
+    """A second uvicorn process on ``live``'s database and settings (its own port); yields its URL."""
+    port = free_port()
+    log = workdir / f"uvicorn-{port}.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port",
+             str(port), "--lifespan", "off", "--no-access-log"],
+            cwd=ROOT, env=live.env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_ready(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
 def fresh_postgres_database() -> Iterator[str]:
     """The URL of a new, empty database on the test PostgreSQL server, dropped afterwards."""
     import psycopg2
