@@ -35,6 +35,7 @@ from .conf import flows_settings
 from .display import pretty_json
 from .history import ahistory
 from .models import Checkpoint, FlowSession
+from .runs.recorder import current_origin
 
 HISTORY_PAGE = 20
 
@@ -183,6 +184,7 @@ class FlowSessionAdmin(admin.ModelAdmin):
         if engine is None:
             self.message_user(request, _("Flow %s is not registered.") % session.flow_name, messages.ERROR)
             return False
+        origin = current_origin.set("admin")  # how the run is recorded
         try:
             result = engine.sync.invoke(
                 apply_state, session_id=session.session_id, on_busy=flows_settings.ON_BUSY, **kwargs
@@ -196,6 +198,8 @@ class FlowSessionAdmin(admin.ModelAdmin):
         except FlowError as exc:
             self.message_user(request, f"{type(exc).__name__}: {exc}", messages.ERROR)
             return False
+        finally:
+            current_origin.reset(origin)
         if "__interrupt__" in result:
             self.message_user(request, _("The run is waiting for an answer."), messages.WARNING)
         else:

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from flows.conf import flows_settings
 from flows.display import pretty_json
 from flows.engine import FlowError
+from flows.runs.recorder import current_origin
 
 from ..helpers import flow_or_error, json_option
 
@@ -34,10 +35,13 @@ class Command(BaseCommand):
             kwargs["resume"] = json_option(options["resume"], "--resume")
         if options["checkpoint"]:
             kwargs["checkpoint_id"] = options["checkpoint"]
+        origin = current_origin.set("command")  # how the run is recorded
         try:
             if apply_state is not None:
                 apply_state = engine.input_from_json(apply_state)
             state = engine.sync.invoke(apply_state, session_id=options["session"], **kwargs)
         except FlowError as exc:
             raise CommandError(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            current_origin.reset(origin)
         self.stdout.write(pretty_json(state))

@@ -57,3 +57,11 @@ def test_input_the_schema_refuses_is_a_command_error_and_the_session_stays_usabl
     assert Checkpoint.objects.filter(session__session_id="t7").count() == before
     state = run_json("flows_invoke", flow, "t7", "--input", '{"messages": ["where is my order"]}')
     assert len(state["messages"]) >= 3
+
+
+def test_the_commands_runs_are_recorded_as_the_commands(run_json):
+    from flows.models import Run
+
+    run_json("flows_invoke", "seed", "rec", "--input", '{"messages": ["hi"], "status": "s", "counter": 0}')
+    assert list(Run.objects.filter(session_id="rec").values_list("origin", "status", "last_event")) == [
+        ("command", "succeeded", 4)]
