@@ -11,6 +11,7 @@ Sections (see bench/sections/):
   conversation  a long conversation: µs per turn early vs late, bytes stored
   history       head state and latest 5 checkpoints of one session among many
   rest          REST invoke latency and throughput (2 uvicorn workers, PostgreSQL) vs in process
+  events        recording runs: cost per checkpointed step on and off; a log watcher's latency
 
 The servers come from FLOWS_TEST_POSTGRES_URL / FLOWS_TEST_MARIADB_URL /
 FLOWS_TEST_REDIS_URL (scripts/with-test-services sets them); a backend without

@@ -5,6 +5,7 @@ steps         µs per checkpointed node step per backend, next to the raw-write 
 conversation  a long conversation: µs per turn early vs late, bytes stored
 history       head state and latest 5 checkpoints of one session among many
 rest          REST invoke latency and throughput over HTTP, next to the in-process invoke
+events        what recording runs costs a checkpointed step; how soon a watcher sees events
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class Config:
         return [s for s in self.systems if s in backend.systems]
 
 
-SECTIONS = ("engine", "steps", "conversation", "history", "rest")
+SECTIONS = ("engine", "steps", "conversation", "history", "rest", "events")
 
 
 class Failures:

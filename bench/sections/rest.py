@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +31,6 @@ from report import ratio, table
 
 from . import Config
 
-ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = (1, 8, 32)
 TEXT = "what are your opening hours? " + "I would like to come by the shop with a parcel to return, " * 3
 
@@ -61,17 +59,19 @@ async def run(config: Config) -> None:
     if not os.environ.get("FLOWS_TEST_POSTGRES_URL"):
         print("  skipped: FLOWS_TEST_POSTGRES_URL is not set (`make bench` sets it)")
         return
-    sys.path.insert(0, str(ROOT))
     import httpx
+    from site_django import django_on_postgres
 
-    from tests.servers import fresh_postgres_database, start_server
+    database_url = django_on_postgres()
+    from flows.registry import get_flow
+    from tests.servers import start_server
 
     turns = 5 if config.quick else 40
     rows = []
-    with tempfile.TemporaryDirectory() as workdir, fresh_postgres_database() as database_url:
+    with tempfile.TemporaryDirectory() as workdir:
         env = {"FLOWS_DEMO_TOKEN_DELAY": "0"}
         with start_server(Path(workdir), database_url=database_url, workers=2, env=env) as server:
-            inline = in_process(server.env)
+            inline = get_flow("support")
             limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
             async with server.async_client(limits=limits) as http:
                 for clients in CLIENTS:
@@ -102,16 +102,3 @@ async def run(config: Config) -> None:
         rows,
         notes=["http: 2 uvicorn workers, token auth, JSON; local: flow.invoke in the benchmark's process"],
     )
-
-
-def in_process(server_env: dict[str, str]):
-    """The support flow, on the server's database, in this process (Django set up like the server)."""
-    for name in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS",
-                 "FLOWS_DEMO_TOKEN_DELAY", "LOG_LEVEL"):
-        os.environ[name] = server_env[name]
-    import django
-
-    django.setup()
-    from flows.registry import get_flow
-
-    return get_flow("support")
