@@ -23,6 +23,7 @@ rows, and test flows with ``TransactionTestCase`` / ``transactional_db``.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
@@ -50,15 +51,33 @@ def shared_executor() -> ThreadPoolExecutor:
         return _pool
 
 
+#: A pool thread's connection idle this long is checked again before its next use (as a request's is).
+CHECK_AFTER_IDLE_SECONDS = 1.0
+_last_use = threading.local()
+
+
 def _with_connection_hygiene(using: str, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Runs ``func`` with Django's request-style connection handling around it:
-    ``CONN_MAX_AGE`` and ``CONN_HEALTH_CHECKS`` apply per call, as per request."""
+    """Runs ``func`` with Django's request-style connection handling around it.
+
+    Django checks a connection at the start of each request (``CONN_MAX_AGE``,
+    and with ``CONN_HEALTH_CHECKS`` a ``SELECT 1``). A pool thread serves many
+    calls a second, so it does so when its connection was idle for
+    ``CHECK_AFTER_IDLE_SECONDS`` — not before every call, which would double a
+    checkpoint write's round trips — and at once after an error.
+    """
     connection = connections[using]
-    connection.close_if_unusable_or_obsolete()
+    uses = getattr(_last_use, "by_alias", None)
+    if uses is None:
+        uses = _last_use.by_alias = {}
+    now = time.monotonic()
+    if now - uses.get(using, -CHECK_AFTER_IDLE_SECONDS) >= CHECK_AFTER_IDLE_SECONDS or connection.errors_occurred:
+        connection.close_if_unusable_or_obsolete()
     try:
         return func(*args, **kwargs)
     finally:
-        connection.close_if_unusable_or_obsolete()
+        if connection.errors_occurred:
+            connection.close_if_unusable_or_obsolete()
+        uses[using] = time.monotonic()
 
 
 async def run_in_orm_thread(

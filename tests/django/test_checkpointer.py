@@ -234,3 +234,25 @@ def test_four_processes_ten_invokes_each_leave_forty_messages(tmp_path, backend_
     assert len(state["messages"]) == 40
     assert sorted(state["messages"]) == sorted(f"w{n}-{i}" for n in range(4) for i in range(10))
     assert state["counter"] == 40
+
+
+async def test_a_pool_connection_is_checked_after_idling_not_before_every_call(monkeypatch):
+    from django.db import connections
+
+    from flows import checkpointer as module
+
+    checks = []
+    wrapper = type(connections["default"])
+    original = wrapper.close_if_unusable_or_obsolete
+    monkeypatch.setattr(wrapper, "close_if_unusable_or_obsolete", lambda self: checks.append(1) or original(self))
+    executor = module.ThreadPoolExecutor(max_workers=1)  # one thread: its calls follow each other
+    try:
+        for _ in range(20):
+            await module.run_in_orm_thread(lambda: None, executor=executor)
+        assert len(checks) == 1  # the first call, on a connection not used for a while
+        monkeypatch.setattr(module, "CHECK_AFTER_IDLE_SECONDS", 0.0)
+        for _ in range(5):
+            await module.run_in_orm_thread(lambda: None, executor=executor)
+        assert len(checks) == 6
+    finally:
+        executor.shutdown()
