@@ -62,8 +62,8 @@ def _with_connection_hygiene(using: str, func: Callable[..., T], *args: Any, **k
     Django checks a connection at the start of each request (``CONN_MAX_AGE``,
     and with ``CONN_HEALTH_CHECKS`` a ``SELECT 1``). A pool thread serves many
     calls a second, so it does so when its connection was idle for
-    ``CHECK_AFTER_IDLE_SECONDS`` — not before every call, which would double a
-    checkpoint write's round trips — and at once after an error.
+    ``CHECK_AFTER_IDLE_SECONDS`` — not before every call, which would add a round trip to
+    every checkpoint write — and at once after an error.
     """
     connection = connections[using]
     uses = getattr(_last_use, "by_alias", None)
