@@ -136,8 +136,16 @@ async def acreate(flow_name: str, session_id: str, owner_id: int | None) -> tupl
 
 
 async def adelete(flow_name: str, session_id: str) -> None:
+    """Deletes the session's row and its runs (a new session with the same id starts with none)."""
     found, using = rows(flow_name)
-    await run_in_orm_thread(lambda: found.filter(session_id=session_id).delete(), using=using)
+
+    def delete() -> None:
+        from .models import Run
+
+        found.filter(session_id=session_id).delete()
+        Run.objects.filter(flow_name=flow_name, session_id=session_id).delete()
+
+    await run_in_orm_thread(delete, using=using)
 
 
 async def amark(flow_name: str, session_id: str, status: str, *, error: str | None = None) -> None:

@@ -15,10 +15,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable
 
-from flows.checkpointer import run_in_orm_thread
 from flows.engine import FlowError
 
-from .stopping import POLL_SECONDS, RunStopped, stop_request
+from .stopping import RunStopped, watch
 
 logger = logging.getLogger("flows.runs")
 
@@ -55,23 +54,21 @@ class RunEvents:
         self._getter: asyncio.Future[dict[str, Any] | _End] | None = None
         self._reader_gone = False
         self._stoppable = stoppable
-        self._stop_action = ""
+        self._watcher: asyncio.Task[str] | None = None
         task = asyncio.ensure_future(self._drive(events))
         _running.add(task)
         task.add_done_callback(_running.discard)
         if stoppable is not None:
-            watcher = asyncio.ensure_future(self._watch(stoppable.run_id, task))
-            _running.add(watcher)
-            watcher.add_done_callback(_running.discard)
+            self._watcher = asyncio.ensure_future(watch(stoppable.run_id, task))
+            _running.add(self._watcher)
+            self._watcher.add_done_callback(_running.discard)
 
-    async def _watch(self, run_id: str, task: asyncio.Task[None]) -> None:
-        while not task.done():
-            action = await run_in_orm_thread(stop_request, run_id, False)
-            if action:
-                self._stop_action = action
-                task.cancel()
-                return
-            await asyncio.sleep(POLL_SECONDS)
+    def _stop_action(self) -> str:
+        """The stop request that cancelled the run ('' if none did)."""
+        watcher = self._watcher
+        if watcher is None or not watcher.done() or watcher.cancelled() or watcher.exception() is not None:
+            return ""
+        return watcher.result()
 
     async def _drive(self, events: AsyncIterator[dict[str, Any]]) -> None:
         error: Exception | None = None
@@ -79,9 +76,10 @@ class RunEvents:
             async for event in events:
                 self._put(event)
         except asyncio.CancelledError:
-            if self._stop_action and self._stoppable is not None:  # stopped on request: the run ends here
-                self._put(await self._stoppable.end(self._stop_action))
-                error = RunStopped(self._stop_action)
+            action = self._stop_action()
+            if action and self._stoppable is not None:  # stopped on request: the run ends here
+                self._put(await self._stoppable.end(action))
+                error = RunStopped(action)
                 return
             # the worker is shutting down: the run stops at its last checkpoint
             error = RuntimeError("the run was cancelled (the server is shutting down)")

@@ -30,11 +30,14 @@ from flows.checkpointer import run_in_orm_thread
 from flows.engine import FlowEngine, FlowError
 
 from .recorder import WORKER, Recorder, current_recorder
-from .stopping import POLL_SECONDS, RunStopped, end_stopped, stop_request, stop_runs, watch
+from .recovery import recover_stale_runs
+from .stopping import POLL_SECONDS, RunStopped, end_stopped, stop_request, stop_runs, stopped_event, watch
 
 logger = logging.getLogger("flows.runs")
 
 UNFINISHED = ("pending", "running")
+#: How soon a run that went back to the queue is tried again.
+REQUEUE_SECONDS = 0.5
 
 
 # -- rows (blocking; on the ORM pool) ----------------------------------------------------------
@@ -50,8 +53,19 @@ def _claim(run_id: str) -> dict[str, Any] | None:
         return None
     return Run.objects.filter(run_id=run_id).values(
         "pk", "flow_name", "session_id", "input", "has_resume", "resume", "checkpoint_id", "on_busy", "last_event",
-        "stop_requested", "attempts", "engine_run_id", "run_id",
+        "stop_requested", "attempts", "engine_run_id", "base_checkpoint_id", "run_id",
     ).get()
+
+
+def _requeue(run: dict[str, Any]) -> None:
+    """Back to ``pending``, enqueued to be tried again soon: the worker is not held while a run ahead waits."""
+    from flows.models import Run
+
+    from .tasks import enqueue
+
+    if Run.objects.filter(pk=run["pk"], status="running", attempts=run["attempts"]).update(status="pending",
+                                                                                             worker=""):
+        enqueue(run["run_id"], delay=REQUEUE_SECONDS)
 
 
 def _ahead(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -63,6 +77,10 @@ def _ahead(run: dict[str, Any]) -> list[dict[str, Any]]:
     )
 
 
+class Requeued(Exception):
+    """The run went back to the queue (a run ahead has not started yet)."""
+
+
 # -- the execution ------------------------------------------------------------------------------
 
 
@@ -71,28 +89,48 @@ async def execute(run_id: str) -> None:
     run = await run_in_orm_thread(_claim, run_id)
     if run is None:
         return
-    recorder = Recorder(run_id, run["flow_name"], run["session_id"], last_seq=run["last_event"], durable_start=True)
+    recorder = Recorder(run_id, run["flow_name"], run["session_id"], last_seq=run["last_event"],
+                        attempt=run["attempts"], durable_start=True)
+    if run["engine_run_id"]:  # an execution after a crash: the run began before
+        recorder.outcome.update(engine_run_id=run["engine_run_id"], base_checkpoint_id=run["base_checkpoint_id"])
     try:
         engine = registry.get_flow(run["flow_name"])
     except registry.FlowNotFound as error:
+        recorder.add(stopped_event(run_id, run["session_id"], str(error), kind="FlowNotFound"))
         await recorder.finish(status="failed", error=str(error))
         return
     try:
+        if run["stop_requested"]:  # asked to stop while no worker had it
+            raise RunStopped(run["stop_requested"])
         await _wait_for_turn(run)
-        if run["engine_run_id"] and not await _continue_where_it_stopped(engine, run, recorder):
+        if not await _continue_where_it_stopped(engine, run, recorder):
             return
         await _run(engine, run, recorder)
+    except Requeued:
+        return
     except RunStopped as stop:
         await end_stopped(engine, recorder, stop.action)
-    except FlowError:
-        await recorder.finish()  # its run_failed event said how
-    except Exception as error:  # a bug: the run failed, the worker goes on
+    except FlowError as error:
+        if "status" in recorder.outcome:
+            await recorder.finish()  # its run_failed event said how
+        else:  # refused before it began (nothing to resume, an unknown checkpoint...)
+            message = f"{type(error).__name__}: {error}"
+            recorder.add(stopped_event(run_id, run["session_id"], message, kind=type(error).__name__))
+            await recorder.finish(status="failed", error=message)
+    except Exception as error:  # a bug: the run failed, the worker goes on to the next
         logger.exception("run %s failed", run_id)
-        await recorder.finish(status="failed", error=f"{type(error).__name__}: {error}")
+        message = f"{type(error).__name__}: {error}"
+        recorder.add(stopped_event(run_id, run["session_id"], message, kind=type(error).__name__))
+        await recorder.finish(status="failed", error=message)
 
 
 async def _wait_for_turn(run: dict[str, Any]) -> None:
-    """Until no run created before this one on the session is unfinished."""
+    """Until no run created before this one on the session is unfinished.
+
+    A run ahead that has not started means this worker would wait for a run
+    the queue has not given anyone (perhaps to this very worker, after this
+    one): this run goes back to the queue instead (:class:`Requeued`).
+    """
     asked = False
     while True:
         ahead = await run_in_orm_thread(_ahead, run)
@@ -102,6 +140,11 @@ async def _wait_for_turn(run: dict[str, Any]) -> None:
             await run_in_orm_thread(stop_runs, run["flow_name"], run["session_id"], run["on_busy"],
                                     below_pk=run["pk"])
             asked = True
+            continue
+        if any(other["status"] == "pending" for other in ahead):
+            await run_in_orm_thread(_requeue, run)
+            raise Requeued
+        await recover_stale_runs([other["run_id"] for other in ahead])
         action = await run_in_orm_thread(stop_request, run["run_id"], True)
         if action:
             raise RunStopped(action)
@@ -109,18 +152,33 @@ async def _wait_for_turn(run: dict[str, Any]) -> None:
 
 
 async def _continue_where_it_stopped(engine: FlowEngine, run: dict[str, Any], recorder: Recorder) -> bool:
-    """An execution after a crash: what the run asked is saved already; continue its engine run.
+    """After a crash, what the run asked is saved already: it continues its engine run, or it is over.
 
-    Returns whether there is anything left to run (the run's input and answer
-    are then not applied again).
+    Returns whether there is anything to run (the run's input and answer are
+    then not applied again). A first execution always runs.
     """
+    engine_run = run["engine_run_id"]
     head = await engine.get_metadata(run["session_id"])
-    if head is None or head.run_id != run["engine_run_id"]:
-        await recorder.finish(status="cancelled", error="the session moved on before the run could be resumed")
+    if not engine_run and head is not None and head.run_id == run["run_id"] and not head.finished:
+        engine_run = run["run_id"]  # it crashed between saving its input and recording its start
+    if not engine_run:
+        return True
+    if head is None or head.run_id != engine_run:
+        message = "the session moved on before the run could be resumed"
+        recorder.add(stopped_event(engine_run, run["session_id"], message))
+        await recorder.finish(status="cancelled", error=message)
         return False
-    if head.finished or head.interrupt:
-        await recorder.finish(status="interrupted" if head.interrupt else "succeeded",
-                              head_checkpoint_id=head.checkpoint_id, interrupts=[dict(q) for q in head.interrupt])
+    if head.finished or head.interrupt:  # it ended, but its end was never recorded
+        state = await engine.get_state(run["session_id"]) or {}
+        questions = [dict(q) for q in head.interrupt]
+        state.pop("__interrupt__", None)
+        base = {"run_id": engine_run, "session_id": run["session_id"], "node": head.node, "step": head.step}
+        if questions:
+            recorder.add({"event": "interrupted", **base, "interrupts": questions,
+                          "checkpoint_id": head.checkpoint_id, "state": state})
+        else:
+            recorder.add({"event": "run_finished", **base, "state": state})
+        await recorder.finish(head_checkpoint_id=head.checkpoint_id)
         return False
     run.update(input=None, has_resume=False, checkpoint_id="")
     return True

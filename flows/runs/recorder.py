@@ -6,6 +6,12 @@ queued at once, and a batch goes to the database at most every
 last event (finished, interrupted, failed) is written before the engine
 releases the session, so the next run on it numbers its rows after it.
 Followers in any process read the rows (:mod:`flows.runs.follow`).
+
+While its run goes on, a recorder beats the ``Run`` row's heartbeat, so other
+processes know it is alive (:mod:`flows.runs.recovery`). Every write is
+fenced: it changes a row that is still ``running`` — and for a background run,
+still held by this execution (``attempts``) — or nothing, and a recorder that
+lost its row (``RunTakenOver``) writes no more.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from flows.checkpointer import run_in_orm_thread
@@ -32,6 +38,8 @@ logger = logging.getLogger("flows.runs")
 LIVE = importlib.util.find_spec("channels") is not None
 #: Seconds an event may wait before its batch is written.
 FLUSH_SECONDS = 0.05
+#: How often a running run's heartbeat is renewed.
+HEARTBEAT_SECONDS = 2.0
 #: Who is writing: a worker's name in ``Run.worker``.
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -43,13 +51,17 @@ current_origin: ContextVar[str] = ContextVar("flows_run_origin", default="other"
 TERMINAL = {"run_finished": "succeeded", "interrupted": "interrupted", "run_failed": "failed"}
 
 
+class RunTakenOver(Exception):
+    """The run's row ended, or another execution took it over: this recorder may not write it."""
+
+
 def new_run_id() -> str:
     return uuid.uuid4().hex
 
 
 @dataclass
 class Recorder:
-    """Writes one run's events; created ``pending`` rows are updated, others inserted on first write."""
+    """Writes one run's events; an existing row is updated, a new one inserted with the first batch."""
 
     run_id: str
     flow_name: str
@@ -57,14 +69,20 @@ class Recorder:
     #: the fields of a ``Run`` row to insert with the first batch (a run no one created beforehand)
     create: dict[str, Any] | None = None
     last_seq: int = 0
+    #: the execution holding the row (background runs: its claim's ``attempts``)
+    attempt: int | None = None
     #: write ``run_started`` at once (a recovered run must know its input was applied)
     durable_start: bool = False
     started: bool = False
+    lost: bool = False
     outcome: dict[str, Any] = field(default_factory=dict)
     _queued: list[tuple[int, str, str]] = field(default_factory=list)
     _writing: asyncio.Lock = field(default_factory=asyncio.Lock)
     _scheduled: asyncio.TimerHandle | None = None
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+    _heart: asyncio.Task[None] | None = None
+
+    # -- events ---------------------------------------------------------------------------------
 
     def add(self, event: dict[str, Any]) -> int:
         """Numbers and queues ``event``; returns its id."""
@@ -86,26 +104,46 @@ class Recorder:
                 self.outcome["error"] = f"{error.get('type', 'Error')}: {error.get('message', '')}"
         if self._scheduled is None:
             self._scheduled = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._flush_soon)
+        if self._heart is None and not self.lost:
+            self._heart = asyncio.ensure_future(self._beat())
         return self.last_seq
 
     def _flush_soon(self) -> None:
         self._scheduled = None
-        task = asyncio.ensure_future(self.flush())
+        task = asyncio.ensure_future(self._flush_logged())
         self._background.add(task)
-        task.add_done_callback(self._written)
+        task.add_done_callback(self._background.discard)
 
-    def _written(self, task: asyncio.Task[None]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("could not record events of run %s", self.run_id, exc_info=task.exception())
+    async def _flush_logged(self) -> None:
+        try:
+            await self.flush()
+        except (DatabaseError, RunTakenOver):
+            logger.warning("could not record events of run %s (kept for the next write)", self.run_id,
+                           exc_info=True)
+
+    # -- writing --------------------------------------------------------------------------------
 
     async def flush(self, **run_fields: Any) -> None:
-        """Writes what is queued (and ``run_fields`` on the ``Run`` row) in one transaction."""
+        """Writes what is queued (and ``run_fields`` on the ``Run`` row) in one transaction.
+
+        On a database error nothing is lost: the batch waits for the next write.
+        """
         async with self._writing:
+            if self.lost:
+                raise RunTakenOver(self.run_id)
             batch, self._queued = self._queued, []
-            create, self.create = self.create, None
-            if batch or create is not None or run_fields:
-                await run_in_orm_thread(_write, self.run_id, create, batch, run_fields)
+            create = self.create
+            if not (batch or create is not None or run_fields):
+                return
+            try:
+                await run_in_orm_thread(_write, self.run_id, create, batch, run_fields, self.attempt)
+            except RunTakenOver:
+                self.lost = True
+                raise
+            except DatabaseError:
+                self._queued[:0] = batch
+                raise
+            self.create = None
             if batch and LIVE:
                 from flows.live.fanout import publish
 
@@ -117,26 +155,59 @@ class Recorder:
         await self.flush(**start)
 
     async def finish(self, **run_fields: Any) -> None:
-        """The run ended: its last events and its outcome, written now."""
+        """The run ended: its last events and its outcome, written now (a failure is logged, not raised)."""
         if self._scheduled is not None:
             self._scheduled.cancel()
             self._scheduled = None
-        await asyncio.gather(*self._background, return_exceptions=True)  # failures are logged by _written
+        self.stop_beating()
+        await asyncio.gather(*self._background, return_exceptions=True)
         fields = {**self.outcome, **run_fields}
         fields.setdefault("finished_at", timezone.now())
-        await self.flush(**fields)
+        for attempt in range(3):
+            try:
+                await self.flush(**fields)
+                return
+            except RunTakenOver:
+                logger.warning("run %s ended elsewhere: its outcome here is not written", self.run_id)
+                return
+            except DatabaseError:
+                if attempt == 2:
+                    logger.exception("could not record the end of run %s", self.run_id)
+                    return
+                await asyncio.sleep(0.1 * (attempt + 1))
+
+    # -- heartbeat ------------------------------------------------------------------------------
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                await self.flush(heartbeat_at=timezone.now())
+            except RunTakenOver:
+                return
+            except DatabaseError:
+                logger.warning("could not renew the heartbeat of run %s", self.run_id, exc_info=True)
+
+    def stop_beating(self) -> None:
+        if self._heart is not None:
+            self._heart.cancel()
+            self._heart = None
 
 
 def _write(run_id: str, create: dict[str, Any] | None, batch: list[tuple[int, str, str]],
-           run_fields: dict[str, Any]) -> None:
+           run_fields: dict[str, Any], attempt: int | None) -> None:
     from flows.models import Run, RunEvent
 
     with transaction.atomic():
         if create is not None:
-            run = Run.objects.create(run_id=run_id, **create)
-            pk = run.pk
+            pk = Run.objects.create(run_id=run_id, **create).pk
         else:
-            pk = Run.objects.filter(run_id=run_id).values_list("pk", flat=True).get()
+            held = Run.objects.filter(run_id=run_id, status="running")
+            if attempt is not None:
+                held = held.filter(attempts=attempt)
+            pk = held.values_list("pk", flat=True).first()
+            if pk is None:
+                raise RunTakenOver(run_id)
         if batch:
             RunEvent.objects.bulk_create(
                 [RunEvent(run_id=pk, seq=seq, event=kind, data=data) for seq, kind, data in batch]
@@ -144,6 +215,28 @@ def _write(run_id: str, create: dict[str, Any] | None, batch: list[tuple[int, st
             run_fields = {**run_fields, "last_event": batch[-1][0]}
         if run_fields:
             Run.objects.filter(pk=pk).update(**run_fields)
+
+
+def end_unstarted(run_id: str, status: str, error: str, *, only_if: dict[str, Any]) -> bool:
+    """Ends a run that is not executing (blocking): its status, and a last ``run_failed`` event.
+
+    ``only_if`` are the fields the row must still have (a compare-and-set);
+    returns whether it was ended. Every run's stream thus ends with an event.
+    """
+    from flows.models import Run, RunEvent
+
+    with transaction.atomic():
+        row = Run.objects.select_for_update().filter(run_id=run_id, **only_if).values(
+            "pk", "last_event", "session_id", "engine_run_id").first()
+        if row is None:
+            return False
+        event = {"event": "run_failed", "run_id": row["engine_run_id"] or run_id, "session_id": row["session_id"],
+                 "node": None, "step": None, "error": {"type": "RunStopped", "message": error, "node": None}}
+        seq = row["last_event"] + 1
+        RunEvent.objects.create(run_id=row["pk"], seq=seq, event="run_failed", data=dumps(event))
+        Run.objects.filter(pk=row["pk"]).update(status=status, error=error, finished_at=timezone.now(),
+                                                last_event=seq)
+    return True
 
 
 def implicit_recorder(flow_name: str, event: dict[str, Any]) -> Recorder:
@@ -157,4 +250,3 @@ def new_recorder(flow_name: str, session_id: str, *, run_id: str, origin: str, *
     create = {"flow_name": flow_name, "session_id": session_id, "origin": origin, "status": "running",
               "started_at": now, "heartbeat_at": now, "worker": WORKER, **fields}
     return Recorder(run_id=run_id, flow_name=flow_name, session_id=session_id, create=create)
-

@@ -1,49 +1,71 @@
-"""Runs whose worker died: found by their silent heartbeat, and executed again elsewhere.
+"""Runs whose process died: found by their silent heartbeat, and executed again elsewhere.
 
 A ``running`` run whose heartbeat is older than ``FLOWS["RUN_STALE_SECONDS"]``
-lost its worker. A background run becomes ``pending`` again and is enqueued;
-the next worker continues it from its last checkpoint. A run that was
-executing in a request or a command cannot be taken over: it is marked
-failed. This runs when a worker starts a run, when a client waits for or
-follows a run, and from ``manage.py flows_runs --recover`` (cron).
+(at least three heartbeats) lost its process. A background run becomes
+``pending`` again and is enqueued; the next worker continues it from its last
+checkpoint, or ends it as it was asked to (a pending stop request is kept). A
+run that was executing in a request, a socket or a command cannot be taken
+over: it ends ``failed``. This runs when a worker starts a run, when a client
+looks at a run, and from ``manage.py flows_runs --recover`` (cron).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass, field
 
 from django.utils import timezone
 
 from flows.checkpointer import run_in_orm_thread
 from flows.conf import flows_settings
 
+from .recorder import HEARTBEAT_SECONDS, end_unstarted
+
 logger = logging.getLogger("flows.runs")
 
 
-def recover(run_ids: list[str] | None = None) -> list[str]:
-    """Re-enqueues the stale background runs (of ``run_ids``, or all); returns their ids."""
+def stale_after() -> float:
+    """Seconds of silence after which a running run lost its process."""
+    return max(float(flows_settings.RUN_STALE_SECONDS), 3 * HEARTBEAT_SECONDS)
+
+
+@dataclass
+class Recovered:
+    """What :func:`recover` did: the runs enqueued again, and those ended ``failed``."""
+
+    enqueued: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.enqueued or self.failed)
+
+
+def recover(run_ids: list[str] | None = None) -> Recovered:
+    """Deals with the stale runs (of ``run_ids``, or all)."""
     from flows.models import Run
 
     from .tasks import enqueue
 
-    limit = timezone.now() - dt.timedelta(seconds=float(flows_settings.RUN_STALE_SECONDS))
+    limit = timezone.now() - dt.timedelta(seconds=stale_after())
     stale = Run.objects.filter(status="running", heartbeat_at__lt=limit)
     if run_ids is not None:
         stale = stale.filter(run_id__in=run_ids)
-    recovered = []
-    for run_id, origin, heartbeat, stop in stale.values_list("run_id", "origin", "heartbeat_at", "stop_requested"):
-        again = Run.objects.filter(run_id=run_id, status="running", heartbeat_at=heartbeat)
-        if origin != "background" or stop:
-            again.update(status="cancelled" if stop else "failed", finished_at=timezone.now(),
-                         error="the process running it stopped before it ended")
+    recovered = Recovered()
+    for run_id, origin, heartbeat in stale.values_list("run_id", "origin", "heartbeat_at"):
+        if origin != "background":
+            if end_unstarted(run_id, "failed", "the process running it stopped before it ended",
+                             only_if={"status": "running", "heartbeat_at": heartbeat}):
+                recovered.failed.append(run_id)
             continue
-        if again.update(status="pending", worker="", stop_requested=""):
+        if Run.objects.filter(run_id=run_id, status="running", heartbeat_at=heartbeat).update(
+            status="pending", worker=""
+        ):
             logger.warning("run %s lost its worker (silent since %s): enqueued again", run_id, heartbeat)
             enqueue(run_id)
-            recovered.append(run_id)
+            recovered.enqueued.append(run_id)
     return recovered
 
 
-async def recover_stale_runs(run_ids: list[str] | None = None) -> list[str]:
+async def recover_stale_runs(run_ids: list[str] | None = None) -> Recovered:
     return await run_in_orm_thread(recover, run_ids)

@@ -18,7 +18,7 @@ from flows.engine import CheckpointNotFound, FlowEngine, NothingToResume, Sessio
 
 from .detached import RunEvents, Stoppable
 from .recorder import current_recorder, new_recorder, new_run_id
-from .stopping import end_stopped, stop_runs
+from .stopping import end_stopped, stop_runs, wait_until_ended
 
 
 async def claim_session(
@@ -81,8 +81,10 @@ async def start_here(
     options = call_options(data)
     recorder = new_recorder(flow, session_id, run_id=new_run_id(), origin=origin, owner_id=sessions.owner_id_for(user),
                             **run_request_fields(data))
+    await recorder.flush()  # its row now: it can be listed and stopped while it waits for the session
     if options["on_busy"] in ("interrupt", "rollback"):
-        await run_in_orm_thread(stop_runs, flow, session_id, options["on_busy"], keep=recorder.run_id)
+        asked = await run_in_orm_thread(stop_runs, flow, session_id, options["on_busy"], keep=recorder.run_id)
+        await wait_until_ended(asked, engine.checkpointer.busy_timeout if engine.checkpointer else 30.0)
         options["on_busy"] = "wait"
     stoppable = Stoppable(recorder.run_id, lambda action: end_stopped(engine, recorder, action))
     token = current_recorder.set(recorder)  # the run's task copies it: the run is recorded with who asked and what

@@ -12,17 +12,21 @@ its next await point. A stopped run keeps what it checkpointed, except after
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
+from django.db import DatabaseError
 from django.utils import timezone
 
 from flows.checkpointer import run_in_orm_thread
 from flows.engine import FlowEngine
 
+from .recorder import end_unstarted
+
+logger = logging.getLogger("flows.runs")
+
 #: How often a running run looks for a stop request.
 POLL_SECONDS = 0.2
-#: How often it tells the others that its process is alive.
-HEARTBEAT_SECONDS = 2.0
 ACTIONS = ("cancel", "interrupt", "rollback")
 REASONS = {
     "cancel": "cancelled",
@@ -43,8 +47,11 @@ class RunStopped(Exception):
 
 
 def stop_runs(flow_name: str, session_id: str, action: str, *, below_pk: int | None = None,
-              keep: str | None = None) -> None:
-    """Asks the session's unfinished runs (those created before ``below_pk``, all but ``keep``) to stop."""
+              keep: str | None = None) -> list[str]:
+    """Asks the session's unfinished runs (those created before ``below_pk``, all but ``keep``) to stop.
+
+    Pending ones end at once; returns the ids of the running ones asked to stop.
+    """
     from flows.models import Run
 
     runs = Run.objects.filter(flow_name=flow_name, session_id=session_id)
@@ -52,19 +59,20 @@ def stop_runs(flow_name: str, session_id: str, action: str, *, below_pk: int | N
         runs = runs.filter(pk__lt=below_pk)
     if keep is not None:
         runs = runs.exclude(run_id=keep)
-    runs.filter(status="pending").update(status="cancelled", finished_at=timezone.now(),
-                                         error=f"{REASONS[action]} before it started")
-    runs.filter(status="running", stop_requested="").update(stop_requested=action)
+    for run_id in runs.filter(status="pending").values_list("run_id", flat=True):
+        end_unstarted(run_id, "cancelled", f"{REASONS[action]} before it started", only_if={"status": "pending"})
+    running = list(runs.filter(status="running").values_list("run_id", flat=True))
+    runs.filter(run_id__in=running, stop_requested="").update(stop_requested=action)
+    return running
 
 
-def mark_stop(run_id: str, action: str) -> int:
-    """Asks one run to stop: a pending run is cancelled at once; returns the rows changed."""
+def mark_stop(run_id: str, action: str) -> bool:
+    """Asks one run to stop: a pending run ends at once; returns whether the run was there to stop."""
     from flows.models import Run
 
-    cancelled = Run.objects.filter(run_id=run_id, status="pending").update(
-        status="cancelled", error="cancelled before it started", finished_at=timezone.now()
-    )
-    return cancelled or Run.objects.filter(run_id=run_id, status="running").update(stop_requested=action)
+    if end_unstarted(run_id, "cancelled", "cancelled before it started", only_if={"status": "pending"}):
+        return True
+    return bool(Run.objects.filter(run_id=run_id, status="running").update(stop_requested=action))
 
 
 def stop_request(run_id: str, beat: bool) -> str:
@@ -72,25 +80,38 @@ def stop_request(run_id: str, beat: bool) -> str:
     from flows.models import Run
 
     if beat:
-        Run.objects.filter(run_id=run_id).update(heartbeat_at=timezone.now())
+        Run.objects.filter(run_id=run_id, status="running").update(heartbeat_at=timezone.now())
     return Run.objects.filter(run_id=run_id).values_list("stop_requested", flat=True).first() or ""
+
+
+def _ended(run_ids: list[str]) -> bool:
+    from flows.models import RUN_ENDED, Run
+
+    return not Run.objects.filter(run_id__in=run_ids).exclude(status__in=RUN_ENDED).exists()
+
+
+async def wait_until_ended(run_ids: list[str], timeout: float) -> None:
+    """Until the runs asked to stop have ended (their rollback done), or ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while run_ids and not await run_in_orm_thread(_ended, run_ids) and loop.time() < deadline:
+        await asyncio.sleep(POLL_SECONDS / 2)
 
 
 # -- in the executing process --------------------------------------------------------------------
 
 
 async def watch(run_id: str, work: asyncio.Future[Any]) -> str:
-    """Beats the run's heartbeat and polls for a stop request until ``work`` ends.
+    """Polls for a stop request until ``work`` ends (a database error is retried).
 
     A request cancels ``work`` and is returned ('' when ``work`` ended by itself).
     """
-    loop = asyncio.get_running_loop()
-    next_beat = loop.time()
     while not work.done():
-        beat = loop.time() >= next_beat
-        if beat:
-            next_beat = loop.time() + HEARTBEAT_SECONDS
-        action = await run_in_orm_thread(stop_request, run_id, beat)
+        try:
+            action = await run_in_orm_thread(stop_request, run_id, False)
+        except DatabaseError:
+            logger.warning("could not look for a stop request of run %s", run_id, exc_info=True)
+            action = ""
         if action:
             work.cancel()
             return action
@@ -98,10 +119,13 @@ async def watch(run_id: str, work: asyncio.Future[Any]) -> str:
     return ""
 
 
-def stopped_event(run_id: str, session_id: str, action: str) -> dict[str, Any]:
-    """The last event of a stopped run (the engine's vocabulary: a run that failed to end)."""
+def stopped_event(run_id: str, session_id: str, action: str, *, kind: str = "RunStopped") -> dict[str, Any]:
+    """The last event of a run that did not end by itself (the engine's vocabulary: a run that failed).
+
+    ``action`` is a stop action, or a message.
+    """
     return {"event": "run_failed", "run_id": run_id, "session_id": session_id, "node": None, "step": None,
-            "error": {"type": "RunStopped", "message": REASONS.get(action, action), "node": None}}
+            "error": {"type": kind, "message": REASONS.get(action, action), "node": None}}
 
 
 async def discard_after(engine: FlowEngine, session_id: str, base: str | None) -> None:
@@ -120,9 +144,12 @@ async def discard_after(engine: FlowEngine, session_id: str, base: str | None) -
 
 
 async def end_stopped(engine: FlowEngine, recorder: Any, action: str) -> dict[str, Any]:
-    """Records the end of a stopped run (after ``rollback``, without its checkpoints); returns its last event."""
+    """Records the end of a stopped run (after ``rollback``, without its checkpoints); returns its last event.
+
+    A run that never started (no ``run_started``) wrote nothing: there is nothing to roll back.
+    """
     fields: dict[str, Any] = {}
-    if action == "rollback":
+    if action == "rollback" and recorder.outcome.get("engine_run_id"):
         base = recorder.outcome.get("base_checkpoint_id") or None
         await discard_after(engine, recorder.session_id, base)
         fields["head_checkpoint_id"] = base or ""  # it leaves the session where it found it

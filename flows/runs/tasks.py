@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
+from django.utils import timezone
+
 from flows.conf import flows_settings
 
 from .compat import task
@@ -17,8 +22,9 @@ async def execute_run(run_id: str) -> None:
     await execute(run_id)
 
 
-def enqueue(run_id: str) -> None:
-    """Hands the run to the configured task backend and queue (blocking)."""
-    execute_run.using(
-        backend=flows_settings.RUNS_TASK_BACKEND, queue_name=flows_settings.RUNS_QUEUE
-    ).enqueue(run_id)
+def enqueue(run_id: str, *, delay: float = 0.0) -> None:
+    """Hands the run to the configured task backend and queue (blocking); ``delay`` seconds from now."""
+    options: dict[str, Any] = {"backend": flows_settings.RUNS_TASK_BACKEND, "queue_name": flows_settings.RUNS_QUEUE}
+    if delay:
+        options["run_after"] = timezone.now() + dt.timedelta(seconds=delay)
+    execute_run.using(**options).enqueue(run_id)

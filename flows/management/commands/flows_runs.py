@@ -35,7 +35,8 @@ class Command(BaseCommand):
             raise CommandError("--older-than goes with --prune")
         if options["recover"]:
             recovered = recover()
-            self.stdout.write(f"{len(recovered)} run(s) enqueued again" + (f": {', '.join(recovered)}" if recovered else ""))
+            self.stdout.write(_count(recovered.enqueued, "enqueued again"))
+            self.stdout.write(_count(recovered.failed, "ended failed (they ran in a process that stopped)"))
         if options["prune"]:
             seconds = parse_duration(options["older_than"]) if options["older_than"] else flows_settings.EVENTS_TTL_SECONDS
             limit = timezone.now() - dt.timedelta(seconds=float(seconds))
@@ -43,6 +44,13 @@ class Command(BaseCommand):
             self.stdout.write(f"{by_model.get('flows.Run', 0)} run(s) and {by_model.get('flows.RunEvent', 0)} "
                               "event(s) deleted")
         if not options["recover"] and not options["prune"]:
-            for run in Run.objects.exclude(status__in=RUN_ENDED).order_by("pk"):
+            unfinished = Run.objects.exclude(status__in=RUN_ENDED).order_by("pk")
+            if not unfinished.exists():
+                self.stdout.write("no unfinished runs")
+            for run in unfinished:
                 self.stdout.write(f"{run.run_id}  {run.flow_name}/{run.session_id}  {run.status}  {run.origin}  "
                                   f"{run.worker or '-'}  heartbeat {run.heartbeat_at or '-'}")
+
+
+def _count(run_ids: list[str], what: str) -> str:
+    return f"{len(run_ids)} run(s) {what}" + (f": {', '.join(run_ids)}" if run_ids else "")

@@ -22,13 +22,20 @@ def test_lists_the_runs_that_have_not_ended(run):
     assert "going  seed/s  running" in out and "done" not in out
 
 
+def test_says_when_nothing_is_unfinished(run):
+    make_run("done", "succeeded")
+    assert run("flows_runs") == "no unfinished runs\n"
+
+
 def test_recover_enqueues_runs_whose_worker_went_silent(run, settings):
     settings.FLOWS = {**settings.FLOWS, "RUN_STALE_SECONDS": 5}
     silent = timezone.now() - dt.timedelta(seconds=60)
     make_run("stale", "running", origin="background", heartbeat_at=silent)
     make_run("alive", "running", origin="background", heartbeat_at=timezone.now())
     make_run("a-request", "running", origin="api", heartbeat_at=silent)
-    assert "1 run(s) enqueued again: stale" in run("flows_runs", "--recover")
+    out = run("flows_runs", "--recover")
+    assert "1 run(s) enqueued again: stale\n" in out
+    assert "1 run(s) ended failed (they ran in a process that stopped): a-request" in out
     assert dict(Run.objects.values_list("run_id", "status")) == {"stale": "pending", "alive": "running",
                                                                  "a-request": "failed"}
     from django_tasks_db.models import DBTaskResult
