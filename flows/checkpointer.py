@@ -183,8 +183,8 @@ class DjangoCheckpointer(BaseCheckpointer):
 
     # ------------------------------------------------------------------ store I/O
 
-    async def _try_acquire(self, session_id: str, lease_seconds: float) -> LeaseGrant | None:
-        taken = await self._run(self.store.try_acquire, session_id, lease_seconds)
+    async def _try_acquire(self, session_id: str, lease_seconds: float, take_over: bool = False) -> LeaseGrant | None:
+        taken = await self._run(self.store.try_acquire, session_id, lease_seconds, take_over)
         if taken is None:
             return None
         grant, pk = taken
@@ -242,7 +242,9 @@ class DjangoCheckpointer(BaseCheckpointer):
         )
 
     async def _delete_session(self, lease: Lease) -> None:
-        await self._run(self.store.delete_session, await self._session_pk(lease), lease.token)
+        pk = await self._session_pk(lease)
+        self._session_pks.pop((lease.session_id, lease.token), None)
+        await self._run(self.store.delete_session, pk, lease.token)
 
     async def _session_ids(self) -> list[str]:
         return await self._run(self.store.session_ids)

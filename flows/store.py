@@ -128,13 +128,15 @@ class OrmStore:
 
     # ------------------------------------------------------------------ leases
 
-    def try_acquire(self, session_id: str, lease_seconds: float) -> tuple[LeaseGrant, int] | None:
+    def try_acquire(self, session_id: str, lease_seconds: float,
+                    take_over: bool = False) -> tuple[LeaseGrant, int] | None:
         """Read, then compare-and-set: a busy session costs one read and no write.
 
         The ``UPDATE`` only succeeds if nobody acquired or wrote since the read
         (same token, same head, same ``last_seq``), so the head it returns is
         exact. A new token is above the old one and above the clock in
         microseconds, so tokens keep growing even if the row is deleted.
+        ``take_over`` takes a held lease too (its holder's writes are refused).
         """
         row = (
             self._sessions()
@@ -153,13 +155,14 @@ class OrmStore:
         if row is None:
             return self._create(session_id, lease_seconds)
         pk, old_token, last_seq, head_id, free, expired, *head = row
-        if not free:
+        if not free and not take_over:
             return None
         token = max(old_token + 1, time.time_ns() // 1000)
         with transaction.atomic(using=self.using):
             taken = (
                 self._sessions()
-                .filter(_free(), pk=pk, lease_token=old_token, last_seq=last_seq, head_id=head_id)
+                .filter(Q() if take_over else _free(), pk=pk, lease_token=old_token, last_seq=last_seq,
+                        head_id=head_id)
                 .update(lease_token=token, lease_until=_later(lease_seconds))
             )
             if not taken:

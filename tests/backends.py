@@ -139,8 +139,8 @@ def selected_backends() -> list[str]:
     return wanted
 
 
-def backend_params() -> list:
-    """``selected_backends()`` as pytest params; Django backends get database access.
+def backend_params(durable_only: bool = False) -> list:
+    """``selected_backends()`` (or only the durable ones) as pytest params; Django backends get database access.
 
     The ``django_db`` mark must be there at collection time: pytest-django
     decides which test databases to create from the collected marks.
@@ -150,4 +150,5 @@ def backend_params() -> list:
     marks = {"django-sqlite": [pytest.mark.django_db(transaction=True)]}
     if os.environ.get(SERVICE_ENV["postgres"]):
         marks["django-postgres"] = [pytest.mark.django_db(transaction=True, databases=["postgres"])]
-    return [pytest.param(name, marks=marks.get(name, ())) for name in selected_backends()]
+    names = [name for name in selected_backends() if name in DURABLE or not durable_only]
+    return [pytest.param(name, marks=marks.get(name, ())) for name in names]

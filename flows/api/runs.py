@@ -17,6 +17,7 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import status
+from rest_framework.exceptions import NotAcceptable
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -221,6 +222,12 @@ def last_event_id(request: Request) -> int | None:
     return int(raw)
 
 
+def require_event_stream(request: Request) -> None:
+    """The stream routes answer only ``text/event-stream`` (``*/*`` is fine): 406 to a client that wants JSON."""
+    if not isinstance(request.accepted_renderer, EventStreamRenderer):
+        raise NotAcceptable("this route answers with server-sent events only: send Accept: text/event-stream")
+
+
 class RunStreamView(FlowsAPIView):
     renderer_classes = [EventStreamRenderer, StateJSONRenderer]
 
@@ -231,6 +238,7 @@ class RunStreamView(FlowsAPIView):
     )
     async def get(self, request: Request, flow: str, session_id: str, run_id: str) -> StreamingHttpResponse:
         engine = flow_named(flow)
+        require_event_stream(request)
         await accessible_row(request, flow, engine, session_id)
         refuse_streaming_without_asgi(request, True)
         after = last_event_id(request) or 0
@@ -248,6 +256,7 @@ class SessionStreamView(FlowsAPIView):
     )
     async def get(self, request: Request, flow: str, session_id: str) -> StreamingHttpResponse:
         engine = flow_named(flow)
+        require_event_stream(request)
         await accessible_row(request, flow, engine, session_id)
         refuse_streaming_without_asgi(request, True)
         after = last_event_id(request)

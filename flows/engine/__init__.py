@@ -18,6 +18,7 @@ from .errors import (
     NodeTimeout,
     NothingToResume,
     RouteError,
+    RunSuperseded,
     SessionBusy,
     StateTooLarge,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "NothingToResume",
     "RetryPolicy",
     "RouteError",
+    "RunSuperseded",
     "Send",
     "SessionBusy",
     "StateTooLarge",

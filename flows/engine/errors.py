@@ -90,6 +90,12 @@ class SessionBusy(FlowError, RuntimeError):
     code = "session_busy"
 
 
+class RunSuperseded(FlowError, RuntimeError):
+    """A newer call took the session over (``on_busy="interrupt"`` or ``"rollback"``); this run stopped."""
+
+    code = "run_superseded"
+
+
 class LeaseLost(FlowError, RuntimeError):
     """This worker's lease on the session was taken over; its write was refused (fencing)."""
 

@@ -8,11 +8,12 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Mapping, Sequence
 
-from .checkpointers.base import BaseCheckpointer, validate_session_id
+from .checkpointers.base import TAKE_OVER, BaseCheckpointer, validate_session_id
 from .checkpointers.types import Checkpoint, CheckpointMetadata, Lease
 from .errors import CheckpointNotFound, GraphValidationError, InvalidInput, NothingToResume
 from .graph import Edge, Graph
 from .hooks import EVENT_HOOKS, FlowEngineHooks
+from .primitives import INPUT_NODE, START
 from .retry import RetryPolicy
 from .runner import INTERRUPT_KEY, Emit, Run
 from .schedule import Schedule
@@ -258,23 +259,33 @@ class FlowEngine:
                       parent=None, lease=None, emit=emit, max_steps=steps)
             await run.start(updates)
             return await run.execute()
-        async with self.checkpointer.alock(session_id, on_busy=call.on_busy or "wait") as lease:
-            return await self._run_session(lease, updates, checkpoint_id, resume, emit, steps, new_run_id)
+        on_busy = call.on_busy or "wait"
+        async with self.checkpointer.alock(session_id, on_busy=on_busy) as lease:
+            return await self._run_session(lease, updates, checkpoint_id, resume, emit, steps, new_run_id, on_busy)
 
-    async def _run_session(self, lease: Lease, updates, checkpoint_id, resume, emit, steps, new_run_id) -> dict:
+    async def _run_session(self, lease: Lease, updates, checkpoint_id, resume, emit, steps, new_run_id,
+                           on_busy) -> dict:
         checkpointer = self.checkpointer
         assert checkpointer is not None
         session_id = lease.session_id
+        starts_over = False
         if checkpoint_id is not None:
             start = await checkpointer.aget_metadata(session_id, checkpoint_id, serializer=self.serializer)
         elif lease.head is not None:
             start = checkpointer.decode_metadata(lease.head, self.serializer)
+            if on_busy in TAKE_OVER and resume is _UNSET and _in_progress(start):
+                # The new input takes precedence over the run left unfinished (interrupted
+                # just now, or earlier): it starts a new run on what that one checkpointed,
+                # or, with "rollback", on what was there before it.
+                if on_busy == "rollback":
+                    start = await self._roll_back(lease, start)
+                starts_over = start is not None and _in_progress(start)
         else:
             start = None
         state = await checkpointer.amaterialise(start, self.serializer) if start else {}
         schedule = Schedule.from_json(dict(start.schedule)) if start else Schedule()
 
-        if start is None or start.finished:
+        if start is None or start.finished or starts_over:
             if resume is not _UNSET:
                 raise NothingToResume(f"session {session_id!r} has no pending interrupt to resume")
             run = Run(self, run_id=new_run_id, session_id=session_id, state=state, schedule=Schedule(),
@@ -294,7 +305,7 @@ class FlowEngine:
                 # New input while a question is pending: keep both, run nothing.
                 if updates:
                     changes = self._schema.merge(state, updates, "the input", True)
-                    await run.save("__input__", changes, interrupt=start.interrupt)
+                    await run.save(INPUT_NODE, changes, interrupt=start.interrupt)
                 return await run.still_pending(list(start.interrupt))
             _answer(schedule, start.interrupt, resume)
         elif resume is not _UNSET:
@@ -303,8 +314,33 @@ class FlowEngine:
             run.resumed_base = await self._state_at(session_id, schedule.base)
         if updates or start.interrupt:
             changes = self._schema.merge(state, updates or {}, "the input", True)
-            await run.save("__input__", changes)
+            await run.save(INPUT_NODE, changes)
         return await run.execute()
+
+    async def _roll_back(self, lease: Lease, head: CheckpointMetadata) -> CheckpointMetadata | None:
+        """Deletes the checkpoints of the call that left ``head`` unfinished; returns the new head.
+
+        That call's first checkpoint is the last ``START`` or ``__input__`` of
+        ``head``'s run (or the run's first, after a call that continued it with no input).
+        """
+        checkpointer = self.checkpointer
+        assert checkpointer is not None
+        first, before = head, None
+        while True:
+            page = await checkpointer.alist(lease.session_id, limit=64, before=before, serializer=self.serializer)
+            for meta in page:
+                if meta.run_id != head.run_id:
+                    break
+                first = meta
+                if meta.node in (START, INPUT_NODE):
+                    break
+            else:
+                if len(page) == 64:
+                    before = page[-1].checkpoint_id
+                    continue
+            break
+        await checkpointer.adelete_held(lease, first.checkpoint_id)
+        return checkpointer.decode_metadata(lease.head, self.serializer) if lease.head is not None else None
 
     async def _state_at(self, session_id: str, checkpoint_id: str) -> dict[str, Any] | None:
         """The state at a checkpoint, or ``None`` if retention removed it."""
@@ -414,6 +450,11 @@ class FlowEngine:
         from .sync import SyncFlow
 
         return SyncFlow(self)
+
+
+def _in_progress(meta: CheckpointMetadata) -> bool:
+    """A run left this checkpoint with nodes to go and no question pending."""
+    return not meta.finished and not meta.interrupt
 
 
 def _answer(schedule: Schedule, pending: Sequence[Mapping[str, Any]], resume: Any) -> None:

@@ -7,7 +7,9 @@ from typing import Any
 
 START = "__start__"
 END = "__end__"
-RESERVED = frozenset({START, END, "__input__", "__update__", "__interrupt__"})
+#: the node name of a checkpoint that saved a call's input (or answer) onto an unfinished run
+INPUT_NODE = "__input__"
+RESERVED = frozenset({START, END, INPUT_NODE, "__update__", "__interrupt__"})
 
 
 @dataclass(frozen=True, slots=True)

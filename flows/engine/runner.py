@@ -150,6 +150,9 @@ class Run:
             if not isinstance(error, asyncio.CancelledError):
                 await self.send("run_failed", error={"type": type(error).__name__, "message": str(error),
                                                      "node": getattr(error, "node", None)})
+            elif self.lease is not None and self.lease.superseded:  # a newer call took the session over
+                await self.send("run_failed", error={"type": "RunSuperseded", "node": None,
+                                                     "message": "a newer call took the session over"})
             raise
         await self.send("run_finished", state=self.state)
         return self.state

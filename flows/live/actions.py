@@ -47,14 +47,14 @@ class SocketActions:
             raise invalid("cancel needs the run_id of a run on this session", fields={"run_id": ["required"]})
         action = validated(RunCancelRequest, fields).get("action") or "cancel"
 
-        def stop() -> int:
+        def stop() -> bool | None:
             from flows.models import Run
 
             if not Run.objects.filter(run_id=run_id, flow_name=self.flow_name, session_id=self.session_id).exists():
-                return -1
+                return None
             return mark_stop(run_id, action)
 
-        changed = await run_in_orm_thread(stop)
-        if changed < 0:
+        stopping = await run_in_orm_thread(stop)
+        if stopping is None:
             raise not_found("run", f"no run {run_id!r} on session {self.session_id!r}")
-        return {"action": action, "run_id": run_id, "stopping": bool(changed)}
+        return {"action": action, "run_id": run_id, "stopping": stopping}

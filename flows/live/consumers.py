@@ -14,7 +14,11 @@ the events so far of a run that is going on, then ``{"type": "event",
 wherever it was started. Answers to its own messages are ``{"type":
 "accepted", ...}``; anything wrong is ``{"type": "error", "code", "detail"}``,
 and the socket stays open. A socket that may not reach the session is
-closed with 4401 (not signed in) or 4403 (not allowed).
+closed with 4401 (not signed in) or 4403 (not allowed); one on a flow that
+is not registered with 4404, on an invalid session id with 4400.
+
+Connecting to a session id never seen makes the session, the caller's (as a
+first invoke does): nobody else's run can then appear on this socket.
 """
 
 from __future__ import annotations
@@ -29,13 +33,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from flows import registry, sessions
 from flows.api import shapes
 from flows.api.errors import as_api_error, error_body
-from flows.api.permissions import may_access
 from flows.checkpointer import run_in_orm_thread
 from flows.conf import flows_settings
 from flows.engine import FlowError
 from flows.engine.checkpointers.base import validate_session_id
 from flows.events import dumps
-from flows.runs import follow
+from flows.runs import follow, starting
 from flows.runs.recorder import current_origin
 
 from . import fanout
@@ -43,8 +46,8 @@ from .actions import SocketActions
 
 logger = logging.getLogger("flows.live")
 
-#: Close codes: the client is not signed in / may not reach this session.
-UNAUTHENTICATED, FORBIDDEN = 4401, 4403
+#: Close codes: not signed in / may not reach this session / no such flow / not a session id.
+UNAUTHENTICATED, FORBIDDEN, UNKNOWN_FLOW, INVALID_SESSION_ID = 4401, 4403, 4404, 4400
 
 
 class SessionConsumer(AsyncWebsocketConsumer):
@@ -77,14 +80,17 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return UNAUTHENTICATED
         try:
             self.engine = registry.get_flow(self.flow_name)
+        except registry.FlowNotFound:
+            return UNKNOWN_FLOW
+        try:
             validate_session_id(self.session_id)
-        except (registry.FlowNotFound, FlowError):
+        except FlowError:
+            return INVALID_SESSION_ID
+        try:  # a new session is the caller's; one only its store knows is staff's
+            await starting.claim_session(self.flow_name, self.engine, self.session_id, user, {})
+        except sessions.SessionNotFound:
             return FORBIDDEN
-        row = await sessions.aget(self.flow_name, self.session_id)
-        if row is None:  # a new session is the caller's; one only its store knows is staff's
-            exists = await self.engine.get_metadata(self.session_id) is not None
-            return FORBIDDEN if exists and not may_access(user, None) else None
-        return None if may_access(user, row.owner_id) else FORBIDDEN
+        return None
 
     async def disconnect(self, code: int) -> None:
         for task in list(getattr(self, "tasks", ())):
@@ -127,8 +133,20 @@ class SessionConsumer(AsyncWebsocketConsumer):
                     .order_by("pk").values_list("pk", "run_id"))
 
     async def send_event(self, run_id: str, event_id: int, data: str) -> None:
-        if event_id <= self.seen.get(run_id, 0):
+        """Sends a run's event once, in order: what came before it and was missed is read from the log first.
+
+        (A batch published just before this socket joined the group, or one the
+        channel layer dropped, is a gap; every run a socket shows starts at 1.)
+        """
+        seen = self.seen.get(run_id, 0)
+        if event_id <= seen:
             return  # sent already (from the log, or from the group)
+        if event_id > seen + 1:
+            for missed in await follow.events_between(run_id, seen, event_id):
+                await self._send_event(run_id, missed.id, missed.data)
+        await self._send_event(run_id, event_id, data)
+
+    async def _send_event(self, run_id: str, event_id: int, data: str) -> None:
         self.seen[run_id] = event_id
         await self.send(text_data=f'{{"type":"event","run_id":{json.dumps(run_id)},"id":{event_id},"event":{data}}}')
 

@@ -4,7 +4,8 @@
    executes twice at once).
 2. **Wait for its turn**: runs on one session go one after another in the order
    they were created. With ``on_busy="interrupt"`` or ``"rollback"`` the runs
-   ahead of it are asked to stop (pending ones are cancelled at once).
+   ahead of it were asked to stop when it was created
+   (:func:`flows.runs.starting.start_in_background`), so it waits for them to stop.
 3. **Run** the flow, recording its events, while a watcher beats the run's
    heartbeat and polls for a stop request (:mod:`flows.runs.stopping`).
 4. **End**: succeeded, interrupted (a question is pending), failed, or
@@ -31,7 +32,16 @@ from flows.engine import FlowEngine, FlowError
 
 from .recorder import WORKER, Recorder, current_recorder
 from .recovery import recover_stale_runs
-from .stopping import POLL_SECONDS, RunStopped, end_stopped, stop_request, stop_runs, stopped_event, watch
+from .stopping import (
+    BY_NEWER_RUN,
+    POLL_SECONDS,
+    RunStopped,
+    end_stopped,
+    engine_on_busy,
+    stop_request,
+    stopped_event,
+    watch,
+)
 
 logger = logging.getLogger("flows.runs")
 
@@ -131,16 +141,10 @@ async def _wait_for_turn(run: dict[str, Any]) -> None:
     the queue has not given anyone (perhaps to this very worker, after this
     one): this run goes back to the queue instead (:class:`Requeued`).
     """
-    asked = False
     while True:
         ahead = await run_in_orm_thread(_ahead, run)
         if not ahead:
             return
-        if run["on_busy"] in ("interrupt", "rollback") and not asked:
-            await run_in_orm_thread(stop_runs, run["flow_name"], run["session_id"], run["on_busy"],
-                                    below_pk=run["pk"])
-            asked = True
-            continue
         if any(other["status"] == "pending" for other in ahead):
             await run_in_orm_thread(_requeue, run)
             raise Requeued
@@ -180,12 +184,15 @@ async def _continue_where_it_stopped(engine: FlowEngine, run: dict[str, Any], re
             recorder.add({"event": "run_finished", **base, "state": state})
         await recorder.finish(head_checkpoint_id=head.checkpoint_id)
         return False
-    run.update(input=None, has_resume=False, checkpoint_id="")
+    run.update(input=None, has_resume=False, checkpoint_id="", on_busy="wait")  # continue it, do not start over
     return True
 
 
 async def _run(engine: FlowEngine, run: dict[str, Any], recorder: Recorder) -> None:
-    options: dict[str, Any] = {"on_busy": "wait", "run_id": recorder.run_id}
+    # the runs ahead stopped, and rolled themselves back if asked to: what is left is
+    # for the engine to start over on (interrupt, rollback), or to continue (wait)
+    on_busy = engine_on_busy(run["on_busy"], True) if run["on_busy"] in BY_NEWER_RUN else "wait"
+    options: dict[str, Any] = {"on_busy": on_busy, "run_id": recorder.run_id}
     if run["has_resume"]:
         options["resume"] = run["resume"]
     if run["checkpoint_id"]:

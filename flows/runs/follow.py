@@ -59,6 +59,19 @@ async def follow_run(run_pk: int, after: int = 0, *, idle: float | None = None) 
             yield None
 
 
+def _between(run_id: str, after: int, before: int) -> list[StoredEvent]:
+    from flows.models import RunEvent
+
+    rows = (RunEvent.objects.filter(run__run_id=run_id, seq__gt=after, seq__lt=before).order_by("seq")
+            .values_list("seq", "event", "data"))
+    return [StoredEvent(*row) for row in rows]
+
+
+async def events_between(run_id: str, after: int, before: int) -> list[StoredEvent]:
+    """The run's stored events with ``after < id < before`` (what a follower missed)."""
+    return await run_in_orm_thread(_between, run_id, after, before)
+
+
 def _session_events(flow_name: str, session_id: str) -> Any:
     from flows.models import RunEvent
 

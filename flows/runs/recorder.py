@@ -102,6 +102,8 @@ class Recorder:
             elif kind == "run_failed":
                 error = event.get("error") or {}
                 self.outcome["error"] = f"{error.get('type', 'Error')}: {error.get('message', '')}"
+                if error.get("type") == "RunSuperseded":  # the engine let a newer call take the session
+                    self.outcome["status"] = "cancelled"
         if self._scheduled is None:
             self._scheduled = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._flush_soon)
         if self._heart is None and not self.lost:

@@ -18,7 +18,10 @@ from flows.engine import CheckpointNotFound, FlowEngine, NothingToResume, Sessio
 
 from .detached import RunEvents, Stoppable
 from .recorder import current_recorder, new_recorder, new_run_id
-from .stopping import end_stopped, stop_runs, wait_until_ended
+from .stopping import BY_NEWER_RUN, end_stopped, engine_on_busy, stop_runs, wait_until_ended
+
+#: How long a call waits for the runs it asked to stop before the engine takes the session over.
+STOP_WAIT_SECONDS = 5.0
 
 
 async def claim_session(
@@ -79,13 +82,15 @@ async def start_here(
     ``interrupt`` / ``rollback`` ask the runs going on to stop first, then wait for the session.
     """
     options = call_options(data)
+    if options["on_busy"] == "reject":  # a pending background run counts: it runs next
+        await run_in_orm_thread(refuse_if_busy, flow, session_id)
     recorder = new_recorder(flow, session_id, run_id=new_run_id(), origin=origin, owner_id=sessions.owner_id_for(user),
                             **run_request_fields(data))
     await recorder.flush()  # its row now: it can be listed and stopped while it waits for the session
-    if options["on_busy"] in ("interrupt", "rollback"):
+    if options["on_busy"] in BY_NEWER_RUN:
         asked = await run_in_orm_thread(stop_runs, flow, session_id, options["on_busy"], keep=recorder.run_id)
-        await wait_until_ended(asked, engine.checkpointer.busy_timeout if engine.checkpointer else 30.0)
-        options["on_busy"] = "wait"
+        ended = await wait_until_ended(asked, STOP_WAIT_SECONDS)
+        options["on_busy"] = engine_on_busy(options["on_busy"], ended)
     stoppable = Stoppable(recorder.run_id, lambda action: end_stopped(engine, recorder, action))
     token = current_recorder.set(recorder)  # the run's task copies it: the run is recorded with who asked and what
     try:
@@ -106,11 +111,20 @@ def start_in_background(flow: str, session_id: str, user: Any, data: dict[str, A
     from .tasks import enqueue
 
     fields = {**run_request_fields(data), "input": apply_state}
-    runs = Run.objects.filter(flow_name=flow, session_id=session_id)
-    if fields["on_busy"] == "reject" and runs.filter(status__in=("pending", "running")).exists():
-        raise SessionBusy(f"session {session_id!r} is busy: another run is pending or running")
+    if fields["on_busy"] == "reject":
+        refuse_if_busy(flow, session_id)
     run_id = new_run_id()
-    Run.objects.create(run_id=run_id, flow_name=flow, session_id=session_id, origin="background",
-                       owner_id=sessions.owner_id_for(user), **fields)
+    row = Run.objects.create(run_id=run_id, flow_name=flow, session_id=session_id, origin="background",
+                             owner_id=sessions.owner_id_for(user), **fields)
+    if fields["on_busy"] in BY_NEWER_RUN:  # now, not when a worker gets to it: the only worker may be busy with them
+        stop_runs(flow, session_id, fields["on_busy"], below_pk=row.pk)
     enqueue(run_id)
     return run_id
+
+
+def refuse_if_busy(flow: str, session_id: str) -> None:
+    """``on_busy="reject"``: :class:`SessionBusy` while another run is pending or running (blocking)."""
+    from flows.models import Run
+
+    if Run.objects.filter(flow_name=flow, session_id=session_id, status__in=("pending", "running")).exists():
+        raise SessionBusy(f"session {session_id!r} is busy: another run is pending or running")

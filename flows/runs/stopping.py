@@ -4,9 +4,13 @@ Whoever wants a run stopped — ``POST …/cancel/``, or a newer run on the same
 session with ``on_busy="interrupt"`` or ``"rollback"`` — sets ``stop_requested``
 (a run still ``pending`` is cancelled at once). The process executing the run
 polls that field every ``POLL_SECONDS`` (:func:`watch`) and cancels the run at
-its next await point. A stopped run keeps what it checkpointed, except after
-``rollback``, which deletes it; its last event is a ``run_failed`` of type
+its next await point. A stopped run keeps what it checkpointed, except after a
+rollback, which deletes it; its last event is a ``run_failed`` of type
 ``RunStopped``, so every stream of it ends with the reason.
+
+The engine can take a session over by itself (its ``on_busy="interrupt"``:
+the holder's writes are then refused); asking through the row first is what
+stops a run in another process at once, and records why.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 from django.db import DatabaseError
 from django.utils import timezone
 
+from flows import sessions
 from flows.checkpointer import run_in_orm_thread
 from flows.engine import FlowEngine
 
@@ -27,12 +32,17 @@ logger = logging.getLogger("flows.runs")
 
 #: How often a running run looks for a stop request.
 POLL_SECONDS = 0.2
-ACTIONS = ("cancel", "interrupt", "rollback")
+#: ``stop_requested``: what a client asks (cancel, rollback), what a newer run asks (the others)
 REASONS = {
     "cancel": "cancelled",
+    "rollback": "cancelled and rolled back",
     "interrupt": "stopped by a newer run (interrupt)",
-    "rollback": "stopped and rolled back by a newer run",
+    "newer-rollback": "stopped and rolled back by a newer run",
 }
+#: the stop a newer run asks for, by its ``on_busy``
+BY_NEWER_RUN = {"interrupt": "interrupt", "rollback": "newer-rollback"}
+#: stops that delete the run's checkpoints
+ROLLS_BACK = ("rollback", "newer-rollback")
 
 
 class RunStopped(Exception):
@@ -46,14 +56,16 @@ class RunStopped(Exception):
 # -- rows (blocking; on the ORM pool) ----------------------------------------------------------
 
 
-def stop_runs(flow_name: str, session_id: str, action: str, *, below_pk: int | None = None,
+def stop_runs(flow_name: str, session_id: str, on_busy: str, *, below_pk: int | None = None,
               keep: str | None = None) -> list[str]:
-    """Asks the session's unfinished runs (those created before ``below_pk``, all but ``keep``) to stop.
+    """A newer run with ``on_busy`` (interrupt, rollback) asks the session's unfinished runs
+    (those created before ``below_pk``, all but ``keep``) to stop.
 
     Pending ones end at once; returns the ids of the running ones asked to stop.
     """
     from flows.models import Run
 
+    action = BY_NEWER_RUN[on_busy]
     runs = Run.objects.filter(flow_name=flow_name, session_id=session_id)
     if below_pk is not None:
         runs = runs.filter(pk__lt=below_pk)
@@ -90,12 +102,27 @@ def _ended(run_ids: list[str]) -> bool:
     return not Run.objects.filter(run_id__in=run_ids).exclude(status__in=RUN_ENDED).exists()
 
 
-async def wait_until_ended(run_ids: list[str], timeout: float) -> None:
-    """Until the runs asked to stop have ended (their rollback done), or ``timeout`` seconds."""
+async def wait_until_ended(run_ids: list[str], timeout: float) -> bool:
+    """Until the runs asked to stop have ended (their rollback done), or ``timeout`` seconds;
+    returns whether they did."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while run_ids and not await run_in_orm_thread(_ended, run_ids) and loop.time() < deadline:
+    while run_ids and not await run_in_orm_thread(_ended, run_ids):
+        if loop.time() >= deadline:
+            return False
         await asyncio.sleep(POLL_SECONDS / 2)
+    return True
+
+
+def engine_on_busy(on_busy: str, stopped_all: bool) -> str:
+    """What to ask the engine once the runs ahead were stopped through their rows.
+
+    They rolled themselves back: ``rollback`` then only needs the engine's
+    ``interrupt`` (start over on the head), unless some did not end in time.
+    """
+    if on_busy == "rollback" and stopped_all:
+        return "interrupt"
+    return on_busy
 
 
 # -- in the executing process --------------------------------------------------------------------
@@ -149,11 +176,15 @@ async def end_stopped(engine: FlowEngine, recorder: Any, action: str) -> dict[st
     A run that never started (no ``run_started``) wrote nothing: there is nothing to roll back.
     """
     fields: dict[str, Any] = {}
-    if action == "rollback" and recorder.outcome.get("engine_run_id"):
+    if action in ROLLS_BACK and recorder.outcome.get("engine_run_id"):
         base = recorder.outcome.get("base_checkpoint_id") or None
         await discard_after(engine, recorder.session_id, base)
         fields["head_checkpoint_id"] = base or ""  # it leaves the session where it found it
     event = stopped_event(recorder.outcome.get("engine_run_id") or recorder.run_id, recorder.session_id, action)
     recorder.add(event)
     await recorder.finish(status="cancelled", error=REASONS.get(action, action), interrupts=[], **fields)
+    # the session's row follows its head: a run left halfway is "failed" with the reason (resumable)
+    status = sessions.session_status("failed", await engine.get_metadata(recorder.session_id))
+    await sessions.amark(recorder.flow_name, recorder.session_id, status,
+                         error=sessions.failure_message(event["error"]) if status == "failed" else None)
     return event

@@ -70,6 +70,14 @@ def test_an_unacceptable_format_is_406_in_json(api):
     assert "available: json" in data["detail"]
 
 
+def test_the_stream_routes_refuse_a_client_that_wants_json(api):
+    invoke(api, "chat", "s", {"input": {"messages": ["hi"]}})
+    run_id = api.get(session_url("chat", "s", "runs")).json()["results"][0]["run_id"]
+    for url in (session_url("chat", "s", "stream"), session_url("chat", "s", f"runs/{run_id}/stream")):
+        data = assert_error(api.get(url, HTTP_ACCEPT="application/json"), 406, "not_acceptable")
+        assert "text/event-stream" in data["detail"]
+
+
 def test_a_body_over_the_limit_is_413(api, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     big = b'{"input": {"messages": ["' + b"x" * 2000 + b'"]}}'

@@ -13,6 +13,12 @@ def backend(request, tmp_path) -> BackendSpec:
     return backend_specs(str(tmp_path))[request.param]()
 
 
+@pytest.fixture(params=backend_params(durable_only=True))
+def durable_backend(request, tmp_path) -> BackendSpec:
+    """A fresh durable backend: two checkpointers on it share its sessions, as two processes would."""
+    return backend_specs(str(tmp_path))[request.param]()
+
+
 @pytest.fixture
 def durable(backend: BackendSpec) -> bool:
     return backend.name in DURABLE or backend.name.startswith("django")

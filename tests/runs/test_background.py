@@ -77,6 +77,27 @@ def test_reject_refuses_while_another_run_is_pending(api):
     assert response["Retry-After"] == "1"
 
 
+def test_invoke_with_reject_refuses_while_a_background_run_is_pending(api):
+    start(api, "chat", "queued", {"input": {"messages": ["one"]}})
+    assert_error(api.post(session_url("chat", "queued", "invoke"), {"input": {"messages": ["two"]}, "on_busy": "reject"},
+                          format="json"), 409, "session_busy")
+    assert Run.objects.filter(session_id="queued").count() == 1  # the refused call left no run behind
+
+
+def test_interrupt_asks_the_runs_ahead_to_stop_when_it_is_created(api):
+    """Not when a worker gets to it: the only worker may be the one executing the run ahead."""
+    Run.objects.create(run_id="executing", flow_name="chat", session_id="ahead", status="running",
+                       origin="background")
+    waiting = start(api, "chat", "ahead", {"input": {"messages": ["next"]}}).json()
+    start(api, "chat", "ahead", {"input": {"messages": ["now"]}, "on_busy": "interrupt"})
+    rows = dict(Run.objects.filter(session_id="ahead").values_list("run_id", "stop_requested"))
+    assert rows["executing"] == "interrupt"
+    cancelled = Run.objects.get(run_id=waiting["run_id"])
+    assert cancelled.status == "cancelled" and cancelled.error == "stopped by a newer run (interrupt) before it started"
+    last = RunEvent.objects.filter(run=cancelled).order_by("-seq").first()
+    assert last.event == "run_failed"  # its stream ends with the reason too
+
+
 def test_runs_wait_their_turn_in_arrival_order(api):
     ids = [start(api, "chat", "queue", {"input": {"messages": [f"m{n}"]}}).json()["run_id"] for n in range(5)]
     work()

@@ -9,6 +9,7 @@ import pytest
 from django.test import AsyncClient
 
 from flows import registry
+from flows.models import FlowSession
 from flows.runs.detached import running_runs
 from tests.api import flows as test_flows
 from tests.api.conftest import session_url
@@ -63,6 +64,10 @@ async def test_cancelling_a_streamed_invoke_stops_it_and_keeps_its_work(client, 
     assert events[-1]["event"] == "run_failed" and events[-1]["error"]["type"] == "RunStopped"
     flow = registry.get_flow("streaming")
     assert (await flow.get_state("c"))["messages"] == ["go"]  # its input stays; the node never finished
+    session = (await client.get(session_url("streaming", "c"))).json()
+    assert session["status"] == "failed" and session["next"] == ["speak"]  # stopped halfway, resumable
+    row = await FlowSession.objects.aget(flow_name="streaming", session_id="c")
+    assert row.last_error == "RunStopped: cancelled"
     gate.set()
     assert (await flow.invoke({"slow": False}, session_id="c"))["messages"] == ["go", "one two three"]
 
@@ -75,9 +80,10 @@ async def test_rollback_discards_what_the_run_checkpointed(client, gate):
     gate.clear()
     run_id, chunks = await slow_stream(client, "r", {"input": {"messages": ["doomed"], "slow": True}})
     response = await cancel(client, "r", run_id, "rollback")
-    assert response.json()["status"] == "cancelled"
+    assert response.json()["status"] == "cancelled" and response.json()["error"] == "cancelled and rolled back"
     await rest_of(chunks)
     assert (await flow.get_state("r"))["messages"] == ["before", "one two three"]
+    assert (await client.get(session_url("streaming", "r"))).json()["status"] == "idle"  # where it was before
 
 
 async def test_a_newer_invoke_interrupts_the_running_one_and_runs_on_its_work(client, gate):

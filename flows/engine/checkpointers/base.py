@@ -36,6 +36,7 @@ from ..errors import (
     CheckpointNotFound,
     InvalidSessionId,
     LeaseLost,
+    RunSuperseded,
     SessionBusy,
     StateTooLarge,
 )
@@ -60,7 +61,9 @@ from .types import (
 
 logger = logging.getLogger("flows.engine")
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,255}\Z")  # \Z: no trailing newline
-ON_BUSY_CHOICES = ("wait", "reject")
+ON_BUSY_CHOICES = ("wait", "reject", "interrupt", "rollback")
+#: the strategies that take a busy session over from the call holding it
+TAKE_OVER = ("interrupt", "rollback")
 
 
 
@@ -112,6 +115,8 @@ class BaseCheckpointer(ABC):
         self.busy_timeout = busy_timeout
         self.codec = BlobCodec(compress=compress, encryption_keys=encryption_keys)
         self._read_cache = ReadCache(read_cache_size) if read_cache_size > 0 else None
+        #: the calls of this process holding a session: who to cancel when it is taken over
+        self._holders: dict[str, tuple[Lease, asyncio.Task[Any]]] = {}
         self._retain_every = (
             max(1, math.ceil(max_checkpoints_per_session / 4)) if max_checkpoints_per_session else 0
         )
@@ -121,7 +126,12 @@ class BaseCheckpointer(ABC):
     async def aacquire(
         self, session_id: str, *, on_busy: str = "wait", timeout: float | None = None
     ) -> Lease:
-        """Takes the session's lease, waiting (``"wait"``) or failing at once (``"reject"``)."""
+        """Takes the session's lease, waiting (``"wait"``), failing at once (``"reject"``), or
+        taking it from its holder (``"interrupt"``, ``"rollback"``).
+
+        A holder that was taken over writes nothing more (its token is stale);
+        one in this process is also cancelled at once (:meth:`alock`).
+        """
         validate_session_id(session_id)
         if on_busy not in ON_BUSY_CHOICES:
             raise ValueError(f"on_busy must be one of {ON_BUSY_CHOICES}, not {on_busy!r}")
@@ -130,6 +140,10 @@ class BaseCheckpointer(ABC):
         pause = 0.001
         while True:
             grant = await self._try_acquire(session_id, self.lease_seconds)
+            if grant is None and on_busy in TAKE_OVER:
+                grant = await self._try_acquire(session_id, self.lease_seconds, take_over=True)
+                if grant is not None:
+                    self._supersede(session_id)
             if grant is not None:
                 return Lease(session_id, grant.token, grant.head, grant.last_seq)
             remaining = deadline - time.monotonic()
@@ -144,16 +158,41 @@ class BaseCheckpointer(ABC):
     async def arelease(self, lease: Lease) -> None:
         await self._release(lease)
 
+    def _supersede(self, session_id: str) -> None:
+        """The lease was taken from its holder: one in this process stops now."""
+        held = self._holders.pop(session_id, None)
+        if held is not None:
+            lease, task = held
+            lease.lost = lease.superseded = True
+            loop = task.get_loop()
+            if loop is asyncio.get_running_loop():
+                task.cancel()
+            else:  # a call on another thread's loop (the sync bridge)
+                loop.call_soon_threadsafe(task.cancel)
+
     @asynccontextmanager
     async def alock(
         self, session_id: str, *, on_busy: str = "wait", timeout: float | None = None
     ) -> AsyncIterator[Lease]:
-        """Holds the session for the block, renewing the lease while it lasts."""
+        """Holds the session for the block, renewing the lease while it lasts.
+
+        A block taken over by a newer call (``on_busy="interrupt"``) in this
+        process is cancelled at its next await and raises :class:`RunSuperseded`.
+        """
         lease = await self.aacquire(session_id, on_busy=on_busy, timeout=timeout)
         keeper = KeepAlive(self, lease)
+        task = asyncio.current_task()
+        if task is not None:
+            self._holders[session_id] = (lease, task)
         try:
             yield lease
+        except asyncio.CancelledError:
+            if lease.superseded and task is not None and task.uncancel() == 0:
+                raise RunSuperseded(f"a newer call took session {session_id!r} over") from None
+            raise
         finally:
+            if self._holders.get(session_id, (None,))[0] is lease:
+                del self._holders[session_id]
             keeper.stop()
             try:
                 await self._release(lease)
@@ -402,28 +441,46 @@ class BaseCheckpointer(ABC):
                 await self._delete_session(lease)
                 lease.head, lease.last_seq = None, 0
                 return count
-            target = await self._read_checkpoint(session_id, checkpoint_id)
-            if target is None:
-                raise CheckpointNotFound(f"no checkpoint {checkpoint_id!r} in session {session_id!r}")
-            doomed = {target.checkpoint_id}
-            seqs = [target.seq]
-            for record in await self._read_records_from(session_id, target.seq + 1):
-                if record.parent_id in doomed:
-                    doomed.add(record.checkpoint_id)
-                    seqs.append(record.seq)
-            head = lease.head
-            if head is not None and head.checkpoint_id in doomed:
-                head = None
-                if target.parent_id is not None:
-                    head = await self._read_checkpoint(session_id, target.parent_id)
-                if head is None:
-                    count = await self._count(session_id)
-                    await self._delete_session(lease)
-                    return count
-            ranges: list[WriteRange] = [(None, lo, hi) for lo, hi in runs(sorted(seqs))]
-            await self._delete(lease, drop_ids=doomed, drop_writes=ranges, head=head)
-            lease.head = head
-            return len(doomed)
+            return await self.adelete_held(lease, checkpoint_id)
+
+    async def adelete_held(self, lease: Lease, checkpoint_id: str) -> int:
+        """:meth:`adelete` of one checkpoint and those built on it, under a lease the caller holds.
+
+        The lease stays held: deleting the root empties the session, which is
+        then taken again at once (:class:`SessionBusy` if someone was faster).
+        """
+        session_id = lease.session_id
+        target = await self._read_checkpoint(session_id, checkpoint_id)
+        if target is None:
+            raise CheckpointNotFound(f"no checkpoint {checkpoint_id!r} in session {session_id!r}")
+        doomed = {target.checkpoint_id}
+        seqs = [target.seq]
+        for record in await self._read_records_from(session_id, target.seq + 1):
+            if record.parent_id in doomed:
+                doomed.add(record.checkpoint_id)
+                seqs.append(record.seq)
+        head = lease.head
+        if head is not None and head.checkpoint_id in doomed:
+            head = None
+            if target.parent_id is not None:
+                head = await self._read_checkpoint(session_id, target.parent_id)
+            if head is None:
+                count = await self._count(session_id)
+                await self._empty_held(lease)
+                return count
+        ranges: list[WriteRange] = [(None, lo, hi) for lo, hi in runs(sorted(seqs))]
+        await self._delete(lease, drop_ids=doomed, drop_writes=ranges, head=head)
+        lease.head = head
+        return len(doomed)
+
+    async def _empty_held(self, lease: Lease) -> None:
+        """Deletes the whole session, and takes its lease again (the same ``Lease``, a new token)."""
+        await self._delete_session(lease)
+        grant = await self._try_acquire(lease.session_id, self.lease_seconds)
+        if grant is None:
+            lease.lost = True
+            raise SessionBusy(f"session {lease.session_id!r} was taken by another call while it was emptied")
+        lease.token, lease.head, lease.last_seq = grant.token, grant.head, grant.last_seq
 
     async def aprune(
         self,
@@ -540,8 +597,9 @@ class BaseCheckpointer(ABC):
     # ------------------------------------------------------------------ store I/O
 
     @abstractmethod
-    async def _try_acquire(self, session_id: str, lease_seconds: float) -> LeaseGrant | None:
-        """Takes the session's lease if it is free or expired, with a new, higher token.
+    async def _try_acquire(self, session_id: str, lease_seconds: float, take_over: bool = False) -> LeaseGrant | None:
+        """Takes the session's lease if it is free or expired (with ``take_over``, even if held),
+        with a new, higher token.
 
         Returns the token, the head record and the session's highest seq ever
         written, or ``None`` when a live lease is held by someone else.

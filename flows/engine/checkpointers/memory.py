@@ -105,13 +105,13 @@ class InMemoryCheckpointer(BaseCheckpointer):
 
     # -- store I/O -------------------------------------------------------------
 
-    async def _try_acquire(self, session_id: str, lease_seconds: float) -> LeaseGrant | None:
+    async def _try_acquire(self, session_id: str, lease_seconds: float, take_over: bool = False) -> LeaseGrant | None:
         now = time.monotonic()
         with self._mutex:
             session = self._live(session_id)
             if session is None:
                 session = self._sessions[session_id] = _Session(touched=now)
-            elif session.holder is not None and session.lease_until > now:
+            elif session.holder is not None and session.lease_until > now and not take_over:
                 return None
             session.token = session.holder = next(self._tokens)
             session.lease_until = now + lease_seconds

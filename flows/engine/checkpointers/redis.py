@@ -118,7 +118,8 @@ local function header(record)
 end
 """
 
-# KEYS: base, fence. ARGV: lease_ms, ttl_ms, request id. -> nil (busy) | {token, head record, last seq}
+# KEYS: base, fence. ARGV: lease_ms, ttl_ms, request id, take over ('1': even a held lease).
+# -> nil (busy) | {token, head record, last seq}
 # The request id makes a retry of this very call (redis-py retries after a lost
 # reply) get its own grant back instead of finding the session busy.
 _ACQUIRE = """
@@ -126,7 +127,7 @@ local base = KEYS[1]
 local now = now_ms()
 local state = redis.call('HMGET', base, 'exp', 'head', 'seq', 'req', 'tok')
 local token = tonumber(state[5])
-if state[1] and tonumber(state[1]) > now then
+if state[1] and tonumber(state[1]) > now and (ARGV[4] ~= '1' or state[4] == ARGV[3]) then
   if state[4] ~= ARGV[3] then return false end
 else
   token = redis.call('INCR', KEYS[2])
@@ -409,11 +410,11 @@ class RedisCheckpointer(BaseCheckpointer):
 
     # ------------------------------------------------------------------ store I/O
 
-    async def _try_acquire(self, session_id: str, lease_seconds: float) -> LeaseGrant | None:
+    async def _try_acquire(self, session_id: str, lease_seconds: float, take_over: bool = False) -> LeaseGrant | None:
         reply = await self._run(
             "acquire",
             [self._base(session_id), self._fence],
-            [_millis(lease_seconds), self._ttl_ms, os.urandom(8).hex()],
+            [_millis(lease_seconds), self._ttl_ms, os.urandom(8).hex(), "1" if take_over else "0"],
         )
         if reply is None:
             return None

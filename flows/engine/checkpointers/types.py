@@ -124,6 +124,8 @@ class Lease:
     head: StoredCheckpoint | None
     last_seq: int
     lost: bool = False
+    #: a newer call took the session over (``on_busy="interrupt"`` / ``"rollback"``)
+    superseded: bool = False
 
 
 class LeaseGrant(NamedTuple):

@@ -42,8 +42,8 @@ def stored_checkpoint(session_id: str, row: Sequence[Any]) -> StoredCheckpoint:
     return StoredCheckpoint(session_id, checkpoint_id, int(seq), parent_id, float(created_at), run_id, node, bytes(blob))
 
 
-def acquire(sql: Statements, session_id: str, lease_seconds: float) -> Script:
-    """Takes the lease if free or expired, with a higher token; ``None`` if held.
+def acquire(sql: Statements, session_id: str, lease_seconds: float, take_over: bool = False) -> Script:
+    """Takes the lease if free or expired (or, with ``take_over``, held), with a higher token; ``None`` if held.
 
     Each statement is atomic on its own: the ``UPDATE`` takes a free or
     expired lease with the next token (or the ``INSERT`` creates the session
@@ -54,7 +54,7 @@ def acquire(sql: Statements, session_id: str, lease_seconds: float) -> Script:
     emptied in the same transaction that takes it, so nobody sees it between.
     """
     params = {"sid": session_id, "ls": lease_seconds}
-    taken = (yield sql.acquire_update, params).rowcount == 1
+    taken = (yield sql.acquire_take_over if take_over else sql.acquire_update, params).rowcount == 1
     if not taken and (yield sql.acquire_insert, params).rowcount != 1:
         return None  # a live lease is held by someone else
     row = (yield sql.acquire_read, params).rows[0]

@@ -86,6 +86,11 @@ class Statements:
             .where(s.c.session_id == sid, or_(s.c.lease_until.is_(None), s.c.lease_until < now))
             .values(lease_token=s.c.lease_token + 1, lease_until=now + lease_seconds)
         )
+        self.acquire_take_over = (  # even a held lease: its holder's next write is refused
+            update(s)
+            .where(s.c.session_id == sid)
+            .values(lease_token=s.c.lease_token + 1, lease_until=now + lease_seconds)
+        )
         self.acquire_insert = self._insert_ignore(
             s,
             session_id=sid,

@@ -99,9 +99,10 @@ class SQLCheckpointer(BaseCheckpointer):
 
     # ------------------------------------------------------------------ leases
 
-    async def _try_acquire(self, session_id: str, lease_seconds: float) -> LeaseGrant | None:
+    async def _try_acquire(self, session_id: str, lease_seconds: float, take_over: bool = False) -> LeaseGrant | None:
         with_ttl = self.ttl_seconds is not None
-        return await self.db.script(lambda: scripts.acquire(self.sql, session_id, lease_seconds), transaction=with_ttl)
+        return await self.db.script(lambda: scripts.acquire(self.sql, session_id, lease_seconds, take_over),
+                                    transaction=with_ttl)
 
     async def _renew(self, lease: Lease, lease_seconds: float) -> bool:
         return await self.db.script(lambda: scripts.renew(self.sql, lease.session_id, lease.token, lease_seconds))
