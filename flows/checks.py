@@ -4,7 +4,7 @@
 * ``flows.E002`` a registered flow's dotted path does not import
 * ``flows.E003`` a registered flow is not a ``FlowEngine`` (or a factory of one), or its graph is invalid
 * ``flows.E004`` the checkpointer backend does not import or is no ``BaseCheckpointer``
-* ``flows.E005`` an optional dependency of the chosen backend is not installed
+* ``flows.E005`` an optional dependency of the chosen backend (or of the Redis event log) is not installed
 * ``flows.E006`` the checkpointer rejects its options (unknown option, unknown database alias...)
 * ``flows.E007`` the REST API is routed but an app it needs is not in ``INSTALLED_APPS``
 * ``flows.W001`` the in-memory channel layer with ``DEBUG = False``: live events stay in one process
@@ -26,6 +26,7 @@ from django.utils.module_loading import import_string
 
 from flows.engine import FlowEngine, GraphValidationError
 from flows.engine.checkpointers import InMemoryCheckpointer
+from flows.engine.checkpointers.base import ON_BUSY_CHOICES
 
 from . import registry
 from .conf import CHECKPOINTER_ALIASES, DEFAULTS, flows_settings
@@ -45,7 +46,8 @@ SQL_DRIVERS = {
     "mariadb+aiomysql": "aiomysql",
     "sqlite+aiosqlite": "aiosqlite",
 }
-_NUMBERS = ("BUSY_TIMEOUT", "LEASE_SECONDS", "MAX_CHECKPOINTS_PER_SESSION", "TTL_SECONDS")
+_NUMBERS = ("BUSY_TIMEOUT", "LEASE_SECONDS", "MAX_CHECKPOINTS_PER_SESSION", "TTL_SECONDS",
+            "EVENTS_TTL_SECONDS", "EVENTS_REDIS_SESSION_MAXLEN", "RUN_STALE_SECONDS")
 _OPTIONAL_NUMBERS = ("MAX_CHECKPOINTS_PER_SESSION", "TTL_SECONDS")
 
 
@@ -66,8 +68,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     if unknown:
         errors.append(_error(f"FLOWS has unknown keys: {', '.join(map(str, unknown))}.", 1,
                              hint=f"Known keys: {', '.join(DEFAULTS)}."))
-    if raw.get("ON_BUSY", "wait") not in ("wait", "reject"):
-        errors.append(_error(f"FLOWS['ON_BUSY'] must be 'wait' or 'reject', not {raw['ON_BUSY']!r}.", 1))
+    if raw.get("ON_BUSY", "wait") not in ON_BUSY_CHOICES:
+        errors.append(_error(f"FLOWS['ON_BUSY'] must be one of {', '.join(map(repr, ON_BUSY_CHOICES))}, "
+                             f"not {raw['ON_BUSY']!r}.", 1))
+    errors.extend(_check_event_log(raw))
     for key in _NUMBERS:
         value = raw.get(key, DEFAULTS[key])
         if value is None and key in _OPTIONAL_NUMBERS:
@@ -94,6 +98,20 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     except ImproperlyConfigured as exc:
         errors.append(_error(str(exc), 1))
     return errors
+
+
+def _check_event_log(raw: Mapping[str, Any]) -> list[CheckMessage]:
+    """``EVENTS_REDIS_URL``: ``None`` (the database) or a Redis URL, with redis-py installed (E001, E005)."""
+    url = raw.get("EVENTS_REDIS_URL")
+    if url is None:
+        return []
+    if not isinstance(url, str) or url.split("://", 1)[0] not in ("redis", "rediss", "unix"):
+        return [_error(f"FLOWS['EVENTS_REDIS_URL'] must be None or a redis://, rediss:// or unix:// URL, "
+                       f"not {url!r}.", 1)]
+    if importlib.util.find_spec("redis") is None:
+        return [_error("FLOWS['EVENTS_REDIS_URL'] is set but the 'redis' package is not installed.", 5,
+                       hint="pip install redis (the [redis] extra).")]
+    return []
 
 
 def _check_rates(rates: Any) -> list[CheckMessage]:

@@ -33,6 +33,9 @@ Keys (all optional)::
         "RUNS_QUEUE": "default",             # ... and its queue
         "RUN_STALE_SECONDS": 30.0,           # a running run silent this long is resumed by another worker
         "EVENTS_TTL_SECONDS": 604800,        # run events are kept this long (flows_prune deletes older ones)
+        "EVENTS_REDIS_URL": None,            # a Redis URL: runs' events in Redis streams, not RunEvent rows
+        "EVENTS_REDIS_PREFIX": "flows:events:",
+        "EVENTS_REDIS_SESSION_MAXLEN": 10000, # a session's watcher stream keeps about this many events
     }
 """
 
@@ -74,6 +77,9 @@ DEFAULTS: dict[str, Any] = {
     "RUNS_QUEUE": "default",
     "RUN_STALE_SECONDS": 30.0,
     "EVENTS_TTL_SECONDS": 7 * 24 * 3600,
+    "EVENTS_REDIS_URL": None,
+    "EVENTS_REDIS_PREFIX": "flows:events:",
+    "EVENTS_REDIS_SESSION_MAXLEN": 10000,
 }
 
 

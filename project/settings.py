@@ -4,7 +4,8 @@
 variable           meaning                                     default
 =================  ==========================================  ==============================
 DATABASE_URL       any dj-database-url URL                     sqlite:///<repo>/db.sqlite3
-REDIS_URL          channel layer (live events across workers)  unset: in-memory layer
+REDIS_URL          channel layer and runs' event log           unset: in-memory layer, log in
+                   (live events across workers)                the database
 SECRET_KEY         Django's secret key                         a dev key, only when DEBUG
 DEBUG              1/0                                         1
 ALLOWED_HOSTS      comma-separated                             127.0.0.1,localhost
@@ -134,6 +135,8 @@ FLOWS = {
     },
     "CHECKPOINTER": {"BACKEND": "django"},
     "MAX_CHECKPOINTS_PER_SESSION": None,
+    # runs' events in Redis streams when there is a Redis; RunEvent rows otherwise
+    "EVENTS_REDIS_URL": REDIS_URL or None,
 }
 
 REST_FRAMEWORK = {

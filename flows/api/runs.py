@@ -243,7 +243,8 @@ class RunStreamView(FlowsAPIView):
         refuse_streaming_without_asgi(request, True)
         after = last_event_id(request) or 0
         run = await run_or_404(flow, session_id, run_id)
-        return sse_response(stored_frames(follow.follow_run(run["pk"], after, idle=15.0)))
+        key = follow.RunKey(flow, session_id, run_id)
+        return sse_response(stored_frames(follow.follow_run(run["pk"], key, after, idle=15.0)))
 
 
 class SessionStreamView(FlowsAPIView):

@@ -121,10 +121,13 @@ class SessionConsumer(AsyncWebsocketConsumer):
                               "status": sessions.session_status(row.status if row else None, head)})
         going = await run_in_orm_thread(self._runs_going_on)
         for pk, run_id in going:
-            async for stored in follow.follow_run(pk, 0, idle=0.0):
+            async for stored in follow.follow_run(pk, self.run_key(run_id), 0, idle=0.0):
                 if stored is None:  # caught up with what is written so far
                     break
                 await self.send_event(run_id, stored.id, stored.data)
+
+    def run_key(self, run_id: str) -> follow.RunKey:
+        return follow.RunKey(self.flow_name, self.session_id, run_id)
 
     def _runs_going_on(self) -> list[tuple[int, str]]:
         from flows.models import Run
@@ -142,7 +145,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if event_id <= seen:
             return  # sent already (from the log, or from the group)
         if event_id > seen + 1:
-            for missed in await follow.events_between(run_id, seen, event_id):
+            for missed in await follow.events_between(self.run_key(run_id), seen, event_id):
                 await self._send_event(run_id, missed.id, missed.data)
         await self._send_event(run_id, event_id, data)
 

@@ -5,6 +5,9 @@ Followers read the ``RunEvent`` rows (:mod:`flows.runs.recorder`), every
 than the run's sees each batch within about ``FLUSH_SECONDS + POLL_SECONDS``.
 A run's last events and its end are written in one transaction: a follower
 that saw the run ended and then found no new row has seen everything.
+
+With ``FLOWS["EVENTS_REDIS_URL"]`` the same functions read Redis streams
+instead (:mod:`flows.runs.redis_log`), blocking until a batch is written.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ import asyncio
 from typing import Any, AsyncIterator, NamedTuple
 
 from flows.checkpointer import run_in_orm_thread
+
+from . import redis_log
+from .redis_log import RunKey
 
 POLL_SECONDS = 0.1
 BATCH = 500
@@ -35,12 +41,26 @@ def _run_rows(run_pk: int, after: int) -> tuple[str, list[StoredEvent]]:
     return status, [StoredEvent(*row) for row in rows[:BATCH]]
 
 
-async def follow_run(run_pk: int, after: int = 0, *, idle: float | None = None) -> AsyncIterator[StoredEvent | None]:
+def _status(run_pk: int) -> str:
+    from flows.models import Run
+
+    return Run.objects.filter(pk=run_pk).values_list("status", flat=True).get()
+
+
+async def follow_run(run_pk: int, key: RunKey, after: int = 0, *,
+                     idle: float | None = None) -> AsyncIterator[StoredEvent | None]:
     """The run's events after id ``after``, then each new one, until the run has ended.
 
     With ``idle``, ``None`` comes after that many seconds without an event (to
     send a keep-alive).
     """
+    if redis_log.enabled():
+        async def ended() -> bool:
+            return await run_in_orm_thread(_status, run_pk) in ENDED
+
+        async for row in redis_log.follow_run_stream(key, after, idle=idle, ended=ended):
+            yield None if row is None else StoredEvent(*row)
+        return
     quiet = 0.0
     while True:
         status, rows = await run_in_orm_thread(_run_rows, run_pk, after)
@@ -67,9 +87,11 @@ def _between(run_id: str, after: int, before: int) -> list[StoredEvent]:
     return [StoredEvent(*row) for row in rows]
 
 
-async def events_between(run_id: str, after: int, before: int) -> list[StoredEvent]:
+async def events_between(key: RunKey, after: int, before: int) -> list[StoredEvent]:
     """The run's stored events with ``after < id < before`` (what a follower missed)."""
-    return await run_in_orm_thread(_between, run_id, after, before)
+    if redis_log.enabled():
+        return [StoredEvent(*row) for row in await redis_log.read_run(key, after, before)]
+    return await run_in_orm_thread(_between, key.run_id, after, before)
 
 
 def _session_events(flow_name: str, session_id: str) -> Any:
@@ -83,7 +105,9 @@ def _newest(flow_name: str, session_id: str) -> int:
 
 
 async def newest_session_event(flow_name: str, session_id: str) -> int:
-    """The row id a session's watcher starts after, to see what comes from now on."""
+    """The id a session's watcher starts after, to see what comes from now on."""
+    if redis_log.enabled():
+        return await redis_log.newest_in_session(flow_name, session_id)
     return await run_in_orm_thread(_newest, flow_name, session_id)
 
 
@@ -98,10 +122,15 @@ def _session_rows(flow_name: str, session_id: str, after: int | None) -> tuple[i
 async def follow_session(
     flow_name: str, session_id: str, after: int | None = None, *, idle: float | None = None
 ) -> AsyncIterator[StoredEvent | None]:
-    """Every run's events on the session after row ``after`` (``None``: from now), forever.
+    """Every run's events on the session after ``after`` (``None``: from now), forever.
 
+    The ids are the session's own (rows' ids, or the Redis stream's counter).
     ``idle`` as for :func:`follow_run`.
     """
+    if redis_log.enabled():
+        async for row in _follow_session_stream(flow_name, session_id, after, idle):
+            yield row
+        return
     after, rows = await run_in_orm_thread(_session_rows, flow_name, session_id, after)
     quiet = 0.0
     while True:
@@ -117,3 +146,23 @@ async def follow_session(
                 quiet = 0.0
                 yield None
         _, rows = await run_in_orm_thread(_session_rows, flow_name, session_id, after)
+
+
+async def _follow_session_stream(flow_name: str, session_id: str, after: int | None,
+                                 idle: float | None) -> AsyncIterator[StoredEvent | None]:
+    if after is None:
+        after = await redis_log.newest_in_session(flow_name, session_id)
+    quiet = 0.0
+    while True:
+        wait = redis_log.BLOCK_SECONDS if idle is None else min(redis_log.BLOCK_SECONDS, max(idle - quiet, 0.001))
+        rows = await redis_log.wait_for_session(flow_name, session_id, after, wait)
+        for row in rows:
+            yield StoredEvent(*row)
+            after = row[0]
+        if rows:
+            quiet = 0.0
+            continue
+        quiet += wait
+        if idle is not None and quiet >= idle:
+            quiet = 0.0
+            yield None

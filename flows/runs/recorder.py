@@ -1,11 +1,12 @@
-"""The durable event log of a run: its events as ``RunEvent`` rows, numbered from 1.
+"""The durable event log of a run: its events numbered from 1, as ``RunEvent`` rows
+or, with ``FLOWS["EVENTS_REDIS_URL"]``, in Redis streams (:mod:`flows.runs.redis_log`).
 
 Events are written in batches, off the run's path: an event is numbered and
 queued at once, and a batch goes to the database at most every
 ``FLUSH_SECONDS`` on flows' ORM thread pool while the run goes on. A run's
 last event (finished, interrupted, failed) is written before the engine
-releases the session, so the next run on it numbers its rows after it.
-Followers in any process read the rows (:mod:`flows.runs.follow`).
+releases the session, so the next run on it numbers its events after it.
+Followers in any process read the log (:mod:`flows.runs.follow`).
 
 While its run goes on, a recorder beats the ``Run`` row's heartbeat, so other
 processes know it is alive (:mod:`flows.runs.recovery`). Every write is
@@ -30,6 +31,8 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from flows.checkpointer import run_in_orm_thread
+
+from . import redis_log
 from flows.events import dumps
 
 logger = logging.getLogger("flows.runs")
@@ -77,6 +80,8 @@ class Recorder:
     lost: bool = False
     outcome: dict[str, Any] = field(default_factory=dict)
     _queued: list[tuple[int, str, str]] = field(default_factory=list)
+    #: events the database recorded that the Redis log has not taken yet (``EVENTS_REDIS_URL``)
+    _unlogged: list[tuple[int, str, str]] = field(default_factory=list)
     _writing: asyncio.Lock = field(default_factory=asyncio.Lock)
     _scheduled: asyncio.TimerHandle | None = None
     _background: set[asyncio.Task[None]] = field(default_factory=set)
@@ -135,10 +140,12 @@ class Recorder:
                 raise RunTakenOver(self.run_id)
             batch, self._queued = self._queued, []
             create = self.create
-            if not (batch or create is not None or run_fields):
+            if not (batch or create is not None or run_fields or self._unlogged):
                 return
+            key = redis_log.RunKey(self.flow_name, self.session_id, self.run_id)
             try:
-                await run_in_orm_thread(_write, self.run_id, create, batch, run_fields, self.attempt)
+                self._unlogged = await run_in_orm_thread(_write, key, create, batch, run_fields, self.attempt,
+                                                         self._unlogged)
             except RunTakenOver:
                 self.lost = True
                 raise
@@ -168,7 +175,13 @@ class Recorder:
         for attempt in range(3):
             try:
                 await self.flush(**fields)
-                return
+                if not self._unlogged:
+                    return
+                fields = {}  # written: what is left is for the Redis log
+                if attempt == 2:
+                    logger.error("run %s ended without its last events in the Redis log", self.run_id)
+                    return
+                await asyncio.sleep(0.1 * (attempt + 1))
             except RunTakenOver:
                 logger.warning("run %s ended elsewhere: its outcome here is not written", self.run_id)
                 return
@@ -196,10 +209,17 @@ class Recorder:
             self._heart = None
 
 
-def _write(run_id: str, create: dict[str, Any] | None, batch: list[tuple[int, str, str]],
-           run_fields: dict[str, Any], attempt: int | None) -> None:
+def _write(key: redis_log.RunKey, create: dict[str, Any] | None, batch: list[tuple[int, str, str]],
+           run_fields: dict[str, Any], attempt: int | None,
+           unlogged: list[tuple[int, str, str]]) -> list[tuple[int, str, str]]:
+    """The database's part in one transaction, then the Redis log's (when it is on).
+
+    Returns the events the Redis log did not take, for the next write to retry.
+    """
     from flows.models import Run, RunEvent
 
+    run_id = key.run_id
+    to_redis = redis_log.enabled()
     with transaction.atomic():
         if create is not None:
             pk = Run.objects.create(run_id=run_id, **create).pk
@@ -210,13 +230,30 @@ def _write(run_id: str, create: dict[str, Any] | None, batch: list[tuple[int, st
             pk = held.values_list("pk", flat=True).first()
             if pk is None:
                 raise RunTakenOver(run_id)
-        if batch:
+        if batch and not to_redis:
             RunEvent.objects.bulk_create(
                 [RunEvent(run_id=pk, seq=seq, event=kind, data=data) for seq, kind, data in batch]
             )
+        if batch:
             run_fields = {**run_fields, "last_event": batch[-1][0]}
         if run_fields:
             Run.objects.filter(pk=pk).update(**run_fields)
+    return _log(key, unlogged + batch) if to_redis else []
+
+
+def _log(key: redis_log.RunKey, events: list[tuple[int, str, str]]) -> list[tuple[int, str, str]]:
+    """Appends ``events`` to the Redis log; returns them if Redis could not be reached."""
+    from redis.exceptions import RedisError
+
+    if not events:
+        return []
+    try:
+        redis_log.append(key, events)
+    except RedisError:
+        logger.warning("could not log events of run %s in Redis (kept for the next write)", key.run_id,
+                       exc_info=True)
+        return events
+    return []
 
 
 def end_unstarted(run_id: str, status: str, error: str, *, only_if: dict[str, Any]) -> bool:
@@ -229,15 +266,18 @@ def end_unstarted(run_id: str, status: str, error: str, *, only_if: dict[str, An
 
     with transaction.atomic():
         row = Run.objects.select_for_update().filter(run_id=run_id, **only_if).values(
-            "pk", "last_event", "session_id", "engine_run_id").first()
+            "pk", "last_event", "flow_name", "session_id", "engine_run_id").first()
         if row is None:
             return False
         event = {"event": "run_failed", "run_id": row["engine_run_id"] or run_id, "session_id": row["session_id"],
                  "node": None, "step": None, "error": {"type": "RunStopped", "message": error, "node": None}}
-        seq = row["last_event"] + 1
-        RunEvent.objects.create(run_id=row["pk"], seq=seq, event="run_failed", data=dumps(event))
+        last = (row["last_event"] + 1, "run_failed", dumps(event))
+        if not redis_log.enabled():
+            RunEvent.objects.create(run_id=row["pk"], seq=last[0], event=last[1], data=last[2])
         Run.objects.filter(pk=row["pk"]).update(status=status, error=error, finished_at=timezone.now(),
-                                                last_event=seq)
+                                                last_event=last[0])
+    if redis_log.enabled():  # followers end on the row's status if this does not reach Redis
+        _log(redis_log.RunKey(row["flow_name"], row["session_id"], run_id), [last])
     return True
 
 

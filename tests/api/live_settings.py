@@ -4,10 +4,11 @@
 long a killed worker holds a session, for the crash tests.
 """
 
+import hashlib
 import os
 
 from project.settings import *  # noqa: F403
-from project.settings import FLOWS
+from project.settings import DATABASES, FLOWS
 
 FLOWS = {
     **FLOWS,
@@ -19,4 +20,6 @@ FLOWS = {
     "THROTTLE_RATES": {"invoke": "100000/minute"},
     "LEASE_SECONDS": float(os.environ.get("FLOWS_TEST_LEASE_SECONDS", "30")),
     "RUN_STALE_SECONDS": float(os.environ.get("FLOWS_TEST_RUN_STALE_SECONDS", "30")),
+    # the servers of one test share a database, and so their Redis keys; other tests' do not
+    "EVENTS_REDIS_PREFIX": "flows:events:" + hashlib.sha256(repr(DATABASES["default"]).encode()).hexdigest()[:12] + ":",
 }

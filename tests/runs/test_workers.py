@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.backends import service_url
 from tests.servers import fresh_postgres_database, start_server
 from tests.runs.live import Watcher, events, runs_url, start, until, wait
 
@@ -18,6 +19,22 @@ def cluster(tmp_path_factory):
     with fresh_postgres_database() as database, start_server(work, database_url=database, workers=2,
                                                             task_workers=2, env=env) as live:
         yield live
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory):
+    """The same, with a Redis: the channel layer and the runs' event log in Redis streams."""
+    work = tmp_path_factory.mktemp("redis-cluster")
+    env = {"FLOWS_TEST_STEP_SECONDS": "0.4", "FLOWS_DEMO_TOKEN_DELAY": "0", "REDIS_URL": service_url("redis")}
+    with fresh_postgres_database() as database, start_server(work, database_url=database, workers=2,
+                                                            task_workers=2, env=env) as live:
+        yield live
+
+
+@pytest.fixture(params=["database log", "redis log"])
+def either_log(request):
+    """Each of the event logs a deployment may have."""
+    return request.getfixturevalue("cluster" if request.param == "database log" else "redis_cluster")
 
 
 def when(text: str) -> dt.datetime:
@@ -65,8 +82,8 @@ def test_rollback_discards_the_stopped_runs_checkpoints(cluster):
     assert doomed["run_id"] not in {checkpoint["run_id"] for checkpoint in branch}
 
 
-def test_a_dropped_stream_resumes_after_last_event_id_exactly_once(cluster):
-    with cluster.client() as http:
+def test_a_dropped_stream_resumes_after_last_event_id_exactly_once(either_log):
+    with either_log.client() as http:
         run = start(http, "steps", "replay", {"input": {"messages": ["go"]}})
         url = runs_url("steps", "replay", f"{run['run_id']}/stream/")
         first_part = until(events(http, url), "node_finished", "b")  # then the connection is dropped
@@ -78,8 +95,8 @@ def test_a_dropped_stream_resumes_after_last_event_id_exactly_once(cluster):
     assert {e[2]["event"] for e in everything} >= {"run_started", "node_started", "chunk", "node_finished"}
 
 
-def test_the_session_watcher_sees_runs_started_anywhere(cluster):
-    with cluster.client() as http, cluster.client() as watching:
+def test_the_session_watcher_sees_runs_started_anywhere(either_log):
+    with either_log.client() as http, either_log.client() as watching:
         http.post("/api/flows/sleepy/sessions/", json={"session_id": "watched"})
         watcher = Watcher(watching, "/api/flows/sleepy/sessions/watched/stream/")
         http.post("/api/flows/sleepy/sessions/watched/invoke/", json={"input": {"messages": ["by invoke"]}})

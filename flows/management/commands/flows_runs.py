@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from flows.conf import flows_settings
 from flows.models import RUN_ENDED, Run
+from flows.runs import redis_log
 from flows.runs.recovery import recover
 
 from ..helpers import parse_duration
@@ -41,8 +42,11 @@ class Command(BaseCommand):
             seconds = parse_duration(options["older_than"]) if options["older_than"] else flows_settings.EVENTS_TTL_SECONDS
             limit = timezone.now() - dt.timedelta(seconds=float(seconds))
             deleted, by_model = Run.objects.filter(status__in=RUN_ENDED, finished_at__lt=limit).delete()
-            self.stdout.write(f"{by_model.get('flows.Run', 0)} run(s) and {by_model.get('flows.RunEvent', 0)} "
-                              "event(s) deleted")
+            runs = by_model.get("flows.Run", 0)
+            if redis_log.enabled():
+                self.stdout.write(f"{runs} run(s) deleted (their events in Redis expire by themselves)")
+            else:
+                self.stdout.write(f"{runs} run(s) and {by_model.get('flows.RunEvent', 0)} event(s) deleted")
         if not options["recover"] and not options["prune"]:
             unfinished = Run.objects.exclude(status__in=RUN_ENDED).order_by("pk")
             if not unfinished.exists():
