@@ -27,13 +27,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.utils import timezone
 
 from flows.checkpointer import run_in_orm_thread
-
-from . import redis_log
 from flows.events import dumps
+
+from . import records, redis_log
+from .records import RunTakenOver
 
 logger = logging.getLogger("flows.runs")
 
@@ -52,10 +53,6 @@ current_recorder: ContextVar["Recorder | None"] = ContextVar("flows_run_recorder
 current_origin: ContextVar[str] = ContextVar("flows_run_origin", default="other")
 
 TERMINAL = {"run_finished": "succeeded", "interrupted": "interrupted", "run_failed": "failed"}
-
-
-class RunTakenOver(Exception):
-    """The run's row ended, or another execution took it over: this recorder may not write it."""
 
 
 def new_run_id() -> str:
@@ -82,6 +79,7 @@ class Recorder:
     _queued: list[tuple[int, str, str]] = field(default_factory=list)
     #: events the database recorded that the Redis log has not taken yet (``EVENTS_REDIS_URL``)
     _unlogged: list[tuple[int, str, str]] = field(default_factory=list)
+    _pk: int | None = None
     _writing: asyncio.Lock = field(default_factory=asyncio.Lock)
     _scheduled: asyncio.TimerHandle | None = None
     _background: set[asyncio.Task[None]] = field(default_factory=set)
@@ -144,8 +142,8 @@ class Recorder:
                 return
             key = redis_log.RunKey(self.flow_name, self.session_id, self.run_id)
             try:
-                self._unlogged = await run_in_orm_thread(_write, key, create, batch, run_fields, self.attempt,
-                                                         self._unlogged)
+                self._pk, self._unlogged = await run_in_orm_thread(records.write, key, self._pk, create, batch,
+                                                                   run_fields, self.attempt, self._unlogged)
             except RunTakenOver:
                 self.lost = True
                 raise
@@ -207,78 +205,6 @@ class Recorder:
         if self._heart is not None:
             self._heart.cancel()
             self._heart = None
-
-
-def _write(key: redis_log.RunKey, create: dict[str, Any] | None, batch: list[tuple[int, str, str]],
-           run_fields: dict[str, Any], attempt: int | None,
-           unlogged: list[tuple[int, str, str]]) -> list[tuple[int, str, str]]:
-    """The database's part in one transaction, then the Redis log's (when it is on).
-
-    Returns the events the Redis log did not take, for the next write to retry.
-    """
-    from flows.models import Run, RunEvent
-
-    run_id = key.run_id
-    to_redis = redis_log.enabled()
-    with transaction.atomic():
-        if create is not None:
-            pk = Run.objects.create(run_id=run_id, **create).pk
-        else:
-            held = Run.objects.filter(run_id=run_id, status="running")
-            if attempt is not None:
-                held = held.filter(attempts=attempt)
-            pk = held.values_list("pk", flat=True).first()
-            if pk is None:
-                raise RunTakenOver(run_id)
-        if batch and not to_redis:
-            RunEvent.objects.bulk_create(
-                [RunEvent(run_id=pk, seq=seq, event=kind, data=data) for seq, kind, data in batch]
-            )
-        if batch:
-            run_fields = {**run_fields, "last_event": batch[-1][0]}
-        if run_fields:
-            Run.objects.filter(pk=pk).update(**run_fields)
-    return _log(key, unlogged + batch) if to_redis else []
-
-
-def _log(key: redis_log.RunKey, events: list[tuple[int, str, str]]) -> list[tuple[int, str, str]]:
-    """Appends ``events`` to the Redis log; returns them if Redis could not be reached."""
-    from redis.exceptions import RedisError
-
-    if not events:
-        return []
-    try:
-        redis_log.append(key, events)
-    except RedisError:
-        logger.warning("could not log events of run %s in Redis (kept for the next write)", key.run_id,
-                       exc_info=True)
-        return events
-    return []
-
-
-def end_unstarted(run_id: str, status: str, error: str, *, only_if: dict[str, Any]) -> bool:
-    """Ends a run that is not executing (blocking): its status, and a last ``run_failed`` event.
-
-    ``only_if`` are the fields the row must still have (a compare-and-set);
-    returns whether it was ended. Every run's stream thus ends with an event.
-    """
-    from flows.models import Run, RunEvent
-
-    with transaction.atomic():
-        row = Run.objects.select_for_update().filter(run_id=run_id, **only_if).values(
-            "pk", "last_event", "flow_name", "session_id", "engine_run_id").first()
-        if row is None:
-            return False
-        event = {"event": "run_failed", "run_id": row["engine_run_id"] or run_id, "session_id": row["session_id"],
-                 "node": None, "step": None, "error": {"type": "RunStopped", "message": error, "node": None}}
-        last = (row["last_event"] + 1, "run_failed", dumps(event))
-        if not redis_log.enabled():
-            RunEvent.objects.create(run_id=row["pk"], seq=last[0], event=last[1], data=last[2])
-        Run.objects.filter(pk=row["pk"]).update(status=status, error=error, finished_at=timezone.now(),
-                                                last_event=last[0])
-    if redis_log.enabled():  # followers end on the row's status if this does not reach Redis
-        _log(redis_log.RunKey(row["flow_name"], row["session_id"], run_id), [last])
-    return True
 
 
 def implicit_recorder(flow_name: str, event: dict[str, Any]) -> Recorder:

@@ -20,7 +20,8 @@ from django.utils import timezone
 from flows.checkpointer import run_in_orm_thread
 from flows.conf import flows_settings
 
-from .recorder import HEARTBEAT_SECONDS, end_unstarted
+from .recorder import HEARTBEAT_SECONDS
+from .records import end_unstarted
 
 logger = logging.getLogger("flows.runs")
 

@@ -26,7 +26,7 @@ from flows import sessions
 from flows.checkpointer import run_in_orm_thread
 from flows.engine import FlowEngine
 
-from .recorder import end_unstarted
+from .records import end_unstarted
 
 logger = logging.getLogger("flows.runs")
 
