@@ -31,6 +31,7 @@ Keys (all optional)::
         "RECORD_RUNS": True,                 # every call of a registered flow is a Run with its events
         "RUNS_TASK_BACKEND": "default",      # the TASKS backend background runs are enqueued on
         "RUNS_QUEUE": "default",             # ... and its queue
+        "RUNS_ENQUEUE": None,                # or a dotted path of enqueue(run_id, delay): a queue of the site's own
         "RUN_STALE_SECONDS": 30.0,           # a running run silent this long is resumed by another worker
         "EVENTS_TTL_SECONDS": 604800,        # run events are kept this long (flows_prune deletes older ones)
         "EVENTS_REDIS_URL": None,            # a Redis URL: runs' events in Redis streams, not RunEvent rows
@@ -75,6 +76,7 @@ DEFAULTS: dict[str, Any] = {
     "RECORD_RUNS": True,
     "RUNS_TASK_BACKEND": "default",
     "RUNS_QUEUE": "default",
+    "RUNS_ENQUEUE": None,
     "RUN_STALE_SECONDS": 30.0,
     "EVENTS_TTL_SECONDS": 7 * 24 * 3600,
     "EVENTS_REDIS_URL": None,

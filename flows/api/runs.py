@@ -28,7 +28,7 @@ from flows.events import dumps
 from flows.runs import follow
 from flows.runs.stopping import mark_stop
 from flows.runs import starting
-from flows.runs.recovery import recover_stale_runs
+from flows.runs.tasks import recover_stale_runs
 
 from . import serializers as s
 from .base import FlowsAPIView, documented

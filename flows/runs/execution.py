@@ -12,7 +12,7 @@
    cancelled — after a ``rollback`` stop, with the run's checkpoints deleted.
 
 A worker that dies leaves its run ``running`` with a heartbeat that stops;
-:mod:`flows.runs.recovery` makes it ``pending`` again and enqueues it, and the
+:mod:`flows.runs.recovery` makes it ``pending`` again, it is enqueued, and the
 next execution continues from the run's last checkpoint (the engine resumes an
 unfinished head exactly) once the dead worker's session lease has expired.
 """
@@ -31,7 +31,7 @@ from flows.checkpointer import run_in_orm_thread
 from flows.engine import FlowEngine, FlowError
 
 from .recorder import WORKER, Recorder, current_recorder
-from .recovery import recover_stale_runs
+from .recovery import recover
 from .stopping import (
     BY_NEWER_RUN,
     POLL_SECONDS,
@@ -67,15 +67,12 @@ def _claim(run_id: str) -> dict[str, Any] | None:
     ).get()
 
 
-def _requeue(run: dict[str, Any]) -> None:
-    """Back to ``pending``, enqueued to be tried again soon: the worker is not held while a run ahead waits."""
+def _requeue(run: dict[str, Any]) -> bool:
+    """Back to ``pending`` (for the queue to try again soon): the worker is not held while a run ahead waits."""
     from flows.models import Run
 
-    from .tasks import enqueue
-
-    if Run.objects.filter(pk=run["pk"], status="running", attempts=run["attempts"]).update(status="pending",
-                                                                                             worker=""):
-        enqueue(run["run_id"], delay=REQUEUE_SECONDS)
+    return bool(Run.objects.filter(pk=run["pk"], status="running", attempts=run["attempts"]).update(
+        status="pending", worker=""))
 
 
 def _ahead(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -87,18 +84,31 @@ def _ahead(run: dict[str, Any]) -> list[dict[str, Any]]:
     )
 
 
+#: ``(run id, seconds from now)``: a run the queue must take (again)
+ToEnqueue = list[tuple[str, float]]
+
+
 class Requeued(Exception):
-    """The run went back to the queue (a run ahead has not started yet)."""
+    """The run went back to ``pending`` (a run ahead has not started yet); ``runs`` are for the queue."""
+
+    def __init__(self, runs: ToEnqueue) -> None:
+        super().__init__(runs)
+        self.runs = runs
 
 
 # -- the execution ------------------------------------------------------------------------------
 
 
-async def execute(run_id: str) -> None:
-    """Executes the pending run ``run_id``; returns at once if it is not pending any more."""
+async def execute(run_id: str) -> ToEnqueue:
+    """Executes the pending run ``run_id``; returns at once if it is not pending any more.
+
+    Returns the runs the queue must take: usually none; this one again, a
+    little later, when it had to wait for a run ahead that no worker has
+    started, and runs ahead whose worker died (made ``pending`` again).
+    """
     run = await run_in_orm_thread(_claim, run_id)
     if run is None:
-        return
+        return []
     recorder = Recorder(run_id, run["flow_name"], run["session_id"], last_seq=run["last_event"],
                         attempt=run["attempts"], durable_start=True)
     if run["engine_run_id"]:  # an execution after a crash: the run began before
@@ -108,16 +118,15 @@ async def execute(run_id: str) -> None:
     except registry.FlowNotFound as error:
         recorder.add(stopped_event(run_id, run["session_id"], str(error), kind="FlowNotFound"))
         await recorder.finish(status="failed", error=str(error))
-        return
+        return []
     try:
         if run["stop_requested"]:  # asked to stop while no worker had it
             raise RunStopped(run["stop_requested"])
         await _wait_for_turn(run)
-        if not await _continue_where_it_stopped(engine, run, recorder):
-            return
-        await _run(engine, run, recorder)
-    except Requeued:
-        return
+        if await _continue_where_it_stopped(engine, run, recorder):
+            await _run(engine, run, recorder)
+    except Requeued as requeued:
+        return requeued.runs
     except RunStopped as stop:
         await end_stopped(engine, recorder, stop.action)
     except FlowError as error:
@@ -132,6 +141,7 @@ async def execute(run_id: str) -> None:
         message = f"{type(error).__name__}: {error}"
         recorder.add(stopped_event(run_id, run["session_id"], message, kind=type(error).__name__))
         await recorder.finish(status="failed", error=message)
+    return []
 
 
 async def _wait_for_turn(run: dict[str, Any]) -> None:
@@ -139,16 +149,17 @@ async def _wait_for_turn(run: dict[str, Any]) -> None:
 
     A run ahead that has not started means this worker would wait for a run
     the queue has not given anyone (perhaps to this very worker, after this
-    one): this run goes back to the queue instead (:class:`Requeued`).
+    one): this run goes back to the queue instead (:class:`Requeued`). So
+    does it when a run ahead lost its worker (that run is made pending too).
     """
     while True:
         ahead = await run_in_orm_thread(_ahead, run)
         if not ahead:
             return
-        if any(other["status"] == "pending" for other in ahead):
-            await run_in_orm_thread(_requeue, run)
-            raise Requeued
-        await recover_stale_runs([other["run_id"] for other in ahead])
+        recovered = await run_in_orm_thread(recover, [other["run_id"] for other in ahead])
+        if recovered.enqueued or any(other["status"] == "pending" for other in ahead):
+            again = [(run["run_id"], REQUEUE_SECONDS)] if await run_in_orm_thread(_requeue, run) else []
+            raise Requeued([(run_id, 0.0) for run_id in recovered.enqueued] + again)
         action = await run_in_orm_thread(stop_request, run["run_id"], True)
         if action:
             raise RunStopped(action)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from flows.checkpointer import run_in_orm_thread
 from flows.conf import flows_settings
 
 from .recorder import HEARTBEAT_SECONDS
@@ -43,10 +42,8 @@ class Recovered:
 
 
 def recover(run_ids: list[str] | None = None) -> Recovered:
-    """Deals with the stale runs (of ``run_ids``, or all)."""
+    """Deals with the stale runs (of ``run_ids``, or all): rows only; the caller enqueues ``enqueued``."""
     from flows.models import Run
-
-    from .tasks import enqueue
 
     limit = timezone.now() - dt.timedelta(seconds=stale_after())
     stale = Run.objects.filter(status="running", heartbeat_at__lt=limit)
@@ -62,11 +59,6 @@ def recover(run_ids: list[str] | None = None) -> Recovered:
         if Run.objects.filter(run_id=run_id, status="running", heartbeat_at=heartbeat).update(
             status="pending", worker=""
         ):
-            logger.warning("run %s lost its worker (silent since %s): enqueued again", run_id, heartbeat)
-            enqueue(run_id)
+            logger.warning("run %s lost its worker (silent since %s): pending again", run_id, heartbeat)
             recovered.enqueued.append(run_id)
     return recovered
-
-
-async def recover_stale_runs(run_ids: list[str] | None = None) -> Recovered:
-    return await run_in_orm_thread(recover, run_ids)

@@ -126,12 +126,12 @@ async def test_a_superseded_streams_last_event_says_why(checkpointer):
     assert seen[-1]["event"] == "run_failed" and seen[-1]["error"]["type"] == "RunSuperseded"
 
 
-async def test_interrupt_starts_over_a_run_left_unfinished(checkpointer):
-    """No call holds the session, but one failed halfway: the new input does not continue it."""
-    failing = True
+async def _left_unfinished(checkpointer) -> tuple[FlowEngine, str]:
+    """A session whose run failed halfway (``slow`` raised after ``note`` ran on "a"); ``slow`` works now."""
+    outage = {"on": True}
 
     def slow(state):
-        if failing:
+        if outage["on"]:
             raise RuntimeError("the model is down")
         return {"log": [f"slow:{state['messages'][-1]}"]}
 
@@ -141,26 +141,19 @@ async def test_interrupt_starts_over_a_run_left_unfinished(checkpointer):
     session_id = sid()
     with pytest.raises(Exception, match="the model is down"):
         await flow.invoke({"messages": ["a"]}, session_id=session_id)
-    failing = False
+    outage["on"] = False
+    return flow, session_id
+
+
+async def test_interrupt_starts_over_a_run_left_unfinished(checkpointer):
+    """No call holds the session, but one failed halfway: the new input does not continue it."""
+    flow, session_id = await _left_unfinished(checkpointer)
     state = await flow.invoke({"messages": ["b"]}, session_id=session_id, on_busy="interrupt")
     assert state["log"] == ["noted:a", "noted:b", "slow:b"]
 
 
 async def test_wait_still_continues_a_run_left_unfinished(checkpointer):
-    failing = True
-
-    def slow(state):
-        if failing:
-            raise RuntimeError("the model is down")
-        return {"log": [f"slow:{state['messages'][-1]}"]}
-
-    flow = FlowEngine(Chat, checkpointer)
-    flow.add_node("note", lambda s: {"log": [f"noted:{s['messages'][-1]}"]}).add_node("slow", slow)
-    flow.add_edge(START, "note").add_edge("note", "slow").add_edge("slow", END)
-    session_id = sid()
-    with pytest.raises(Exception, match="the model is down"):
-        await flow.invoke({"messages": ["a"]}, session_id=session_id)
-    failing = False
+    flow, session_id = await _left_unfinished(checkpointer)
     state = await flow.invoke({"messages": ["b"]}, session_id=session_id)
     assert state["log"] == ["noted:a", "slow:b"]
 

@@ -127,3 +127,31 @@ def test_another_users_runs_are_404(api, bobs):
 def test_an_unknown_run_is_404(api):
     invoke(api, "chat", "s", {"input": {"messages": ["x"]}})
     assert_error(api.get(runs_url("chat", "s", "nope/")), 404, "run_not_found")
+
+
+ENQUEUED: list[tuple[str, float]] = []
+
+
+def enqueue_here(run_id: str, delay: float) -> None:
+    """``FLOWS["RUNS_ENQUEUE"]`` of a site with a queue of its own."""
+    ENQUEUED.append((run_id, delay))
+
+
+def test_a_site_may_hand_runs_to_a_queue_of_its_own(api, settings):
+    from django_tasks_db.models import DBTaskResult
+
+    settings.FLOWS = {**settings.FLOWS, "RUNS_ENQUEUE": "tests.runs.test_background.enqueue_here"}
+    ENQUEUED.clear()
+    run = start(api, "chat", "own-queue", {"input": {"messages": ["hi"]}}).json()
+    assert ENQUEUED == [(run["run_id"], 0.0)] and not DBTaskResult.objects.exists()
+    assert run_sync(execute(run["run_id"])) == []  # what the site's job calls
+    assert Run.objects.get(run_id=run["run_id"]).status == "succeeded"
+
+
+def test_a_run_behind_one_no_worker_started_goes_back_to_the_queue(api):
+    first = start(api, "chat", "behind", {"input": {"messages": ["one"]}}).json()
+    second = start(api, "chat", "behind", {"input": {"messages": ["two"]}}).json()
+    assert run_sync(execute(second["run_id"])) == [(second["run_id"], 0.5)]  # try again soon
+    assert Run.objects.get(run_id=second["run_id"]).status == "pending"
+    work()
+    assert [Run.objects.get(run_id=r["run_id"]).status for r in (first, second)] == ["succeeded", "succeeded"]

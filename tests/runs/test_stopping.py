@@ -114,3 +114,18 @@ async def test_a_stopped_json_invoke_answers_409(client, gate):
                                  content_type="application/json")
     await stopper
     assert response.status_code == 409 and response.json()["code"] == "run_stopped"
+
+
+async def test_wait_is_bounded_and_answers_the_run_as_it_stands(client, gate):
+    run_id, chunks = await slow_stream(client, "w", {"input": {"messages": ["go"], "slow": True}})
+    url = session_url("streaming", "w", f"runs/{run_id}/wait")
+    bad = await client.get(url, {"timeout": "0"})
+    assert bad.status_code == 400 and bad.json()["fields"] == {"timeout": ["got '0'"]}
+    response = await client.get(url, {"timeout": "1"})
+    body = json.loads(b"".join([chunk async for chunk in response.streaming_content]))
+    assert body["status"] == "running" and body["state"]["messages"] == ["go"]  # still going after 1 s
+    gate.set()
+    await rest_of(chunks)
+    response = await client.get(url, {"timeout": "5"})
+    body = json.loads(b"".join([chunk async for chunk in response.streaming_content]))
+    assert body["status"] == "succeeded" and body["state"]["messages"] == ["go", "one two three"]

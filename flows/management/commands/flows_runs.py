@@ -17,7 +17,7 @@ from django.utils import timezone
 from flows.conf import flows_settings
 from flows.models import RUN_ENDED, Run
 from flows.runs import redis_log
-from flows.runs.recovery import recover
+from flows.runs.tasks import recover_and_enqueue
 
 from ..helpers import parse_duration
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
         if options["older_than"] and not options["prune"]:
             raise CommandError("--older-than goes with --prune")
         if options["recover"]:
-            recovered = recover()
+            recovered = recover_and_enqueue()
             self.stdout.write(_count(recovered.enqueued, "enqueued again"))
             self.stdout.write(_count(recovered.failed, "ended failed (they ran in a process that stopped)"))
         if options["prune"]:
