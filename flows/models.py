@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -100,31 +99,13 @@ class Run(models.Model):
         return f"{self.flow_name}/{self.session_id}/{self.run_id}"
 
 
-class EventText(models.TextField):
-    """A ``TextField`` that keeps Django's bulk insert of event rows a plain multi-row ``VALUES``.
-
-    On PostgreSQL Django inserts many rows as ``UNNEST`` of arrays; with
-    psycopg 3's client-side binding each JSON text is then quoted into an
-    array literal in Python, which made a run's events twice as slow to write
-    (docs/performance.md, table 8). A field with ``get_placeholder`` opts out.
-    It is a ``TextField`` to migrations.
-    """
-
-    def get_placeholder(self, value: Any, compiler: Any, connection: Any) -> str:
-        return "%s"
-
-    def deconstruct(self) -> Any:
-        name, _path, args, kwargs = super().deconstruct()
-        return name, "django.db.models.TextField", args, kwargs
-
-
 class RunEvent(models.Model):
     """One event of a run, as the engine emitted it, with its per-run id (``seq``, from 1)."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events", db_index=False)
     seq = models.PositiveIntegerField()
     event = models.CharField(max_length=32)
-    data = EventText()
+    data = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
