@@ -173,7 +173,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "flows-ui:home"
+LOGOUT_REDIRECT_URL = "login"
 
 if env_bool("SECURE_SSL", False):
     SECURE_SSL_REDIRECT = True

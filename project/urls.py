@@ -1,18 +1,17 @@
-"""The demo site's URLs: the admin, and everything ``flows`` serves (its REST API)."""
+"""The demo site's URLs: the admin, sign-in pages, and everything ``flows`` serves (its UI and REST API)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 admin.site.site_header = "flows demo"
 admin.site.site_title = "flows demo"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("", include("flows.urls")),
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("flows.urls")),  # the UI's home at /, the API under /api/
 ]
 
 # Errors raised before a view runs are JSON on the API's paths too.

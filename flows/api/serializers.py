@@ -230,6 +230,23 @@ class CheckpointPage(serializers.Serializer):
     results = CheckpointSummary(many=True)
 
 
+class Branch(serializers.Serializer):
+    checkpoint_id = serializers.CharField(help_text="the branch's first checkpoint (a child of the fork)")
+    node = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_fields = serializers.ListField(child=serializers.CharField())
+    tip = serializers.CharField(help_text="the newest checkpoint of the branch (its state is the branch's)")
+
+
+class Fork(serializers.Serializer):
+    checkpoint_id = serializers.CharField(help_text="the checkpoint the branches continue from")
+    children = Branch(many=True, help_text="oldest first")
+
+
+class ForkList(serializers.Serializer):
+    results = Fork(many=True)
+
+
 class ServerSentEvent(serializers.Serializer):
     """One event of ``text/event-stream``: ``data`` is the engine's event as JSON."""
 

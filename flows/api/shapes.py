@@ -111,3 +111,29 @@ def checkpoint_data(checkpoint: Checkpoint) -> dict[str, Any]:
         "state": checkpoint.state,
         "changes": {name: {"op": c.op, "value": c.value} for name, c in checkpoint.changes.items()},
     }
+
+
+def forks(metas: list[CheckpointMetadata]) -> list[dict[str, Any]]:
+    """Where the session branched: each checkpoint with two or more children, oldest first.
+
+    Each child comes with its branch's ``tip``, the newest checkpoint below
+    it (what a client shows when switching to that branch). ``metas`` is the
+    whole session, oldest first, so a parent comes before its children.
+    """
+    children: dict[str, list[CheckpointMetadata]] = {}
+    for meta in metas:
+        if meta.parent_id is not None:
+            children.setdefault(meta.parent_id, []).append(meta)
+    tip = {meta.checkpoint_id: meta for meta in metas}
+    for meta in reversed(metas):  # children first: each carries up the newest checkpoint below it
+        for child in children.get(meta.checkpoint_id, ()):
+            if tip[child.checkpoint_id].seq > tip[meta.checkpoint_id].seq:
+                tip[meta.checkpoint_id] = tip[child.checkpoint_id]
+    return [
+        {"checkpoint_id": parent, "children": [
+            {"checkpoint_id": child.checkpoint_id, "node": child.node, "created_at": child.created_at,
+             "updated_fields": list(child.updated_fields), "tip": tip[child.checkpoint_id].checkpoint_id}
+            for child in kids
+        ]}
+        for parent, kids in children.items() if len(kids) > 1
+    ]

@@ -20,6 +20,7 @@ urlpatterns = [
     path(SESSION + "reset/", views.ResetView.as_view(), name="session-reset"),
     path(SESSION + "checkpoints/", views.CheckpointListView.as_view(), name="checkpoint-list"),
     path(SESSION + "checkpoints/<str:checkpoint_id>/", views.CheckpointDetailView.as_view(), name="checkpoint-detail"),
+    path(SESSION + "branches/", views.BranchListView.as_view(), name="branch-list"),
     path(SESSION + "stream/", runs.SessionStreamView.as_view(), name="session-stream"),
     path(SESSION + "runs/", runs.RunListView.as_view(), name="run-list"),
     path(SESSION + "runs/<str:run_id>/", runs.RunDetailView.as_view(), name="run-detail"),

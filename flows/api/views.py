@@ -376,6 +376,20 @@ class CheckpointListView(FlowsAPIView):
         return chain[max(0, at - limit):at], at > limit, True
 
 
+class BranchListView(FlowsAPIView):
+    @documented(
+        operation_id="branches_list", summary="Where the session forked, with each branch's newest checkpoint",
+        description="Every checkpoint with two or more children (forks made with `checkpoint_id`), oldest "
+                    "first. Reads the whole session's history: for a client that shows branches, not per turn.",
+        parameters=[FLOW, SESSION],
+        responses={200: s.ForkList, **errors()},
+    )
+    async def get(self, request: Request, flow: str, session_id: str) -> Response:
+        engine = flow_named(flow)
+        await accessible_row(request, flow, engine, session_id)
+        return Response({"results": shapes.forks(await engine.list_all_checkpoints(session_id))})
+
+
 class CheckpointDetailView(FlowsAPIView):
     @documented(
         operation_id="checkpoints_retrieve",

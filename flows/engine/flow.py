@@ -401,6 +401,10 @@ class FlowEngine:
             session_id, limit=limit, before=before, serializer=self.serializer
         )
 
+    async def list_all_checkpoints(self, session_id: str) -> list[CheckpointMetadata]:
+        """Every checkpoint of the session on every branch, oldest first (see :meth:`list_checkpoints`)."""
+        return await self._require_checkpointer().alist_all(session_id, serializer=self.serializer)
+
     async def update_state(
         self, session_id: str, values: Mapping[str, Any], as_node: str | None = None
     ) -> CheckpointMetadata:

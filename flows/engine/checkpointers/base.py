@@ -357,6 +357,17 @@ class BaseCheckpointer(ABC):
         records = await self._read_chain(session_id, start, limit)
         return [self.decode_metadata(record, serializer) for record in records]
 
+    async def alist_all(
+        self, session_id: str, *, serializer: JsonSerializer = DEFAULT_SERIALIZER
+    ) -> list[CheckpointMetadata]:
+        """Every checkpoint of the session, on every branch, oldest first (metadata only).
+
+        One read of all the session's records: for views of its forks, not
+        for a turn's hot path.
+        """
+        validate_session_id(session_id)
+        return [self.decode_metadata(record, serializer) for record in await self._read_records_from(session_id, 0)]
+
     async def _find(self, session_id: str, checkpoint_id: str | None) -> StoredCheckpoint | None:
         validate_session_id(session_id)
         if checkpoint_id is None:

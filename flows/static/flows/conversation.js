@@ -1,0 +1,588 @@
+/* flows UI, a conversation: a client of the session's WebSocket and of the REST API.
+ *
+ * The socket gives the session as it stands, then the events so far of a run
+ * going on (so a reload or a second tab catches up), then every event of every
+ * run on the session. The page draws messages from the state (read again from
+ * the API when a node finished) and a reply in progress from its chunks; a
+ * reconnect starts the drawing over from the state, so no text shows twice.
+ */
+"use strict";
+
+(() => {
+  const {config, call, sessionPath, el} = window.flowsApi;
+  const {tree} = window.flowsJsonTree;
+  const $ = (id) => document.getElementById(id);
+  const path = (rest = "") => sessionPath(config.flow, config.session_id, rest);
+
+  const page = {
+    socket: null,
+    retryDelay: 500,
+    everConnected: false,
+    closing: false,
+    current: null,          // the state drawn: {state, checkpoint_id, next, interrupts}
+    viewing: null,          // a checkpoint id when the page shows an earlier point or another branch
+    run: null,              // the run going on: {run_id, node}
+    replies: new Map(),     // task id -> the <li> of a reply in progress
+    lastInput: null,        // what the last run was started with (for "retry")
+    forks: new Map(),       // checkpoint id -> [child summaries] where the session branched
+    inputs: [],             // the displayed branch's input checkpoints, oldest first
+    refreshing: null,
+    timelineNext: null,
+  };
+
+  // -- the socket ---------------------------------------------------------------------------------
+
+  function socketUrl() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    return `${scheme}://${location.host}/${config.socket}`;
+  }
+
+  function connect() {
+    const socket = new WebSocket(socketUrl());
+    page.socket = socket;
+    socket.addEventListener("open", () => {
+      page.retryDelay = 500;
+      if (page.everConnected) banner("Reconnected.", 2500);
+      page.everConnected = true;
+    });
+    socket.addEventListener("message", (message) => receive(JSON.parse(message.data)));
+    socket.addEventListener("close", (event) => {
+      if (page.closing) return;
+      if (event.code === 4401) return fatal("You are signed out: sign in again to see this session.");
+      if (event.code === 4403 || event.code === 4404) return fatal("There is no such session here.");
+      if (event.code === 4400) return fatal("This is not a valid session id.");
+      banner(`Connection lost: reconnecting in ${Math.round(page.retryDelay / 1000)} s…`);
+      setTimeout(connect, page.retryDelay);
+      page.retryDelay = Math.min(page.retryDelay * 2, 10000);
+    });
+  }
+
+  function send(message) {
+    if (!page.socket || page.socket.readyState !== WebSocket.OPEN) {
+      banner("Not connected: try again in a moment.", 3000);
+      return false;
+    }
+    page.socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  function receive(message) {
+    if (message.type === "state") {
+      page.replies.forEach((item) => item.remove());
+      page.replies.clear();
+      page.run = null;
+      if (page.viewing === null) draw(message);
+      status(message.status === "interrupted" ? "Waiting for your answer." : statusText(message.status));
+      busy(false);
+      refreshTimeline();
+      refreshForks();
+    } else if (message.type === "event") {
+      onEvent(message.run_id, message.event);
+    } else if (message.type === "accepted") {
+      if (message.run_id && message.action !== "cancel") page.run = page.run || {run_id: message.run_id};
+    } else if (message.type === "error") {
+      pendingInputs().forEach((item) => item.remove());
+      busy(false);
+      banner(message.detail || message.code, 6000);
+    }
+  }
+
+  function statusText(value) {
+    return {idle: "Ready.", running: "Running…", interrupted: "Waiting for your answer.", failed: "The last run failed."}[value]
+      || (value ? `${value}.` : "Ready.");
+  }
+
+  // -- events ---------------------------------------------------------------------------------------
+
+  function onEvent(runId, event) {
+    const kind = event.event;
+    if (kind === "run_started") {
+      page.run = {run_id: runId, node: null};
+      hideRunError();
+      busy(true);
+      status("Running…");
+      refreshState();
+    } else if (kind === "node_started") {
+      if (page.run) page.run.node = event.node;
+      status(`Running ${event.node}…`);
+      highlight(event.node);
+    } else if (kind === "chunk") {
+      reply(event.task_id, event.node).append(typeof event.chunk === "string" ? event.chunk : JSON.stringify(event.chunk));
+      scrollDown();
+    } else if (kind === "node_finished") {
+      refreshState();
+      refreshTimeline();
+    } else if (kind === "interrupted") {
+      endRun();
+      status("Waiting for your answer.");
+      refreshState();
+      refreshTimeline();
+    } else if (kind === "run_finished") {
+      endRun();
+      status("Ready.");
+      if (page.viewing === null && event.state) {
+        refreshState();
+      }
+      refreshTimeline();
+      refreshForks();
+    } else if (kind === "run_failed") {
+      endRun();
+      const error = event.error || {};
+      if (error.type === "RunStopped" || error.type === "RunSuperseded") {
+        status(`Stopped${error.message ? ` (${error.message})` : ""}.`);
+      } else {
+        status("The run failed.");
+        showRunError(`${error.node ? `${error.node}: ` : ""}${error.type || "Error"}: ${error.message || "the run failed"}`);
+      }
+      refreshState();
+      refreshTimeline();
+    }
+  }
+
+  function endRun() {
+    page.run = null;
+    page.replies.forEach((item) => item.remove());
+    page.replies.clear();
+    highlight(null);
+    busy(false);
+  }
+
+  function reply(taskId, node) {
+    let item = page.replies.get(taskId);
+    if (!item) {
+      const text = el("div", {class: "flows-message-text"});
+      item = el("li", {class: "flows-message flows-assistant flows-streaming", "data-node": node},
+        el("span", {class: "flows-role", text: node}), text);
+      item.append = (piece) => { text.textContent += piece; };
+      $("flows-messages").append(item);
+      page.replies.set(taskId, item);
+    }
+    return item;
+  }
+
+  // -- the state ------------------------------------------------------------------------------------
+
+  /** Reads the drawn state again (the head, or the checkpoint viewed); calls close together share one read. */
+  function refreshState() {
+    if (page.refreshing) return page.refreshing;
+    page.refreshing = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      page.refreshing = null;
+      try {
+        const query = page.viewing ? `?checkpoint_id=${encodeURIComponent(page.viewing)}` : "";
+        draw(await call("GET", path(`state/${query}`)));
+      } catch (failure) {
+        if (failure.status === 404) fatal("There is no such session here.");
+      }
+    })();
+    return page.refreshing;
+  }
+
+  function draw(data) {
+    page.current = data;
+    const state = data.state || {};
+    if (config.chat) drawMessages(state[config.messages_field] || []);
+    else {
+      $("flows-plain-state").hidden = false;
+      $("flows-plain-state").textContent = JSON.stringify(state, null, 2);
+    }
+    drawQuestions(page.viewing ? [] : data.interrupts || []);
+    $("flows-state").replaceChildren(tree(state, 1));
+  }
+
+  function roleOf(message) {
+    if (typeof message === "string") return "user";
+    return (message && message.role) || "assistant";
+  }
+
+  function textOf(message) {
+    if (typeof message === "string") return message;
+    if (message && typeof message.content === "string") return message.content;
+    return JSON.stringify(message);
+  }
+
+  function drawMessages(messages) {
+    const list = $("flows-messages");
+    const streaming = [...page.replies.values()];
+    let userIndex = -1;
+    const users = messages.filter((message) => roleOf(message) === "user").length;
+    const items = messages.map((message, index) => {
+      const role = roleOf(message);
+      const item = el("li", {class: `flows-message flows-${role}`, "data-index": index},
+        el("span", {class: "flows-role", text: role}),
+        el("div", {class: "flows-message-text", text: textOf(message)}));
+      if (role === "user") {
+        userIndex += 1;
+        item.append(messageTools(item, message, users - 1 - userIndex));
+      }
+      return item;
+    });
+    list.replaceChildren(...items, ...streaming);
+    scrollDown();
+  }
+
+  /** Edit, and the branch switcher, of the user message that is `fromEnd` user messages before the last. */
+  function messageTools(item, message, fromEnd) {
+    const tools = el("div", {class: "flows-message-tools"});
+    const input = inputFor(fromEnd);
+    if (input) {
+      const siblings = (page.forks.get(input.parent_id) || []).filter((child) => child.node === input.node);
+      const at = siblings.findIndex((child) => child.checkpoint_id === input.checkpoint_id);
+      if (siblings.length > 1 && at >= 0) {
+        tools.append(el("span", {class: "flows-branches", role: "group", "aria-label": "branches"},
+          el("button", {type: "button", class: "flows-link", "aria-label": "previous branch", disabled: at === 0,
+            onclick: () => viewBranch(siblings[at - 1])}, "‹"),
+          el("span", {class: "flows-branch-at", text: `${at + 1}/${siblings.length}`}),
+          el("button", {type: "button", class: "flows-link", "aria-label": "next branch", disabled: at === siblings.length - 1,
+            onclick: () => viewBranch(siblings[at + 1])}, "›")));
+      }
+    }
+    tools.append(el("button", {type: "button", class: "flows-link", "aria-label": "edit this message",
+      onclick: () => editMessage(item, message, fromEnd)}, "Edit"));
+    return tools;
+  }
+
+  function inputFor(fromEnd) {
+    return page.inputs[page.inputs.length - 1 - fromEnd] || null;
+  }
+
+  // -- sending --------------------------------------------------------------------------------------
+
+  function inputFrom(text) {
+    if (config.chat) return {[config.messages_field]: [{role: "user", content: text}]};
+    return text.trim() ? JSON.parse(text) : null;
+  }
+
+  function start(body, shown) {
+    const message = {type: "run", on_busy: config.on_busy, ...body};
+    if (page.viewing) message.checkpoint_id = page.viewing;
+    if (!send(message)) return false;
+    page.lastInput = body;
+    if (page.viewing) leaveView(false);
+    if (shown) {
+      $("flows-messages").append(el("li", {class: "flows-message flows-user flows-pending"},
+        el("span", {class: "flows-role", text: "user"}), el("div", {class: "flows-message-text", text: shown})));
+      scrollDown();
+    }
+    hideRunError();
+    busy(true);
+    status("Starting…");
+    return true;
+  }
+
+  function pendingInputs() {
+    return [...document.querySelectorAll(".flows-pending")];
+  }
+
+  $("flows-composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const field = $("flows-input");
+    const text = field.value;
+    if (!text.trim()) return;
+    let input;
+    try { input = inputFrom(text); } catch (error) { return banner(`Not JSON: ${error.message}`, 5000); }
+    if (start({input}, config.chat ? text : null)) field.value = "";
+  });
+
+  $("flows-input").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && config.chat) {
+      event.preventDefault();
+      $("flows-composer").requestSubmit();
+    }
+  });
+
+  $("flows-stop").addEventListener("click", () => {
+    if (page.run && page.run.run_id) {
+      send({type: "cancel", run_id: page.run.run_id});
+      status("Stopping…");
+    }
+  });
+
+  $("flows-retry").addEventListener("click", () => {
+    hideRunError();
+    // the session kept its last checkpoint: continuing runs the failed node again
+    start(page.current && page.current.next && page.current.next.length ? {input: null} : page.lastInput || {input: null});
+  });
+
+  function busy(running) {
+    const stop = $("flows-stop");
+    stop.hidden = !running;
+    const sendButton = $("flows-send");
+    const hint = $("flows-busy-hint");
+    if (!running) {
+      sendButton.disabled = false;
+      sendButton.textContent = "Send";
+      hint.hidden = true;
+      return;
+    }
+    const strategy = config.on_busy;
+    sendButton.disabled = strategy === "reject";
+    sendButton.textContent = {wait: "Queue", interrupt: "Interrupt & send", rollback: "Replace & send"}[strategy] || "Send";
+    hint.hidden = false;
+    hint.textContent = {
+      reject: "A run is going: wait for it to end, or stop it.",
+      wait: "A run is going: what you send now runs after it.",
+      interrupt: "A run is going: sending stops it and runs your message on its work so far.",
+      rollback: "A run is going: sending stops it, discards its work, and runs your message instead.",
+    }[strategy] || "";
+  }
+
+  // -- questions (interrupts) -------------------------------------------------------------------
+
+  const YES_NO = /^(approve|allow|confirm|continue|proceed|accept|is|are|do|does|should|shall|can|may|will)\b/i;
+
+  function questionText(value) {
+    if (typeof value === "string") return value;
+    if (value && typeof value.question === "string") return value.question;
+    return null;
+  }
+
+  function drawQuestions(questions) {
+    const box = $("flows-questions");
+    box.replaceChildren(...questions.map((question) => {
+      const text = questionText(question.value);
+      const details = question.value && typeof question.value === "object"
+        ? Object.entries(question.value).filter(([key]) => key !== "question") : [];
+      const yesNo = question.value && question.value.answer === "boolean" || (text && YES_NO.test(text) && text.trim().endsWith("?"));
+      const card = el("section", {class: "flows-question", "aria-label": "a question for you", "data-question": question.id},
+        el("h2", {class: "flows-question-title", text: text || `${question.node} asks`}),
+        details.length ? el("dl", {class: "flows-question-details"},
+          ...details.flatMap(([key, value]) => [el("dt", {text: key}), el("dd", {text: typeof value === "string" ? value : JSON.stringify(value)})]))
+          : text ? null : el("pre", {class: "flows-json", text: JSON.stringify(question.value, null, 2)}));
+      const form = el("form", {class: "flows-question-form"});
+      const answer = el("input", {type: "text", name: "answer", "aria-label": "your answer",
+        placeholder: yesNo ? "A note (optional)" : "Your answer (text or JSON)"});
+      const respond = (value) => {
+        if (start({resume: value}, null)) box.replaceChildren();
+      };
+      if (yesNo) {
+        const withNote = (approved) => answer.value.trim() ? {approved, note: answer.value.trim()} : approved;
+        form.append(answer,
+          el("button", {type: "button", class: "flows-button flows-primary", onclick: () => respond(withNote(true))}, "Approve"),
+          el("button", {type: "button", class: "flows-button flows-danger", onclick: () => respond(withNote(false))}, "Reject"));
+      } else {
+        form.append(answer, el("button", {type: "submit", class: "flows-button flows-primary"}, "Answer"));
+        form.addEventListener("submit", (event) => {
+          event.preventDefault();
+          const raw = answer.value.trim();
+          let value = raw;
+          try { value = JSON.parse(raw); } catch (error) { value = raw; }
+          respond(value);
+        });
+      }
+      card.append(form);
+      return card;
+    }));
+  }
+
+  // -- the timeline, forks and branches ---------------------------------------------------------------
+
+  async function refreshTimeline(more = false) {
+    const list = $("flows-timeline");
+    try {
+      let query = "?limit=30";
+      if (more && page.timelineNext) query += `&before=${encodeURIComponent(page.timelineNext)}`;
+      else if (page.viewing) query += `&before=${encodeURIComponent(page.viewing)}`;
+      const results = [];
+      if (!more && page.viewing) results.push(await call("GET", path(`checkpoints/${encodeURIComponent(page.viewing)}/`)));
+      const found = await call("GET", path(`checkpoints/${query}`));
+      results.push(...found.results);
+      page.timelineNext = found.next && results.length ? results[results.length - 1].checkpoint_id : null;
+      const items = results.map(timelineItem);
+      if (more) list.append(...items); else list.replaceChildren(...items);
+      $("flows-timeline-more").hidden = !page.timelineNext;
+      if (!more) await readInputs(results, found.next);
+    } catch (failure) {
+      if (failure.status !== 404) banner(`Could not read the timeline: ${failure.message}`, 4000);
+    }
+  }
+
+  const STEP_NAMES = {__start__: "input", __input__: "input", __update__: "state edited"};
+
+  function timelineItem(meta) {
+    const fields = meta.updated_fields.length ? meta.updated_fields.join(", ") : "nothing changed";
+    const item = el("li", {class: "flows-step", "data-checkpoint": meta.checkpoint_id},
+      el("button", {type: "button", class: "flows-step-head", "aria-expanded": "false"},
+        el("span", {class: "flows-step-node", text: STEP_NAMES[meta.node] || meta.node || "input"}),
+        el("span", {class: "flows-step-fields", text: fields}),
+        el("time", {class: "flows-muted", datetime: meta.created_at, text: new Date(meta.created_at).toLocaleTimeString()})));
+    const head = item.firstChild;
+    head.addEventListener("click", async () => {
+      const open = head.getAttribute("aria-expanded") === "true";
+      head.setAttribute("aria-expanded", String(!open));
+      const shown = item.querySelector(".flows-step-body");
+      if (shown) { shown.hidden = open; return; }
+      item.append(await stepBody(meta));
+    });
+    return item;
+  }
+
+  async function stepBody(meta) {
+    const body = el("div", {class: "flows-step-body"});
+    try {
+      const [after, before] = await Promise.all([
+        call("GET", path(`checkpoints/${encodeURIComponent(meta.checkpoint_id)}/`)),
+        meta.parent_id ? call("GET", path(`checkpoints/${encodeURIComponent(meta.parent_id)}/`)) : Promise.resolve({state: {}}),
+      ]);
+      for (const name of meta.updated_fields) {
+        const change = (after.changes || {})[name] || {};
+        const appended = change.op === "extend";
+        body.append(el("div", {class: "flows-change"},
+          el("strong", {text: name}),
+          appended ? el("span", {class: "flows-muted", text: " appended"}) : null,
+          appended ? null : el("div", {class: "flows-old"}, tree(before.state[name] === undefined ? null : before.state[name], 0)),
+          el("div", {class: "flows-new"}, tree(appended ? change.value : after.state[name], 0))));
+      }
+    } catch (failure) {
+      body.append(el("p", {class: "flows-error", text: failure.message}));
+    }
+    body.append(el("button", {type: "button", class: "flows-button", onclick: () => view(meta.checkpoint_id,
+      "You are looking at an earlier point: what you send continues from here, on a new branch.")}, "Continue from here"));
+    return body;
+  }
+
+  $("flows-timeline-more").addEventListener("click", () => refreshTimeline(true));
+
+  /** The input checkpoints of the displayed branch (pages back until every user message has its own). */
+  async function readInputs(firstPage, next) {
+    if (!config.chat) return;
+    const state = (page.current && page.current.state) || {};
+    const wanted = (state[config.messages_field] || []).filter((message) => roleOf(message) === "user").length;
+    const isInput = (meta) => (meta.node === null || meta.node === "__start__" || meta.node === "__input__")
+      && meta.updated_fields.includes(config.messages_field);
+    const inputs = firstPage.filter(isInput);
+    let cursor = next && firstPage.length ? firstPage[firstPage.length - 1].checkpoint_id : null;
+    while (inputs.length < wanted && cursor) {
+      const found = await call("GET", path(`checkpoints/?limit=100&before=${encodeURIComponent(cursor)}`));
+      inputs.push(...found.results.filter(isInput));
+      cursor = found.next && found.results.length ? found.results[found.results.length - 1].checkpoint_id : null;
+    }
+    page.inputs = inputs.reverse();
+    if (page.current) drawMessages(state[config.messages_field] || []);
+  }
+
+  async function refreshForks() {
+    try {
+      const found = await call("GET", path("branches/"));
+      page.forks = new Map(found.results.map((fork) => [fork.checkpoint_id, fork.children]));
+      if (page.current && config.chat) drawMessages(page.current.state[config.messages_field] || []);
+    } catch (failure) {
+      page.forks = new Map();
+    }
+  }
+
+  function editMessage(item, message, fromEnd) {
+    if (item.querySelector("form")) return;
+    const field = el("textarea", {rows: 2, "aria-label": "the edited message"});
+    field.value = textOf(message);
+    const form = el("form", {class: "flows-edit"}, field,
+      el("div", {class: "flows-composer-actions"},
+        el("button", {type: "submit", class: "flows-button flows-primary"}, "Save & regenerate"),
+        el("button", {type: "button", class: "flows-button", onclick: () => form.remove()}, "Cancel")));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const input = inputFor(fromEnd);
+      if (!input || !input.parent_id) return banner("This message cannot be edited: its checkpoint is gone.", 5000);
+      page.viewing = input.parent_id;  // the fork: from the checkpoint just before the message
+      if (start({input: inputFrom(field.value)}, field.value)) form.remove();
+    });
+    item.append(form);
+    field.focus();
+  }
+
+  async function viewBranch(child) {
+    await view(child.tip, "You are looking at another branch: what you send continues it.");
+  }
+
+  async function view(checkpointId, text) {
+    page.viewing = checkpointId;
+    $("flows-fork-text").textContent = text;
+    $("flows-fork").hidden = false;
+    await refreshState();
+    await refreshTimeline();
+  }
+
+  function leaveView(redraw = true) {
+    page.viewing = null;
+    $("flows-fork").hidden = true;
+    if (redraw) { refreshState(); refreshTimeline(); }
+  }
+
+  $("flows-fork-cancel").addEventListener("click", () => leaveView());
+
+  // -- reset, panel, helpers --------------------------------------------------------------------------
+
+  const dialog = $("flows-reset-dialog");
+  $("flows-reset").addEventListener("click", () => dialog.showModal());
+  dialog.addEventListener("close", async () => {
+    if (dialog.returnValue !== "reset") return;
+    try {
+      await call("POST", path("reset/"), {});
+      leaveView(false);
+      draw({state: {}, interrupts: [], next: [], checkpoint_id: null});
+      page.inputs = [];
+      page.forks = new Map();
+      refreshTimeline();
+      status("The session was reset.");
+    } catch (failure) {
+      banner(`Could not reset: ${failure.message}`, 6000);
+    }
+  });
+
+  for (const tab of document.querySelectorAll(".flows-tabs [role=tab]")) {
+    tab.addEventListener("click", () => {
+      for (const other of document.querySelectorAll(".flows-tabs [role=tab]")) {
+        other.setAttribute("aria-selected", String(other === tab));
+        $(other.getAttribute("aria-controls")).hidden = other !== tab;
+      }
+    });
+  }
+
+  $("flows-panel-toggle").addEventListener("click", (event) => {
+    const open = document.body.classList.toggle("flows-panel-open");
+    event.currentTarget.setAttribute("aria-expanded", String(open));
+  });
+
+  function highlight(node) {
+    for (const group of document.querySelectorAll(".flows-graph [data-node]")) {
+      group.classList.toggle("flows-graph-active", group.dataset.node === node);
+    }
+  }
+
+  let bannerTimer = null;
+  function banner(text, hideAfter) {
+    const box = $("flows-connection");
+    box.textContent = text;
+    box.hidden = false;
+    clearTimeout(bannerTimer);
+    if (hideAfter) bannerTimer = setTimeout(() => { box.hidden = true; }, hideAfter);
+  }
+
+  function fatal(text) {
+    page.closing = true;
+    banner(text);
+    $("flows-composer").hidden = true;
+    status("");
+  }
+
+  function status(text) {
+    $("flows-status").textContent = text;
+  }
+
+  function showRunError(text) {
+    $("flows-run-error-text").textContent = text;
+    $("flows-run-error").hidden = false;
+  }
+
+  function hideRunError() {
+    $("flows-run-error").hidden = true;
+  }
+
+  function scrollDown() {
+    const list = $("flows-messages");
+    list.scrollTop = list.scrollHeight;
+  }
+
+  window.addEventListener("beforeunload", () => { page.closing = true; });
+  connect();
+})();

@@ -1,0 +1,70 @@
+"""Page shells: the home page (flows and sessions) and a conversation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+from flows import registry
+from flows.conf import flows_settings
+from flows.graph_svg import graph_svg
+
+#: the state field a chat flow keeps its messages in
+MESSAGES_FIELD = "messages"
+
+
+def _api_root() -> str:
+    """Where the API answers, wherever the site mounted ``flows.urls``."""
+    return reverse("flows-api:flow-list").removesuffix("flows/")
+
+
+def _flow_or_404(name: str) -> Any:
+    try:
+        return registry.get_flow(name)
+    except registry.FlowNotFound as error:
+        raise Http404(str(error)) from error
+
+
+@login_required
+@ensure_csrf_cookie
+def home(request: HttpRequest) -> HttpResponse:
+    flows = [
+        {"name": name, "description": registry.flow_description(name),
+         "graph": graph_svg(engine := registry.get_flow(name), title=f"the graph of {name}"),
+         "nodes": len(engine.nodes)}
+        for name in registry.flow_names()
+    ]
+    return render(request, "flows/home.html", {
+        "flows": flows,
+        "ui_config": {"api": _api_root(), "conversation": reverse(
+            "flows-ui:conversation", args=["FLOW", "SESSION"])},
+    })
+
+
+@login_required
+@ensure_csrf_cookie
+def conversation(request: HttpRequest, flow: str, session_id: str) -> HttpResponse:
+    """The page of one session; who may see the session is the API's answer, read by the page."""
+    engine = _flow_or_404(flow)
+    chat = MESSAGES_FIELD in engine.state_fields
+    return render(request, "flows/conversation.html", {
+        "flow": flow,
+        "session_id": session_id,
+        "description": registry.flow_description(flow),
+        "graph": graph_svg(engine, title=f"the graph of {flow}"),
+        "ui_config": {
+            "api": _api_root(),
+            "socket": f"ws/flows/{flow}/sessions/{session_id}/",
+            "flow": flow,
+            "session_id": session_id,
+            "chat": chat,
+            "messages_field": MESSAGES_FIELD,
+            "on_busy": flows_settings.ON_BUSY,
+            "home": reverse("flows-ui:home"),
+        },
+    })

@@ -1,0 +1,105 @@
+"""The browser tests: Debian's Chromium driven by Playwright against the demo under uvicorn.
+
+One server (with a task worker for background runs) and one browser serve the
+whole module; each test gets a new browser context, signed in as ``alice``.
+Every request the page makes is recorded and must go to 127.0.0.1, and the
+console must stay free of errors: both are checked after each test.
+Screenshots go to ``test-artifacts/ui/`` (``FLOWS_TEST_ARTIFACTS`` elsewhere).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.servers import ROOT, start_server
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+
+
+def artifacts() -> Path:
+    folder = Path(os.environ.get("FLOWS_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "ui"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = os.environ.get("FLOWS_TEST_CHROMIUM") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        raise RuntimeError(f"no Chromium at {path}: run the tests under scripts/with-test-services, which installs it")
+    return path
+
+
+@pytest.fixture(scope="module")
+def ui_server(tmp_path_factory):
+    """The demo with a task worker; replies stream a word every 40 ms, so a test sees them arrive."""
+    work = tmp_path_factory.mktemp("ui")
+    with start_server(work, task_workers=1, env={"FLOWS_DEMO_TOKEN_DELAY": "0.04"}) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+class Watched:
+    """A browser context's pages, with every request and console error they made."""
+
+    def __init__(self, context) -> None:
+        self.context = context
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        context.on("request", lambda request: self.requests.append(request.url))
+        context.on("page", self.watch)
+
+    def watch(self, page) -> None:
+        page.on("console", lambda message: message.type == "error" and self.errors.append(
+            f"{message.text} ({message.location.get('url', '')})"))
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def new_page(self):
+        return self.context.new_page()
+
+    @property
+    def page(self):
+        """The first page (signed in)."""
+        return self.context.pages[0]
+
+    def outside(self) -> list[str]:
+        return [url for url in self.requests
+                if urlsplit(url).scheme not in ("data", "blob", "about") and urlsplit(url).hostname != "127.0.0.1"]
+
+
+def sign_in(page, server, user: str = "alice") -> None:
+    page.goto(server.url + "/accounts/login/")
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill("pw")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(server.url + "/")
+
+
+@pytest.fixture
+def browsing(browser, ui_server):
+    """A new signed-in context; after the test, no request left 127.0.0.1 and the console had no error."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(15_000)
+    watched = Watched(context)
+    sign_in(watched.new_page(), ui_server)
+    yield watched
+    context.close()
+    assert watched.requests, "the pages made no request at all"
+    assert watched.outside() == [], "requests left 127.0.0.1"
+    assert watched.errors == [], "errors in the browser console"
