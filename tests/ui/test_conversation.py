@@ -41,3 +41,131 @@ def test_a_reply_streams_in_and_the_timeline_grows(browsing, ui_server):
     # start, classify, fallback
     expect(page.locator(".flows-timeline .flows-step")).to_have_count(3)
     page.screenshot(path=artifacts() / "conversation-1280.png", full_page=True)
+
+
+LONG_QUESTION = "tell me about your opening hours, shipping, password, contact and payment"
+
+
+def test_a_refund_question_survives_a_reload_and_approving_it_continues_the_run(browsing, ui_server):
+    page = browsing.page
+    new_session(page, ui_server)
+    say(page, "I want a refund for order 12345, my e-mail is ann@example.com")
+    card = page.locator(".flows-question")
+    expect(card).to_contain_text("Approve this refund?")
+    expect(card).to_contain_text("12345")
+    expect(page.locator("#flows-status")).to_have_text("Waiting for your answer.")
+    page.screenshot(path=artifacts() / "interrupt-card.png", full_page=True)
+    page.reload()
+    expect(card).to_contain_text("Approve this refund?")
+    card.get_by_role("button", name="Approve").click()
+    expect(card).to_have_count(0)
+    expect(page.locator(".flows-message.flows-assistant").last).to_contain_text(
+        "Good news: your refund for order 12345 is approved")
+    expect(page.locator("#flows-status")).to_have_text("Ready.")
+
+
+def test_stop_cancels_a_long_reply_and_the_session_stays_usable(browsing, ui_server):
+    page = browsing.page
+    new_session(page, ui_server)
+    say(page, LONG_QUESTION)
+    expect(page.locator(".flows-message.flows-streaming")).to_contain_text("We're open")
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator("#flows-status")).to_contain_text("Stopped")
+    expect(page.locator(".flows-message.flows-streaming")).to_have_count(0)
+    expect(page.locator("#flows-stop")).to_be_hidden()
+    # the stopped reply was not recorded; what was checkpointed (the message, its classification) stays
+    expect(page.locator(".flows-message.flows-assistant")).to_have_count(0)
+    expect(page.locator(".flows-message.flows-user")).to_have_count(1)
+    page.get_by_role("button", name="Continue").click()
+    expect(page.locator(".flows-message.flows-assistant")).to_contain_text("We accept cards")
+    expect(page.locator("#flows-status")).to_have_text("Ready.")
+    say(page, "hello")
+    expect(page.locator(".flows-message.flows-assistant").nth(1)).to_contain_text("What do you need?")
+    expect(page.locator("#flows-status")).to_have_text("Ready.")
+
+
+def test_a_reload_mid_run_reattaches_and_shows_the_reply_once(browsing, ui_server):
+    page = browsing.page
+    new_session(page, ui_server)
+    say(page, LONG_QUESTION)
+    expect(page.locator(".flows-message.flows-streaming")).to_contain_text("We're open")
+    page.reload()
+    streaming = page.locator(".flows-message.flows-streaming")
+    expect(streaming).to_contain_text("We're open")  # the tokens so far, replayed, then live
+    expect(page.locator("#flows-stop")).to_be_visible()
+    reply = page.locator(".flows-message.flows-assistant:not(.flows-streaming)")
+    expect(reply).to_contain_text("We accept cards")
+    expect(reply).to_have_count(1)
+    assert reply.inner_text().count("We're open Monday to Friday") == 1
+    expect(page.locator(".flows-message.flows-user")).to_have_count(1)
+
+
+def test_a_message_sent_in_one_page_appears_live_in_another(browsing, ui_server):
+    page = browsing.page
+    url = new_session(page, ui_server)
+    other = browsing.new_page()
+    other.goto(url)
+    expect(other.locator("#flows-status")).to_have_text("Ready.")
+    say(page, "hello from the first tab")
+    expect(other.locator(".flows-message.flows-streaming")).to_contain_text("Hello!")
+    expect(other.locator(".flows-message.flows-user")).to_have_text(re.compile("hello from the first tab"))
+    expect(other.locator(".flows-message.flows-assistant:not(.flows-streaming)")).to_contain_text("What do you need?")
+
+
+def test_editing_a_message_forks_and_the_switcher_shows_both_branches(browsing, ui_server):
+    page = browsing.page
+    new_session(page, ui_server)
+    say(page, "hello")
+    expect(page.locator("#flows-status")).to_have_text("Ready.")
+    say(page, "what are your opening hours?")
+    expect(page.locator(".flows-message.flows-assistant").nth(1)).to_contain_text("We're open")
+    expect(page.locator("#flows-status")).to_have_text("Ready.")
+    second = page.locator(".flows-message.flows-user").nth(1)
+    second.get_by_role("button", name="edit this message").click()
+    second.get_by_label("the edited message").fill("how much is shipping?")
+    second.get_by_role("button", name="Save & regenerate").click()
+    expect(page.locator(".flows-message.flows-assistant").nth(1)).to_contain_text("Shipping is free above")
+    messages = page.locator(".flows-message .flows-message-text")
+    expect(messages).to_have_count(4)
+    switcher = page.locator(".flows-message.flows-user").nth(1).locator(".flows-branches")
+    expect(switcher).to_contain_text("2/2")
+    switcher.get_by_role("button", name="previous branch").click()
+    expect(page.locator("#flows-fork")).to_be_visible()
+    expect(page.locator(".flows-message.flows-user").nth(1)).to_contain_text("what are your opening hours?")
+    expect(page.locator(".flows-message.flows-assistant").nth(1)).to_contain_text("We're open")
+    expect(page.locator(".flows-message.flows-user").nth(1).locator(".flows-branches")).to_contain_text("1/2")
+    page.locator(".flows-message.flows-user").nth(1).get_by_role("button", name="next branch").click()
+    expect(page.locator(".flows-message.flows-user").nth(1)).to_contain_text("how much is shipping?")
+
+
+def test_reset_after_a_confirmation_empties_the_session(browsing, ui_server):
+    page = browsing.page
+    new_session(page, ui_server)
+    say(page, "hello")
+    expect(page.locator(".flows-message.flows-assistant")).to_contain_text("What do you need?")
+    page.get_by_role("tab", name="State").click()
+    expect(page.locator("#flows-state")).to_contain_text("messages")
+    page.get_by_role("button", name="Reset session…").click()
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator(".flows-message")).to_have_count(2)
+    page.get_by_role("button", name="Reset session…").click()
+    page.locator("#flows-reset-confirm").click()
+    expect(page.locator(".flows-message")).to_have_count(0)
+    expect(page.locator("#flows-status")).to_have_text("The session was reset.")
+    page.reload()
+    expect(page.locator("#flows-status")).to_have_text("Ready.")
+    expect(page.locator(".flows-message")).to_have_count(0)
+
+
+def test_the_page_works_at_390_pixels(browser, ui_server, browsing):
+    page = browsing.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    new_session(page, ui_server)
+    say(page, "hello")
+    expect(page.locator(".flows-message.flows-assistant")).to_contain_text("What do you need?")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the screen
+    expect(page.locator("#flows-panel")).to_be_hidden()
+    page.get_by_role("button", name="Details").click()
+    expect(page.locator("#flows-panel")).to_be_visible()
+    page.get_by_role("button", name="Details").click()
+    page.screenshot(path=artifacts() / "conversation-390.png", full_page=True)

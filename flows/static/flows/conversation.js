@@ -128,8 +128,12 @@
     } else if (kind === "run_failed") {
       endRun();
       const error = event.error || {};
-      if (error.type === "RunStopped" || error.type === "RunSuperseded") {
-        status(`Stopped${error.message ? ` (${error.message})` : ""}.`);
+      if (error.type === "RunSuperseded") {
+        status("Stopped: a newer message took over.");
+      } else if (error.type === "RunStopped") {
+        status("Stopped.");
+        // what it checkpointed stays: "continue" runs the rest; a new message goes on from there too
+        showRunError("The run was stopped.", "Continue");
       } else {
         status("The run failed.");
         showRunError(`${error.node ? `${error.node}: ` : ""}${error.type || "Error"}: ${error.message || "the run failed"}`);
@@ -237,8 +241,10 @@
             onclick: () => viewBranch(siblings[at + 1])}, "›")));
       }
     }
-    tools.append(el("button", {type: "button", class: "flows-link", "aria-label": "edit this message",
-      onclick: () => editMessage(item, message, fromEnd)}, "Edit"));
+    if (input && input.parent_id) {  // a session's very first message has no checkpoint before it to fork from
+      tools.append(el("button", {type: "button", class: "flows-link", "aria-label": "edit this message",
+        onclick: () => editMessage(item, message, fromEnd)}, "Edit"));
+    }
     return tools;
   }
 
@@ -569,8 +575,9 @@
     $("flows-status").textContent = text;
   }
 
-  function showRunError(text) {
+  function showRunError(text, action = "Retry") {
     $("flows-run-error-text").textContent = text;
+    $("flows-retry").textContent = action;
     $("flows-run-error").hidden = false;
   }
 
