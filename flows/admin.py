@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -33,6 +34,7 @@ from . import registry
 from .admin_forms import InvokeForm, ResumeForm, StartSessionForm
 from .conf import flows_settings
 from .display import pretty_json
+from .graph_svg import graph_svg
 from .history import ahistory
 from .models import Checkpoint, FlowSession
 from .runs.recorder import current_origin
@@ -61,6 +63,13 @@ class FlowNameFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: Any) -> Any:
         return queryset.filter(flow_name=self.value()) if self.value() else queryset
+
+
+def _belonging_to(form: forms.Form, form_id: str) -> forms.Form:
+    """``form``'s inputs, drawn inside the change form, submit the ``<form id=form_id>`` placed after it."""
+    for field in form.fields.values():
+        field.widget.attrs["form"] = form_id
+    return form
 
 
 def _flow_or_none(name: str):
@@ -139,9 +148,10 @@ class FlowSessionAdmin(admin.ModelAdmin):
             "pending": [{**q, "value_json": pretty_json(q.get("value"))} for q in pending or ()],
             "history": history,
             "mermaid": engine.to_mermaid(),
+            "graph": graph_svg(engine, title=session.flow_name),
             "details": engine.details(),
-            "invoke_form": InvokeForm(),
-            "resume_form": ResumeForm(),
+            "invoke_form": _belonging_to(InvokeForm(), "flows-invoke"),
+            "resume_form": _belonging_to(ResumeForm(), "flows-resume"),
             "has_messages": "messages" in engine.state_fields,
         }
 
@@ -152,10 +162,13 @@ class FlowSessionAdmin(admin.ModelAdmin):
         form = StartSessionForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
-            session, _created = FlowSession.objects.get_or_create(
+            session, created = FlowSession.objects.get_or_create(
                 flow_name=data["flow"], session_id=data["session_id"], defaults={"owner_id": data["owner"]}
             )
             if self._run(request, session, data["apply_state"], form=form):
+                if not created:
+                    messages.info(request, _("Session “%(id)s” already existed: the input continued it.")
+                                  % {"id": session.session_id})
                 return HttpResponseRedirect(reverse("admin:flows_flowsession_change", args=[session.pk]))
         context = {
             **self.admin_site.each_context(request),
@@ -216,7 +229,7 @@ class FlowSessionAdmin(admin.ModelAdmin):
         if form.errors:  # the session page again, with the form and what is wrong with it
             page = copy.copy(request)
             page.method, page.POST = "GET", QueryDict()
-            return self.change_view(page, object_id, extra_context={"invoke_form": form})
+            return self.change_view(page, object_id, extra_context={"invoke_form": _belonging_to(form, "flows-invoke")})
         return self._back(session)
 
     @method_decorator(require_POST)

@@ -96,7 +96,7 @@ class StartSessionForm(InvokeForm):
 
     flow = forms.ChoiceField(label=_("Flow"))
     session_id = forms.CharField(
-        label=_("Session id"), required=False, max_length=255, help_text=_("Leave empty for a new random id.")
+        label=_("Session id"), required=False, max_length=255, help_text=_("Leave empty for a new random id; the id of an existing session continues that session.")
     )
     owner = forms.IntegerField(label=_("Owner (user id)"), required=False, min_value=1)
 

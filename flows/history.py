@@ -17,20 +17,43 @@ from flows.engine.checkpointers import BaseCheckpointer, CheckpointMetadata
 from flows.engine.checkpointers.delta import fold
 from flows.engine.checkpointers.types import SET
 from flows.engine.serde import JsonSerializer
+from flows.events import dumps
 
 _MISSING: Any = object()
 
 
 @dataclass(frozen=True)
 class FieldChange:
+    """One field's change; ``written`` is what the checkpoint wrote (all of it, or what it appended)."""
+
     field: str
     op: str
     old: Any
     new: Any
+    written: Any
 
     @property
     def is_new(self) -> bool:
         return self.old is _MISSING
+
+    @property
+    def is_append(self) -> bool:
+        return self.op != SET and not self.is_new
+
+    # as JSON, the way the API and the head state show values
+    @property
+    def old_json(self) -> str:
+        return "" if self.is_new else dumps(self.old)
+
+    @property
+    def new_json(self) -> str:
+        return dumps(self.new)
+
+    @property
+    def appended_json(self) -> str:
+        """The appended items (a list's new items without the brackets, a string's new text)."""
+        text = dumps(self.written)
+        return text[1:-1] if isinstance(self.written, list) and self.written else text
 
 
 @dataclass(frozen=True)
@@ -79,7 +102,7 @@ async def ahistory(engine: FlowEngine, session_id: str, *, limit: int = 20, befo
             new = value if op == SET or old is _MISSING else fold([(SET, old), (op, value)])
             state[field] = new
             if field in meta.updated_fields:
-                changes.append(FieldChange(field, op, old, new))
+                changes.append(FieldChange(field, op, old, new, value))
         entries.append(HistoryEntry(meta, changes))
     entries.reverse()
     return HistoryPage(entries, page[-1].checkpoint_id if older else None)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 admin.site.site_header = "flows demo"
 admin.site.site_title = "flows demo"
@@ -11,6 +13,8 @@ admin.site.site_title = "flows demo"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    # the admin's pages name no icon: browsers ask for /favicon.ico
+    path("favicon.ico", RedirectView.as_view(url=static("flows/favicon.svg"), permanent=True)),
     path("", include("flows.urls")),  # the UI's home at /, the API under /api/
 ]
 

@@ -136,10 +136,25 @@ def test_session_page_shows_state_timeline_and_graph(admin_client):
     html = text(response)
     assert '"message 2"' in html and '"counter": 3' in html
     assert 'id="flows-timeline"' in html
+    # the graph drawn (an inline SVG from the server), its Mermaid source beside it
+    graph = html[html.index('id="flows-graph"'):]
+    assert graph.index("<svg") < graph.index("</svg>") and 'data-node="count"' in graph
     assert "flowchart TD" in html
-    # what the last checkpoint changed: counter 2 -> 3
-    timeline = html[html.index('id="flows-timeline"'):]
-    assert re.search(r"<code>counter</code> \(set\):\s*<span class=\"old\">2</span> → <span class=\"new\">3</span>", timeline)
+    timeline = html[html.index('id="flows-timeline"'):html.index("</table>", html.index('id="flows-timeline"'))]
+    # what the last checkpoint changed: counter 2 -> 3; values are JSON ("turn 1", not 'turn 1')
+    assert re.search(r'<code>counter</code>\s*: <code class="value old">2</code> → <code class="value new">3</code>',
+                     timeline)
+    assert ('<code class="value old">"turn 1"</code> → <code class="value new">"turn 2"</code>'
+            in timeline)
+    # an append shows what was appended, not the whole list struck through
+    assert re.search(r'<code>messages</code>\s*appended: <code class="value new added">"message 2"</code>',
+                     timeline)
+    assert '["message 0", "message 1"' not in timeline
+    # each run under its own heading, newest first
+    assert timeline.count('<tr class="run">') == 3
+    # "Run the flow" comes above the Save / Delete row, its inputs submitting their own form
+    assert html.index('id="flows-run"') < html.index('class="submit-row"')
+    assert 'form="flows-invoke"' in html and 'id="flows-invoke"' in html
 
 
 def test_timeline_pages_through_history(admin_client):
@@ -219,6 +234,16 @@ def test_start_a_session_and_answer_its_interrupt(admin_client):
     assert session.status == "idle"
     page = text(admin_client.get(response.url))
     assert '"approved": true' in page and "Pending question" not in page
+
+
+def test_starting_a_session_that_exists_says_it_continued_it(admin_client):
+    start = reverse("admin:flows_flowsession_start")
+    assert "continues that session" in text(admin_client.get(start))
+    admin_client.post(start, {"flow": "seed", "session_id": "again", "message": "one"})
+    response = admin_client.post(start, {"flow": "seed", "session_id": "again", "message": "two"}, follow=True)
+    page = text(response)
+    assert "Session “again” already existed: the input continued it." in page
+    assert '"counter": 2' in page
 
 
 def test_add_redirects_to_start_and_start_validates(admin_client):

@@ -62,6 +62,10 @@ class Watched:
         self.context = context
         self.requests: list[str] = []
         self.errors: list[str] = []
+        self.watch_context(context)
+
+    def watch_context(self, context) -> None:
+        """Records ``context``'s requests and console errors too (a second context of the same test)."""
         context.on("request", lambda request: self.requests.append(request.url))
         context.on("page", self.watch)
 
