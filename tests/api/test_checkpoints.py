@@ -83,3 +83,29 @@ def test_an_unknown_checkpoint_is_404(api):
 def test_an_empty_session_has_no_checkpoints(api):
     api.post("/api/flows/chat/sessions/", {"session_id": "e"}, format="json")
     assert history(api, "e") == {"next": None, "previous": None, "results": []}
+
+
+def branches(api, session_id: str):
+    return api.get(session_url("chat", session_id, "branches"))
+
+
+def test_branches_list_where_the_session_forked_and_each_branchs_tip(api):
+    first = invoke(api, "chat", "s", {"input": {"messages": ["a"]}}).json()
+    assert branches(api, "s").json() == {"results": []}  # one line of history: no fork
+    old_tip = invoke(api, "chat", "s", {"input": {"messages": ["b"]}}).json()["checkpoint_id"]
+    new_tip = invoke(api, "chat", "s", {"input": {"messages": ["c"]}, "checkpoint_id": first["checkpoint_id"]}).json()[
+        "checkpoint_id"]
+    [fork] = branches(api, "s").json()["results"]
+    assert fork["checkpoint_id"] == first["checkpoint_id"]
+    old, new = fork["children"]  # oldest first
+    assert (old["tip"], new["tip"]) == (old_tip, new_tip)
+    assert old["node"] == new["node"] == "__start__" and old["updated_fields"] == ["messages"]
+    assert old["created_at"] <= new["created_at"]
+    # a branch's first checkpoint is the parent of the rest of it
+    on_new = history(api, "s", "?limit=100")["results"]
+    assert on_new[-3]["checkpoint_id"] == new["checkpoint_id"] and on_new[-2]["checkpoint_id"] == fork["checkpoint_id"]
+
+
+def test_branches_of_another_users_session_are_404(api, bobs):
+    invoke(api, "chat", "s", {"input": {"messages": ["a"]}})
+    assert_error(branches(bobs, "s"), 404, "session_not_found")

@@ -35,6 +35,7 @@ def test_the_served_schema_covers_the_flows_routes_only(server):
         "/api/flows/{flow}/",
         "/api/flows/{flow}/sessions/",
         "/api/flows/{flow}/sessions/{session_id}/",
+        "/api/flows/{flow}/sessions/{session_id}/branches/",
         "/api/flows/{flow}/sessions/{session_id}/checkpoints/",
         "/api/flows/{flow}/sessions/{session_id}/checkpoints/{checkpoint_id}/",
         "/api/flows/{flow}/sessions/{session_id}/invoke/",
