@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.servers import ROOT, start_server
+from tests.ui.flows import FAIL_FLAG
 
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -39,9 +40,15 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="module")
 def ui_server(tmp_path_factory):
-    """The demo with a task worker; replies stream a word every 40 ms, so a test sees them arrive."""
+    """The demo with a task worker; replies stream a word every 40 ms, so a test sees them arrive.
+
+    ``live.fail_flag`` is a path: while it exists, the ``flaky`` flow's replies fail.
+    """
     work = tmp_path_factory.mktemp("ui")
-    with start_server(work, task_workers=1, env={"FLOWS_DEMO_TOKEN_DELAY": "0.04"}) as live:
+    fail_flag = work / "fail"
+    with start_server(work, task_workers=1, env={"FLOWS_DEMO_TOKEN_DELAY": "0.04",
+                                                 FAIL_FLAG: str(fail_flag)}) as live:
+        live.fail_flag = fail_flag
         yield live
 
 

@@ -169,3 +169,35 @@ def test_the_page_works_at_390_pixels(browser, ui_server, browsing):
     expect(page.locator("#flows-panel")).to_be_visible()
     page.get_by_role("button", name="Details").click()
     page.screenshot(path=artifacts() / "conversation-390.png", full_page=True)
+
+
+def test_a_failed_run_shows_its_error_and_retry_runs_it_again(browsing, ui_server):
+    page = browsing.page
+    new_session(page, ui_server, flow="flaky")
+    ui_server.fail_flag.touch()
+    try:
+        say(page, "are you there?")
+        error = page.locator("#flows-run-error")
+        expect(error).to_contain_text("node 'reply' failed on attempt 1/1: ConnectionError: the model did not answer")
+        expect(page.locator("#flows-status")).to_have_text("The run failed.")
+    finally:
+        ui_server.fail_flag.unlink()
+    page.get_by_role("button", name="Retry").click()
+    expect(page.locator(".flows-message.flows-assistant")).to_have_text(re.compile("echo: are you there\\?"))
+    expect(error).to_be_hidden()
+    expect(page.locator(".flows-message.flows-user")).to_have_count(1)  # the message was not sent twice
+
+
+def test_a_dropped_connection_reconnects_by_itself_and_says_so(browsing, ui_server):
+    page = browsing.new_page()
+    # keep a handle on the page's sockets, to drop one as a network would
+    page.add_init_script("""(() => { const Native = window.WebSocket; window.flowsTestSockets = [];
+      window.WebSocket = function (...args) { const s = new Native(...args); window.flowsTestSockets.push(s); return s; };
+      Object.assign(window.WebSocket, {OPEN: Native.OPEN, CLOSED: Native.CLOSED, prototype: Native.prototype}); })()""")
+    new_session(page, ui_server)
+    page.evaluate("window.flowsTestSockets[0].close()")
+    expect(page.locator("#flows-connection")).to_contain_text("Connection lost: reconnecting")
+    expect(page.locator("#flows-connection")).to_have_text("Reconnected.")
+    assert page.evaluate("window.flowsTestSockets.length") == 2
+    say(page, "hello")
+    expect(page.locator(".flows-message.flows-assistant")).to_contain_text("What do you need?")

@@ -136,7 +136,8 @@
         showRunError("The run was stopped.", "Continue");
       } else {
         status("The run failed.");
-        showRunError(`${error.node ? `${error.node}: ` : ""}${error.type || "Error"}: ${error.message || "the run failed"}`);
+        // a NodeError's message names the node, the attempt and the node's own error
+        showRunError(error.type === "NodeError" ? error.message : `${error.type || "Error"}: ${error.message || "the run failed"}`);
       }
       refreshState();
       refreshTimeline();
