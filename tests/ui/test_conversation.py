@@ -201,3 +201,28 @@ def test_a_dropped_connection_reconnects_by_itself_and_says_so(browsing, ui_serv
     assert page.evaluate("window.flowsTestSockets.length") == 2
     say(page, "hello")
     expect(page.locator(".flows-message.flows-assistant")).to_contain_text("What do you need?")
+
+
+def test_a_timeline_step_shows_old_and_new_and_continuing_from_it_forks(browsing, ui_server):
+    page = browsing.page
+    new_session(page, ui_server)
+    say(page, "hello")
+    expect(page.locator("#flows-status")).to_have_text("Ready.")
+    say(page, "how much is shipping?")
+    expect(page.locator(".flows-message.flows-assistant").nth(1)).to_contain_text("Shipping is free above")
+    steps = page.locator(".flows-timeline .flows-step")
+    expect(steps).to_have_count(6)
+    classify = steps.nth(1)  # newest first: answer_faq, classify, input, fallback, classify, input
+    classify.locator(".flows-step-head").press("Enter")  # keyboard: the step opens
+    expect(classify.locator(".flows-change").filter(has_text="intent")).to_contain_text('"faq"')
+    expect(classify.locator(".flows-old").first).to_be_visible()
+    # back to the end of the first turn, and on from there
+    steps.nth(3).locator(".flows-step-head").click()
+    steps.nth(3).get_by_role("button", name="Continue from here").click()
+    expect(page.locator("#flows-fork")).to_be_visible()
+    expect(page.locator(".flows-message")).to_have_count(2)
+    say(page, "what are your opening hours?")
+    expect(page.locator("#flows-fork")).to_be_hidden()
+    expect(page.locator(".flows-message.flows-assistant").nth(1)).to_contain_text("We're open")
+    expect(page.locator(".flows-message")).to_have_count(4)
+    expect(page.locator(".flows-message.flows-user").nth(1).locator(".flows-branches")).to_contain_text("2/2")
