@@ -28,7 +28,13 @@ from flows.engine.checkpointers import BaseCheckpointer
 from .llm import stream_reply
 
 ORDER_ID = re.compile(r"\b(?:ORD-?)?(\d{5,10})\b", re.IGNORECASE)
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+# An e-mail address is found from each "@" outwards, in bounded windows: a pattern that starts
+# anywhere (``[\w.+-]+@...``) rescans a long run of letters from every position (quadratic).
+EMAIL_LOCAL = re.compile(r"[\w.+-]{1,64}\Z")
+EMAIL_DOMAIN = re.compile(r"[\w-]+\.[\w.-]+")
+DOMAIN_MAX = 255
+#: a longer message is answered with a request to shorten it, never read
+MAX_MESSAGE_CHARS = 4000
 
 INTENT_WORDS = {
     "refund": ("refund", "money back", "reimburse", "return my", "chargeback"),
@@ -101,9 +107,23 @@ def last_user_text(state: SupportState) -> str:
     return ""
 
 
+def find_email(text: str) -> str | None:
+    """The first e-mail address in ``text``, in time linear in its length."""
+    at = text.find("@")
+    while at != -1:
+        local = EMAIL_LOCAL.search(text, max(0, at - 64), at)
+        domain = EMAIL_DOMAIN.match(text, at + 1, at + 1 + DOMAIN_MAX)
+        if local and domain:
+            return text[local.start():domain.end()]
+        at = text.find("@", at + 1)
+    return None
+
+
 def classify(state: SupportState) -> dict:
     """Reads the newest message: intent, and any details it contains."""
     text = last_user_text(state)
+    if len(text) > MAX_MESSAGE_CHARS:
+        return {"turns": state.get("turns", 0) + 1, "intent": "too_long", "missing": []}
     lowered = text.lower()
     intent = next((name for name, words in INTENT_WORDS.items() if any(w in lowered for w in words)), None)
     updates: dict[str, Any] = {"turns": state.get("turns", 0) + 1}
@@ -114,8 +134,8 @@ def classify(state: SupportState) -> dict:
     updates["intent"] = intent
     if match := ORDER_ID.search(text):
         updates["order_id"] = match.group(1)
-    if match := EMAIL.search(text):
-        updates["email"] = match.group(0)
+    if email := find_email(text):
+        updates["email"] = email
     known = {**state, **updates}
     updates["missing"] = [name for name in NEEDED.get(intent, ()) if not known.get(name)]
     return updates
@@ -209,6 +229,9 @@ async def refund_outcome(state: SupportState) -> AsyncIterator[Any]:
 async def fallback(state: SupportState) -> AsyncIterator[Any]:
     draft = ("Hello! I can answer questions about opening hours, shipping, payments and passwords, "
              "tell you where your order is, or start a refund. What do you need?")
+    if state.get("intent") == "too_long":
+        draft = (f"That message is too long for me ({len(last_user_text(state)):,} characters; I read up to "
+                 f"{MAX_MESSAGE_CHARS:,}). Could you say it in a few sentences?")
     async for item in say(draft, state, intent=""):
         yield item
 

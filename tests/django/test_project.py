@@ -6,13 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from flows.engine.checkpointers import InMemoryCheckpointer
 from project.flows.seed import build_seed_flow
-from project.flows.support import build_support_flow, order_status_of
+from project.flows.support import MAX_MESSAGE_CHARS, build_support_flow, find_email, order_status_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,6 +76,33 @@ async def test_replies_stream_token_by_token(support):
     assert len(chunks) > 5
     state = await support.get_state("t")
     assert "".join(chunks) == last_reply(state)
+
+
+async def test_a_one_megabyte_message_gets_a_clear_answer_at_once(support):
+    """One message cannot stall the demo: too long is answered, never read (the issue's bound: 1 s)."""
+    started = time.perf_counter()
+    state = await say(support, "big", "x" * 1_000_000)
+    elapsed = time.perf_counter() - started
+    assert "too long" in last_reply(state) and f"{MAX_MESSAGE_CHARS:,}" in last_reply(state)
+    assert elapsed < 1.0, elapsed
+    state = await say(support, "big", "what are your opening hours?")  # the conversation goes on
+    assert "Monday to Friday" in last_reply(state)
+
+
+async def test_the_longest_message_read_has_no_slow_pattern(support):
+    """Letters with no address (what made the old e-mail pattern quadratic), and many "@"s."""
+    for n, text in enumerate(("a" * MAX_MESSAGE_CHARS, "a@" * (MAX_MESSAGE_CHARS // 2), "9" * MAX_MESSAGE_CHARS)):
+        started = time.perf_counter()
+        state = await say(support, f"long-{n}", text)
+        assert time.perf_counter() - started < 1.0
+        assert "too long" not in last_reply(state)
+
+
+def test_find_email():
+    assert find_email("refund please, I'm ann.lee+shop@mail.example.com, order 12345") == "ann.lee+shop@mail.example.com"
+    assert find_email("write to me @ home") is None
+    assert find_email("a@b and then c@d.org") == "c@d.org"
+    assert find_email("x" * 3000 + " me@example.com") == "me@example.com"
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
