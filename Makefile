@@ -7,6 +7,7 @@ WORKERS ?= 2
 
 .PHONY: run test venv bench clean
 
+# The demo's runtime alone (make run), then the test and development set on top (make test).
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -14,18 +15,22 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
+$(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
 venv: $(BIN)/.installed
 
 run: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/run-demo
 
-test: venv
+test: $(BIN)/.installed-dev
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/with-test-services $(BIN)/python -m pytest -n $(WORKERS) $(PYTEST_ARGS)
 
 # The peers (llmfy, langgraph) go into their own virtualenv, never into the project's.
-.venv-bench/.installed: requirements.txt bench/requirements.txt pyproject.toml
+.venv-bench/.installed: requirements.txt requirements-dev.txt bench/requirements.txt pyproject.toml
 	$(PYTHON) -m venv .venv-bench
-	.venv-bench/bin/pip install --quiet -r requirements.txt -r bench/requirements.txt
+	.venv-bench/bin/pip install --quiet -r requirements-dev.txt -r bench/requirements.txt
 	.venv-bench/bin/pip install --quiet --no-deps -e .
 	touch $@
 

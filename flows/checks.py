@@ -33,6 +33,18 @@ from .conf import CHECKPOINTER_ALIASES, DEFAULTS, flows_settings
 
 #: Modules each built-in backend needs beyond the standard library.
 BACKEND_REQUIREMENTS = {"redis": ("redis",), "sql": ("sqlalchemy",)}
+#: the distribution's extra that brings a module (the README's install lines)
+EXTRAS = {"redis": "redis", "sqlalchemy": "sql", "psycopg2": "postgres", "asyncpg": "asyncpg", "pymysql": "mysql",
+          "aiomysql": "aiomysql", "aiosqlite": "aiosqlite", "cryptography": "encryption"}
+DISTRIBUTION = "django-persistent-flows"
+
+
+def install_hint(modules: Iterable[str]) -> str:
+    """``pip install`` of the extras that bring ``modules`` (and of the other modules by name)."""
+    modules = list(modules)
+    extras = sorted({EXTRAS[m] for m in modules if m in EXTRAS})
+    others = [m for m in modules if m not in EXTRAS]
+    return "pip install " + " ".join(([f"'{DISTRIBUTION}[{','.join(extras)}]'"] if extras else []) + others)
 #: SQLAlchemy drivers by URL scheme, for ``CHECKPOINTER["OPTIONS"]["connection_string"]``.
 SQL_DRIVERS = {
     "postgresql": "psycopg2",
@@ -110,7 +122,7 @@ def _check_event_log(raw: Mapping[str, Any]) -> list[CheckMessage]:
                        f"not {url!r}.", 1)]
     if importlib.util.find_spec("redis") is None:
         return [_error("FLOWS['EVENTS_REDIS_URL'] is set but the 'redis' package is not installed.", 5,
-                       hint="pip install redis (the [redis] extra).")]
+                       hint=install_hint(["redis"]))]
     return []
 
 
@@ -182,7 +194,7 @@ def check_checkpointers(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
         if missing:
             errors.append(_error(
                 f"{where} ({backend}) needs {', '.join(missing)}, which is not installed.", 5,
-                hint=f"pip install {' '.join(missing)}",
+                hint=install_hint(missing),
             ))
             continue
         try:
@@ -191,7 +203,7 @@ def check_checkpointers(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             target = CHECKPOINTER_ALIASES.get(backend, backend)
             if exc.name and not target.startswith(exc.name):
                 errors.append(_error(f"{where} ({backend}) needs {exc.name}, which is not installed.", 5,
-                                     hint=f"pip install {exc.name}"))
+                                     hint=install_hint([exc.name])))
             else:
                 errors.append(_error(f"{where}: unknown checkpointer {backend!r}: {exc}", 4))
             continue

@@ -156,7 +156,7 @@ def test_missing_redis_package_explains_the_extra():
         "    print(exc)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "pip install 'django-flows[redis]'" in out
+    assert "pip install 'django-persistent-flows[redis]'" in out
 
 
 # ------------------------------------------------------------------ encryption

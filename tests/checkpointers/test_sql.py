@@ -275,7 +275,7 @@ def test_missing_driver_names_the_pip_extra(url, module, extra):
         """
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert f"pip install 'django-flows[{extra}]'" in out
+    assert f"pip install 'django-persistent-flows[{extra}]'" in out
     assert "pw-x" not in out
 
 
@@ -288,7 +288,7 @@ def test_missing_sqlalchemy_names_the_pip_extra():
         "    print(exc)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "pip install 'django-flows[sql]'" in out
+    assert "pip install 'django-persistent-flows[sql]'" in out
 
 
 @pytest.mark.parametrize("backend", SERVER_BACKENDS)

@@ -110,20 +110,21 @@ def test_e005_missing_dependency_of_a_dotted_path(settings):
 
 
 @pytest.mark.parametrize(
-    "checkpointer, missing",
+    "checkpointer, missing, extra",
     [
-        ({"BACKEND": "redis"}, "redis"),
-        ({"BACKEND": "sql", "OPTIONS": {"connection_string": "postgresql+asyncpg://db/x"}}, "asyncpg"),
-        ({"BACKEND": "django", "OPTIONS": {"encryption_keys": ["k"]}}, "cryptography"),
+        ({"BACKEND": "redis"}, "redis", "redis"),
+        ({"BACKEND": "sql", "OPTIONS": {"connection_string": "postgresql+asyncpg://db/x"}}, "asyncpg", "asyncpg"),
+        ({"BACKEND": "django", "OPTIONS": {"encryption_keys": ["k"]}}, "cryptography", "encryption"),
     ],
 )
-def test_e005_missing_optional_dependency(settings, monkeypatch, checkpointer, missing):
+def test_e005_missing_optional_dependency(settings, monkeypatch, checkpointer, missing, extra):
+    """The hint installs the extra the README names (the distribution's name, not the bare module)."""
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == missing else real(name, *a))
     settings.FLOWS = {"CHECKPOINTER": checkpointer}
     messages = run_all()
     assert ids(messages) == ["flows.E005"]
-    assert f"pip install {missing}" == messages[0].hint
+    assert messages[0].hint == f"pip install 'django-persistent-flows[{extra}]'"
 
 
 def test_e006_bad_checkpointer_options(settings):

@@ -105,14 +105,18 @@ def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
 def test_a_separate_site_adopts_flows_from_a_wheel(tmp_path):
     dist = tmp_path / "dist"
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT), cwd=tmp_path)
-    wheel = next(dist.glob("django_flows-*.whl"))
+    wheel = next(dist.glob("django_persistent_flows-*.whl"))
 
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", str(venv), cwd=tmp_path)
     python = venv / "bin" / "python"
-    run(str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel), cwd=tmp_path)
     site_packages = Path(run(str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=tmp_path).strip())
+    # the dependencies are this environment's (no network): pip sees them as installed
     (site_packages / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # by the distribution's name, with an extra, as the README says
+    run(str(python), "-m", "pip", "install", "-q", "--no-index", "--find-links", str(dist),
+        "django-persistent-flows[redis,django]", cwd=tmp_path)
+    assert "django-persistent-flows" in run(str(python), "-m", "pip", "show", "django-persistent-flows", cwd=tmp_path)
 
     site = tmp_path / "site"
     site.mkdir()

@@ -81,7 +81,7 @@ def _multi_fernet(keys: Sequence[str | bytes]):
         from cryptography.fernet import Fernet, MultiFernet
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "encryption at rest needs the 'cryptography' package: pip install 'django-flows[encryption]'"
+            "encryption at rest needs the 'cryptography' package: pip install 'django-persistent-flows[encryption]'"
         ) from exc
     if isinstance(keys, (str, bytes)):
         raise TypeError("encryption_keys must be a list of Fernet keys, newest first")

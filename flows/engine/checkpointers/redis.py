@@ -54,7 +54,7 @@ try:
     from redis.commands.core import AsyncScript
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "RedisCheckpointer needs the 'redis' package: pip install 'django-flows[redis]'"
+        "RedisCheckpointer needs the 'redis' package: pip install 'django-persistent-flows[redis]'"
     ) from exc
 
 from ..errors import CheckpointerUnavailable, LeaseLost

@@ -11,7 +11,7 @@ try:
     import sqlalchemy  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "SQLCheckpointer needs SQLAlchemy 2: pip install 'django-flows[sql]' "
+        "SQLCheckpointer needs SQLAlchemy 2: pip install 'django-persistent-flows[sql]' "
         "(or the extra of your driver: postgres, asyncpg, mysql, aiomysql, aiosqlite)"
     ) from exc
 

@@ -57,7 +57,7 @@ def check_driver(dialect_cls: Any, url: URL) -> None:
     """Fails at construction, not at the first checkpoint, when a driver is missing."""
     driver, backend = url.get_driver_name(), f"{url.get_backend_name()}+{url.get_driver_name()}"
     extra = DRIVER_EXTRAS.get(driver)
-    hint = f"pip install 'django-flows[{extra}]'" if extra else "install its DBAPI driver"
+    hint = f"pip install 'django-persistent-flows[{extra}]'" if extra else "install its DBAPI driver"
     try:
         dialect_cls.import_dbapi()
     except ImportError as exc:
