@@ -24,4 +24,6 @@ class Command(BaseCommand):
             deleted = engine.sync.delete_checkpoints(options["session"])
         except FlowError as exc:
             raise CommandError(f"{type(exc).__name__}: {exc}") from exc
+        if not deleted:  # a typo in the session id must not look like a reset that worked
+            raise CommandError(f"no session {options['session']!r} of flow {options['flow']!r}: nothing to reset")
         self.stdout.write(f"Reset {options['flow']}/{options['session']}: {deleted} checkpoint(s) deleted.")

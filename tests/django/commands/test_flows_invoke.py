@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import json
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
 from django.core.management.base import CommandError
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -65,3 +69,105 @@ def test_the_commands_runs_are_recorded_as_the_commands(run_json):
     run_json("flows_invoke", "seed", "rec", "--input", '{"messages": ["hi"], "status": "s", "counter": 0}')
     assert list(Run.objects.filter(session_id="rec").values_list("origin", "status", "last_event")) == [
         ("command", "succeeded", 4)]
+
+
+def test_input_from_a_file_takes_what_the_argument_list_cannot(run_json, tmp_path):
+    big = "x" * (5 * 1024 * 1024)  # over Linux's 128 KiB limit for one argument
+    path = tmp_path / "input.json"
+    path.write_text(json.dumps({"messages": [big], "status": "file", "counter": 0}), encoding="utf-8")
+    state = run_json("flows_invoke", "seed", "f1", "--input", f"@{path}")
+    assert state["messages"] == [big] and state["status"] == "file" and state["counter"] == 1
+
+
+def test_input_from_stdin(run_json):
+    def invoke(text: str) -> dict:
+        out = StringIO()
+        call_command("flows_invoke", "seed", "i1", "--input", "-", stdin=StringIO(text), stdout=out)
+        return json.loads(out.getvalue())
+
+    assert invoke('{"messages": ["piped"], "status": "s", "counter": 0}')["counter"] == 1
+    assert invoke('{"messages": ["again"]}')["messages"] == ["piped", "again"]
+    assert run_json("flows_invoke", "seed", "i1", "--input", '{"messages": ["literal"]}')["counter"] == 3
+
+
+def test_input_from_the_process_stdin(run_json, monkeypatch):
+    monkeypatch.setattr("sys.stdin", StringIO('{"messages": ["from a pipe"], "status": "s", "counter": 0}'))
+    assert run_json("flows_invoke", "seed", "i2", "--input", "-")["messages"] == ["from a pipe"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(None, r"^--input @\S+missing\.json: cannot read the file: No such file or directory$"),
+     ("{bad", r"^--input @\S+bad\.json is not valid JSON: [^\n]+$"),
+     (b"\xff\xfe", r"^--input @\S+bad\.json: cannot read the file: 'utf-8' codec [^\n]+$"),
+     ("[1]", "must be a JSON object")],
+)
+def test_a_bad_input_file_is_a_one_line_error_naming_it(run, tmp_path, content, message):
+    path = tmp_path / ("missing.json" if content is None else "bad.json")
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    with pytest.raises(CommandError, match=message):
+        run("flows_invoke", "seed", "b1", "--input", f"@{path}")
+
+
+def test_bad_json_on_stdin_is_a_one_line_error():
+    with pytest.raises(CommandError, match=r"^--input - \(stdin\) is not valid JSON: [^\n]+$"):
+        call_command("flows_invoke", "seed", "b2", "--input", "-", stdin=StringIO("{bad"), stdout=StringIO())
+
+
+FLUSH = object()
+
+
+class Writes(StringIO):
+    """Stdout that keeps the order of writes and flushes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list = []
+
+    def write(self, text: str) -> int:
+        self.log.append(text)
+        return super().write(text)
+
+    def flush(self) -> None:
+        self.log.append(FLUSH)
+
+
+@pytest.fixture
+def streaming(settings):
+    from flows import registry
+
+    settings.FLOWS = {"REGISTRY": {"stream": "tests.api.flows.streaming_flow", "chat": "tests.api.flows.chat_flow",
+                                   "approval": "tests.django.flows.approval_flow"}}
+    registry.clear_cache()
+
+
+def test_stream_prints_each_chunk_as_it_arrives_then_the_state(streaming):
+    from flows.models import Run
+
+    out = Writes()
+    call_command("flows_invoke", "stream", "st1", "--input", '{"messages": ["hi"]}', "--stream", stdout=out)
+    *chunks, state = out.log
+    assert chunks == ["one ", FLUSH, "two ", FLUSH, "three", FLUSH, "\n"]  # each flushed before the next
+    assert json.loads(state) == {"messages": ["hi", "one two three"]}
+    assert out.getvalue().startswith("one two three\n{")
+    assert list(Run.objects.filter(session_id="st1").values_list("origin", "status")) == [("command", "succeeded")]
+
+
+def test_streamed_state_is_the_state_invoke_prints(streaming, run_json):
+    def without_ids(state: dict) -> dict:  # question ids name the run
+        return {**state, "__interrupt__": [{**q, "id": None} for q in state["__interrupt__"]]}
+
+    streamed = run_json("flows_invoke", "approval", "a1", "--input", '{"messages": ["refund"]}', "--stream")
+    invoked = run_json("flows_invoke", "approval", "a2", "--input", '{"messages": ["refund"]}')
+    assert without_ids(streamed) == without_ids(invoked)
+    assert streamed["__interrupt__"][0]["value"] == {"question": "approve the refund?"}  # a flow with no chunks
+    state = run_json("flows_invoke", "approval", "a1", "--resume", "true", "--stream")
+    assert state["approved"] is True and "__interrupt__" not in state
+
+
+def test_a_streamed_run_that_fails_is_a_one_line_command_error(streaming, run):
+    with pytest.raises(CommandError, match=r"^NodeError: [^\n]*asked to fail[^\n]*$"):
+        run("flows_invoke", "chat", "c1", "--input", '{"messages": ["hi"], "fail": true}', "--stream")
