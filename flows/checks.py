@@ -96,8 +96,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             continue
         if not isinstance(paths, (list, tuple)) or not all(isinstance(p, str) for p in paths):
             errors.append(_error(f"FLOWS[{key!r}] must be a list of dotted paths.", 1))
-    if not isinstance(raw.get("ANONYMOUS", False), bool):
-        errors.append(_error("FLOWS['ANONYMOUS'] must be True or False.", 1))
+    for key in ("ANONYMOUS", "RECORD_RUNS", "SESSION_STATUS"):
+        if not isinstance(raw.get(key, DEFAULTS[key]), bool):
+            errors.append(_error(f"FLOWS[{key!r}] must be True or False.", 1))
     page_size = raw.get("PAGE_SIZE", DEFAULTS["PAGE_SIZE"])
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 100:
         errors.append(_error(f"FLOWS['PAGE_SIZE'] must be a whole number from 1 to 100, not {page_size!r}.", 1))

@@ -29,6 +29,7 @@ Keys (all optional)::
         "PAGE_SIZE": 20,                     # sessions and checkpoints per page (?limit= up to 100)
         # Runs (flows.runs); see docs/runs.md.
         "RECORD_RUNS": True,                 # every call of a registered flow is a Run with its events
+        "SESSION_STATUS": True,              # FlowSession rows follow their runs' status (False: no row writes)
         "RUNS_TASK_BACKEND": "default",      # the TASKS backend background runs are enqueued on
         "RUNS_QUEUE": "default",             # ... and its queue
         "RUNS_ENQUEUE": None,                # or a dotted path of enqueue(run_id, delay): a queue of the site's own
@@ -74,6 +75,7 @@ DEFAULTS: dict[str, Any] = {
     "THROTTLE_RATES": {"invoke": "60/minute"},
     "PAGE_SIZE": 20,
     "RECORD_RUNS": True,
+    "SESSION_STATUS": True,
     "RUNS_TASK_BACKEND": "default",
     "RUNS_QUEUE": "default",
     "RUNS_ENQUEUE": None,

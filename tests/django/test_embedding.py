@@ -96,6 +96,28 @@ CHECK = """
 """
 
 
+# The site's own tests of its flow, with Django's TestCase and flows.testing.
+SITE_TESTS = """
+from django.test import TestCase
+
+from flows.testing import TestCaseTransaction, override_flows, run
+
+
+@override_flows()
+class GreeterTests(TestCase):
+    def test_greets_and_counts(self):
+        run("greeter", {"messages": ["Cy"]}, session_id="t")
+        state = run("greeter", {"messages": ["Di"]}, session_id="t")
+        self.assertEqual(state["greeted"], 2)
+
+
+class WithTheDatabaseStore(TestCase):
+    def test_says_what_to_do(self):
+        with self.assertRaisesMessage(TestCaseTransaction, "flows.testing.override_flows()"):
+            run("greeter", {"messages": ["Cy"]})
+"""
+
+
 def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
@@ -113,14 +135,18 @@ def test_a_separate_site_adopts_flows_from_a_wheel(tmp_path):
     site_packages = Path(run(str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=tmp_path).strip())
     # the dependencies are this environment's (no network): pip sees them as installed
     (site_packages / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    # by the distribution's name, with an extra, as the README says
-    run(str(python), "-m", "pip", "install", "-q", "--no-index", "--find-links", str(dist),
-        "django-persistent-flows[redis,django]", cwd=tmp_path)
-    assert "django-persistent-flows" in run(str(python), "-m", "pip", "show", "django-persistent-flows", cwd=tmp_path)
+    run(str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel), cwd=tmp_path)
+    # then by the distribution's name with extras, as the README says: they exist and are satisfied
+    extras = subprocess.run([str(python), "-m", "pip", "install", "--no-index", "--find-links", str(dist),
+                             "django-persistent-flows[redis,django]"], cwd=tmp_path, capture_output=True, text=True)
+    assert extras.returncode == 0 and "does not provide the extra" not in extras.stdout + extras.stderr, extras
+    assert "Location: " + str(site_packages) in run(str(python), "-m", "pip", "show", "django-persistent-flows",
+                                                    cwd=tmp_path)
 
     site = tmp_path / "site"
     site.mkdir()
-    for name, body in (("site_settings.py", SETTINGS), ("site_urls.py", URLS), ("site_flows.py", FLOWS), ("check_site.py", CHECK)):
+    for name, body in (("site_settings.py", SETTINGS), ("site_urls.py", URLS), ("site_flows.py", FLOWS), ("check_site.py", CHECK),
+                       ("site_tests.py", SITE_TESTS)):
         (site / name).write_text(textwrap.dedent(body))
     env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "site_settings", "PYTHONPATH": str(site)}
 
@@ -134,3 +160,6 @@ def test_a_separate_site_adopts_flows_from_a_wheel(tmp_path):
     assert state == {"messages": ["Ada", "hello, Ada"], "greeted": 1}
     assert json.loads(manage("flows_state", "greeter", "s1"))["greeted"] == 1
     assert "ok" in run(str(python), "check_site.py", str(site_packages), cwd=site, env=env)
+    tested = subprocess.run([str(python), "-m", "django", "test", "site_tests", "-v2"], cwd=site, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert tested.returncode == 0 and "Ran 2 tests" in tested.stderr and "OK" in tested.stderr, tested.stderr

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from flows.engine.checkpointers import InMemoryCheckpointer
+from flows.testing import aevents, streamed_text
 from project.flows.seed import build_seed_flow
 from project.flows.support import MAX_MESSAGE_CHARS, build_support_flow, find_email, order_status_of
 
@@ -72,10 +73,9 @@ async def test_refund_waits_for_a_human_then_continues(support):
 
 
 async def test_replies_stream_token_by_token(support):
-    chunks = [e["chunk"] async for e in support.stream({"messages": ["hello"]}, session_id="t") if e["event"] == "chunk"]
-    assert len(chunks) > 5
-    state = await support.get_state("t")
-    assert "".join(chunks) == last_reply(state)
+    found = await aevents(support, {"messages": ["hello"]}, session_id="t")
+    assert len([e for e in found if e["event"] == "chunk"]) > 5
+    assert streamed_text(found) == last_reply(await support.get_state("t"))
 
 
 async def test_a_one_megabyte_message_gets_a_clear_answer_at_once(support):
