@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
@@ -51,9 +52,31 @@ def shared_executor() -> ThreadPoolExecutor:
         return _pool
 
 
+def close_pool() -> None:
+    """Ends the shared pool's threads, which closes their database connections; the next use starts a new pool.
+
+    For test runners: the test databases cannot be dropped while these
+    connections are open (pytest-django warns "is being accessed by other users").
+    """
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True)
+    for connection in list(_pool_connections):
+        connection.inc_thread_sharing()  # its thread has ended: closing it from here is safe
+        try:
+            connection.close()
+        finally:
+            connection.dec_thread_sharing()
+    _pool_connections.clear()
+
+
 #: A pool thread's connection idle this long is checked again before its next use (as a request's is).
 CHECK_AFTER_IDLE_SECONDS = 1.0
 _last_use = threading.local()
+#: the connections pool threads opened, for :func:`close_pool`
+_pool_connections: weakref.WeakSet = weakref.WeakSet()
 
 
 def _with_connection_hygiene(using: str, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -69,6 +92,8 @@ def _with_connection_hygiene(using: str, func: Callable[..., T], *args: Any, **k
     uses = getattr(_last_use, "by_alias", None)
     if uses is None:
         uses = _last_use.by_alias = {}
+    if using not in uses:
+        _pool_connections.add(connection)
     now = time.monotonic()
     if now - uses.get(using, -CHECK_AFTER_IDLE_SECONDS) >= CHECK_AFTER_IDLE_SECONDS or connection.errors_occurred:
         connection.close_if_unusable_or_obsolete()

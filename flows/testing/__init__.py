@@ -25,10 +25,14 @@ from django.db import connections
 from django.test.utils import override_settings
 
 from flows import registry
-from flows.checkpointer import DjangoCheckpointer
+from flows.checkpointer import DjangoCheckpointer, close_pool
 from flows.engine import FlowEngine
 
-__all__ = ["TestCaseTransaction", "aevents", "arun", "events", "override_flows", "run", "streamed_text"]
+__all__ = ["HiddenWritesError", "aevents", "arun", "close_connections", "events", "override_flows", "run",
+           "streamed_text"]
+
+#: closes the connections of flows' thread pool (before a test run drops its databases)
+close_connections = close_pool
 
 SESSION = "test"
 
@@ -57,7 +61,7 @@ def _in_memory(entry: Any, memory: dict[str, str]) -> Any:
     return entry
 
 
-class TestCaseTransaction(RuntimeError):
+class HiddenWritesError(RuntimeError):
     """A flow that writes to the database was run inside a ``TestCase``'s transaction."""
 
 
@@ -78,7 +82,7 @@ def _refuse_hidden_writes(engine: FlowEngine) -> None:
         aliases.add("default")
     for alias in aliases:
         if any(getattr(block, "_from_testcase", False) for block in connections[alias].atomic_blocks):
-            raise TestCaseTransaction(
+            raise HiddenWritesError(
                 "flows writes checkpoints and runs on connections of its own, which do not see a TestCase's "
                 "transaction: decorate the test with flows.testing.override_flows() (in memory), or use "
                 "TransactionTestCase / pytest.mark.django_db(transaction=True)"

@@ -100,7 +100,7 @@ CHECK = """
 SITE_TESTS = """
 from django.test import TestCase
 
-from flows.testing import TestCaseTransaction, override_flows, run
+from flows.testing import HiddenWritesError, override_flows, run
 
 
 @override_flows()
@@ -113,7 +113,7 @@ class GreeterTests(TestCase):
 
 class WithTheDatabaseStore(TestCase):
     def test_says_what_to_do(self):
-        with self.assertRaisesMessage(TestCaseTransaction, "flows.testing.override_flows()"):
+        with self.assertRaisesMessage(HiddenWritesError, "flows.testing.override_flows()"):
             run("greeter", {"messages": ["Cy"]})
 """
 

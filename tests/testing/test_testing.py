@@ -10,7 +10,7 @@ from django.test import TestCase, TransactionTestCase
 from flows import registry
 from flows.engine.checkpointers import InMemoryCheckpointer
 from flows.models import Run
-from flows.testing import TestCaseTransaction, events, override_flows, run, streamed_text
+from flows.testing import HiddenWritesError, events, override_flows, run, streamed_text
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parents[1] / "docs" / "testing.md"
@@ -43,7 +43,7 @@ class InMemory(TestCase):
 class WithoutOverride(TestCase):
     def test_a_flow_that_writes_to_the_database_says_what_to_do(self):
         with self.settings(FLOWS={"REGISTRY": SUPPORT}):
-            with pytest.raises(TestCaseTransaction, match=r"override_flows\(\).*TransactionTestCase"):
+            with pytest.raises(HiddenWritesError, match=r"override_flows\(\).*TransactionTestCase"):
                 run("support", {"messages": ["hello"]})
 
 
