@@ -10,6 +10,7 @@ Colours come from CSS custom properties (``--flows-graph-*``), with
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from django.utils.html import escape
@@ -24,6 +25,8 @@ GAP = 22
 CHAR_WIDTH = 7.4
 MARGIN = 12
 LABELS = {START: "start", END: "end"}
+#: each drawing's own marker id: a page with several graphs must not share one
+_drawings = itertools.count(1)
 STYLE = (
     ".flows-graph text{font:12px ui-sans-serif,system-ui,sans-serif;text-anchor:middle;"
     "dominant-baseline:central;fill:var(--flows-graph-text,currentColor)}"
@@ -112,7 +115,7 @@ def _layout(names: list[str], edges: list[Edge]) -> tuple[dict[str, Box], float]
     return boxes, width
 
 
-def _edge(edge: Edge, source: Box, target: Box, width: float) -> str:
+def _edge(edge: Edge, source: Box, target: Box, width: float, arrow: str) -> str:
     dashed = ' stroke-dasharray="5 4"' if edge.conditional else ""
     if target.row > source.row:
         x1, y1 = source.centre, source.y + BOX_HEIGHT
@@ -121,12 +124,12 @@ def _edge(edge: Edge, source: Box, target: Box, width: float) -> str:
         path = f"M{x1:.1f},{y1:.1f} C{x1:.1f},{y1 + bend:.1f} {x2:.1f},{y2 - bend:.1f} {x2:.1f},{y2:.1f}"
         label_x, label_y = (x1 + x2) / 2, (y1 + y2) / 2
     else:  # back to an earlier row (a loop), or along one: round the right-hand side
-        x1, y1 = source.x + source.width, source.y + BOX_HEIGHT / 2
-        x2, y2 = target.x + target.width, target.y + BOX_HEIGHT / 2
+        x1, y1 = source.x + source.width, source.y + BOX_HEIGHT / 2 - 6  # apart, so a self-loop is a loop
+        x2, y2 = target.x + target.width, target.y + BOX_HEIGHT / 2 + 6
         out = max(x1, x2) + 40
         path = f"M{x1:.1f},{y1:.1f} C{out:.1f},{y1:.1f} {out:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
         label_x, label_y = min(out, width - MARGIN), (y1 + y2) / 2
-    parts = [f'<path class="flows-graph-edge" d="{path}"{dashed} marker-end="url(#flows-arrow)"/>']
+    parts = [f'<path class="flows-graph-edge" d="{path}"{dashed} marker-end="url(#{arrow})"/>']
     if edge.label and edge.label != edge.target:
         parts.append(f'<text class="flows-graph-label" x="{label_x:.1f}" y="{label_y:.1f}">'
                      f"{escape(edge.label)}</text>")
@@ -138,18 +141,19 @@ def graph_svg(engine: FlowEngine, *, title: str = "") -> SafeString:
     edges = engine.edges()
     names = [START, *engine.nodes] + ([END] if any(edge.target == END for edge in edges) else [])
     boxes, width = _layout(names, edges)
+    arrow = f"flows-arrow-{next(_drawings)}"
     height = max(box.y for box in boxes.values()) + BOX_HEIGHT + MARGIN
     width = max(width, max(box.x + box.width for box in boxes.values()) + 48)  # room for loops
     parts = [
         f'<svg class="flows-graph" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
         f'width="{width:.0f}" height="{height:.0f}" role="img" aria-label="{escape(title or "the flow graph")}">',
-        "<defs><marker id=\"flows-arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" "
+        f"<defs><marker id=\"{arrow}\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" "
         'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="flows-graph-arrow"/>'
         "</marker></defs>",
         f"<style>{STYLE}</style>",
     ]
     for edge in edges:
-        parts.append(_edge(edge, boxes[edge.source], boxes[edge.target], width))
+        parts.append(_edge(edge, boxes[edge.source], boxes[edge.target], width, arrow))
     for box in boxes.values():
         kind = "flows-graph-terminal" if box.name in LABELS else "flows-graph-node"
         parts.append(

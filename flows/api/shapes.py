@@ -125,6 +125,7 @@ def forks(metas: list[CheckpointMetadata]) -> list[dict[str, Any]]:
         if meta.parent_id is not None:
             children.setdefault(meta.parent_id, []).append(meta)
     tip = {meta.checkpoint_id: meta for meta in metas}
+    seq = {meta.checkpoint_id: meta.seq for meta in metas}
     for meta in reversed(metas):  # children first: each carries up the newest checkpoint below it
         for child in children.get(meta.checkpoint_id, ()):
             if tip[child.checkpoint_id].seq > tip[meta.checkpoint_id].seq:
@@ -135,5 +136,5 @@ def forks(metas: list[CheckpointMetadata]) -> list[dict[str, Any]]:
              "updated_fields": list(child.updated_fields), "tip": tip[child.checkpoint_id].checkpoint_id}
             for child in kids
         ]}
-        for parent, kids in children.items() if len(kids) > 1
+        for parent, kids in sorted(children.items(), key=lambda item: seq.get(item[0], -1)) if len(kids) > 1
     ]

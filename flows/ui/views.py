@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from flows import registry
 from flows.conf import flows_settings
+from flows.engine import InvalidSessionId
+from flows.engine.checkpointers.base import validate_session_id
 from flows.graph_svg import graph_svg
 
 #: the state field a chat flow keeps its messages in
@@ -21,6 +26,16 @@ MESSAGES_FIELD = "messages"
 def _api_root() -> str:
     """Where the API answers, wherever the site mounted ``flows.urls``."""
     return reverse("flows-api:flow-list").removesuffix("flows/")
+
+
+def _client(request: HttpRequest) -> dict[str, str]:
+    """What the page's script needs to call the API: its root and the CSRF token with its header.
+
+    The token comes from the page, not the cookie, so ``CSRF_USE_SESSIONS`` and
+    ``CSRF_COOKIE_HTTPONLY`` work too.
+    """
+    header = settings.CSRF_HEADER_NAME.removeprefix("HTTP_").replace("_", "-")
+    return {"api": _api_root(), "csrf_token": get_token(request), "csrf_header": header}
 
 
 def _flow_or_404(name: str) -> Any:
@@ -41,8 +56,7 @@ def home(request: HttpRequest) -> HttpResponse:
     ]
     return render(request, "flows/home.html", {
         "flows": flows,
-        "ui_config": {"api": _api_root(), "conversation": reverse(
-            "flows-ui:conversation", args=["FLOW", "SESSION"])},
+        "ui_config": {**_client(request), "conversation": reverse("flows-ui:conversation", args=["FLOW", "SESSION"])},
     })
 
 
@@ -51,6 +65,10 @@ def home(request: HttpRequest) -> HttpResponse:
 def conversation(request: HttpRequest, flow: str, session_id: str) -> HttpResponse:
     """The page of one session; who may see the session is the API's answer, read by the page."""
     engine = _flow_or_404(flow)
+    try:
+        validate_session_id(session_id)
+    except InvalidSessionId as error:
+        raise Http404(str(error)) from error
     chat = MESSAGES_FIELD in engine.state_fields
     return render(request, "flows/conversation.html", {
         "flow": flow,
@@ -58,8 +76,9 @@ def conversation(request: HttpRequest, flow: str, session_id: str) -> HttpRespon
         "description": registry.flow_description(flow),
         "graph": graph_svg(engine, title=f"the graph of {flow}"),
         "ui_config": {
-            "api": _api_root(),
-            "socket": f"ws/flows/{flow}/sessions/{session_id}/",
+            **_client(request),
+            # flows.routing's path, from the site's root (where ProtocolTypeRouter serves sockets)
+            "socket": f"ws/flows/{quote(flow, safe='')}/sessions/{quote(session_id, safe='')}/",
             "flow": flow,
             "session_id": session_id,
             "chat": chat,

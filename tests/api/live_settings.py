@@ -17,6 +17,7 @@ FLOWS = {
         "sleepy": "tests.api.flows.sleepy_flow",
         "steps": "tests.api.flows.steps_flow",
         "flaky": "tests.ui.flows.flaky_flow",
+        "tail": "tests.ui.flows.tail_flow",
     },
     "THROTTLE_RATES": {"invoke": "100000/minute"},
     "LEASE_SECONDS": float(os.environ.get("FLOWS_TEST_LEASE_SECONDS", "30")),

@@ -109,3 +109,18 @@ def test_branches_list_where_the_session_forked_and_each_branchs_tip(api):
 def test_branches_of_another_users_session_are_404(api, bobs):
     invoke(api, "chat", "s", {"input": {"messages": ["a"]}})
     assert_error(branches(bobs, "s"), 404, "session_not_found")
+
+
+def test_forks_come_oldest_parent_first_whatever_branch_they_are_on(api):
+    def say(text, at=None):
+        body = {"input": {"messages": [text]}} | ({"checkpoint_id": at} if at else {})
+        return invoke(api, "chat", "s", body).json()["checkpoint_id"]
+
+    r1 = say("a")
+    r2 = say("b")                  # branch 1 ends at r2, for now
+    r2_other = say("b2", at=r1)    # branch 2: r1 forks
+    say("d")                       # branch 2 goes on ...
+    say("d2", at=r2_other)         # ... and forks at r2_other
+    say("c", at=r2)                # only now does the older r2 get children
+    say("c2", at=r2)
+    assert [fork["checkpoint_id"] for fork in branches(api, "s").json()["results"]] == [r1, r2, r2_other]

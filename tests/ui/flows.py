@@ -1,10 +1,12 @@
-"""A flow for the browser tests: a chat whose reply fails while a flag file exists."""
+"""Flows for the browser tests: a chat whose reply fails while a flag file exists, and one that goes on after
+its streamed reply."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
-from typing import Annotated, TypedDict
+from typing import Annotated, Any, AsyncIterator, TypedDict
 
 from flows.engine import END, START, FlowEngine
 from project.flows.support import add_messages
@@ -28,4 +30,32 @@ def flaky_flow(checkpointer=None) -> FlowEngine:
     flow.add_node("reply", reply)
     flow.add_edge(START, "reply")
     flow.add_edge("reply", END)
+    return flow.build()
+
+
+class TailState(TypedDict, total=False):
+    messages: Annotated[list, add_messages]
+    filed: bool
+
+
+def tail_flow(checkpointer=None) -> FlowEngine:
+    """Streams a reply word by word, then spends a moment filing it: the run goes on after the reply is stored."""
+
+    async def reply(state: TailState) -> AsyncIterator[Any]:
+        words = f"you said: {state['messages'][-1]['content']}".split()
+        for word in words:
+            await asyncio.sleep(0.03)
+            yield word + " "
+        yield {"messages": [{"role": "assistant", "content": " ".join(words) + " "}]}
+
+    async def file_it(state: TailState) -> dict:
+        await asyncio.sleep(0.5)
+        return {"filed": True}
+
+    flow = FlowEngine(TailState, checkpointer=checkpointer)
+    flow.add_node("reply", reply, stream=True)
+    flow.add_node("file_it", file_it)
+    flow.add_edge(START, "reply")
+    flow.add_edge("reply", "file_it")
+    flow.add_edge("file_it", END)
     return flow.build()

@@ -22,10 +22,19 @@ def say(page, text: str) -> None:
     page.get_by_label("Your message").press("Enter")
 
 
+def count_most_replies(page) -> None:
+    """Records the most assistant messages the page ever showed at once (``window.flowsMostReplies``)."""
+    page.evaluate("""() => { window.flowsMostReplies = 0; new MutationObserver(() => {
+        const shown = document.querySelectorAll(".flows-message.flows-assistant").length;
+        window.flowsMostReplies = Math.max(window.flowsMostReplies, shown);
+      }).observe(document.getElementById("flows-messages"), {childList: true, subtree: true}); }""")
+
+
 def test_a_reply_streams_in_and_the_timeline_grows(browsing, ui_server):
     page = browsing.page
     new_session(page, ui_server)
     expect(page.locator(".flows-timeline .flows-step")).to_have_count(0)
+    count_most_replies(page)
     say(page, "hello there")
     streaming = page.locator(".flows-message.flows-streaming")
     expect(streaming).to_contain_text("Hello!")  # part of the reply, while the run goes on
@@ -35,12 +44,25 @@ def test_a_reply_streams_in_and_the_timeline_grows(browsing, ui_server):
     assert "What do you need?" not in partial
     expect(page.locator("#flows-status")).to_have_text("Ready.")
     expect(page.locator("#flows-stop")).to_be_hidden()
-    # the user's message once, the reply once
+    # the user's message once, the reply once — also while the run ended (streamed and drawn from the state)
     expect(page.locator(".flows-message.flows-user")).to_have_count(1)
     expect(page.locator(".flows-message.flows-assistant")).to_have_count(1)
+    assert page.evaluate("window.flowsMostReplies") == 1
     # start, classify, fallback
     expect(page.locator(".flows-timeline .flows-step")).to_have_count(3)
     page.screenshot(path=artifacts() / "conversation-1280.png", full_page=True)
+
+
+def test_a_reply_stored_while_the_run_goes_on_shows_once(browsing, ui_server):
+    """The streamed text gives way to the stored message when its node finishes, not when the run ends."""
+    page = browsing.page
+    new_session(page, ui_server, flow="tail")
+    count_most_replies(page)
+    say(page, "one two three")
+    expect(page.locator("#flows-status")).to_have_text("Running file_it…")
+    expect(page.locator(".flows-message.flows-assistant")).to_have_text(re.compile("you said: one two three"))
+    expect(page.locator("#flows-status")).to_have_text("Ready.")
+    assert page.evaluate("window.flowsMostReplies") == 1
 
 
 LONG_QUESTION = "tell me about your opening hours, shipping, password, contact and payment"
@@ -57,10 +79,16 @@ def test_a_refund_question_survives_a_reload_and_approving_it_continues_the_run(
     page.screenshot(path=artifacts() / "interrupt-card.png", full_page=True)
     page.reload()
     expect(card).to_contain_text("Approve this refund?")
+    url = page.url
+    card.get_by_label("your answer").fill("sorry about the shoes")
+    card.get_by_label("your answer").press("Enter")  # Enter in the note decides nothing, reloads nothing
+    assert page.url == url
+    expect(card).to_have_count(1)
     card.get_by_role("button", name="Approve").click()
     expect(card).to_have_count(0)
     expect(page.locator(".flows-message.flows-assistant").last).to_contain_text(
         "Good news: your refund for order 12345 is approved")
+    expect(page.locator(".flows-message.flows-assistant").last).to_contain_text("sorry about the shoes")
     expect(page.locator("#flows-status")).to_have_text("Ready.")
 
 
@@ -93,8 +121,10 @@ def test_a_reload_mid_run_reattaches_and_shows_the_reply_once(browsing, ui_serve
     streaming = page.locator(".flows-message.flows-streaming")
     expect(streaming).to_contain_text("We're open")  # the tokens so far, replayed, then live
     expect(page.locator("#flows-stop")).to_be_visible()
+    count_most_replies(page)
     reply = page.locator(".flows-message.flows-assistant:not(.flows-streaming)")
     expect(reply).to_contain_text("We accept cards")
+    assert page.evaluate("window.flowsMostReplies") == 1
     expect(reply).to_have_count(1)
     assert reply.inner_text().count("We're open Monday to Friday") == 1
     expect(page.locator(".flows-message.flows-user")).to_have_count(1)

@@ -4,11 +4,6 @@
 window.flowsApi = (() => {
   const config = JSON.parse(document.getElementById("flows-config").textContent);
 
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
   class ApiError extends Error {
     constructor(status, body) {
       super((body && body.detail) || `HTTP ${status}`);
@@ -25,7 +20,7 @@ window.flowsApi = (() => {
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
     }
-    if (method !== "GET") options.headers["X-CSRFToken"] = csrfToken();
+    if (method !== "GET") options.headers[config.csrf_header] = config.csrf_token;
     const response = await fetch(path.startsWith("/") ? path : config.api + path, options);
     const text = await response.text();
     let data = null;

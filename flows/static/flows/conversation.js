@@ -22,11 +22,16 @@
     current: null,          // the state drawn: {state, checkpoint_id, next, interrupts}
     viewing: null,          // a checkpoint id when the page shows an earlier point or another branch
     run: null,              // the run going on: {run_id, node}
-    replies: new Map(),     // task id -> the <li> of a reply in progress
+    replies: new Map(),     // task id -> the <li> of a reply in progress (.done once its node finished)
+    stopping: false,        // Stop was pressed before the run's id was known
+    cancelled: new Set(),   // runs this page stopped (their end offers Continue)
+    unsent: null,           // the text of a message not yet accepted (put back if refused)
     lastInput: null,        // what the last run was started with (for "retry")
     forks: new Map(),       // checkpoint id -> [child summaries] where the session branched
     inputs: [],             // the displayed branch's input checkpoints, oldest first
     refreshing: null,
+    reads: 0,               // numbers the state reads: an older answer is never drawn over a newer one
+    timelineReads: 0,
     timelineNext: null,
   };
 
@@ -38,7 +43,12 @@
   }
 
   function connect() {
-    const socket = new WebSocket(socketUrl());
+    let socket;
+    try {
+      socket = new WebSocket(socketUrl());
+    } catch (error) {
+      return fatal(`Cannot open the session's socket: ${error.message}`);
+    }
     page.socket = socket;
     socket.addEventListener("open", () => {
       page.retryDelay = 500;
@@ -74,16 +84,25 @@
       if (page.viewing === null) draw(message);
       status(message.status === "interrupted" ? "Waiting for your answer." : statusText(message.status));
       busy(false);
+      if (message.status === "failed") showLastError();
       refreshTimeline();
       refreshForks();
     } else if (message.type === "event") {
       onEvent(message.run_id, message.event);
     } else if (message.type === "accepted") {
-      if (message.run_id && message.action !== "cancel") page.run = page.run || {run_id: message.run_id};
+      page.unsent = null;
+      if (message.run_id && message.action !== "cancel") {
+        page.run = page.run || {run_id: message.run_id};
+        if (page.stopping) stop();
+      }
     } else if (message.type === "error") {
       pendingInputs().forEach((item) => item.remove());
-      busy(false);
+      if (page.unsent !== null && !$("flows-input").value) $("flows-input").value = page.unsent;  // nothing lost
+      page.unsent = null;
+      page.stopping = false;
+      busy(page.run !== null);
       banner(message.detail || message.code, 6000);
+      refreshState();
     }
   }
 
@@ -104,21 +123,26 @@
       refreshState();
     } else if (kind === "node_started") {
       if (page.run) page.run.node = event.node;
+      const retried = page.replies.get(event.task_id);
+      if (retried && event.attempt > 1) retried.reset();  // a retry writes its reply anew
       status(`Running ${event.node}…`);
       highlight(event.node);
     } else if (kind === "chunk") {
+      if (page.viewing !== null) return;  // another branch is shown: the head's reply is not part of it
       reply(event.task_id, event.node).append(typeof event.chunk === "string" ? event.chunk : JSON.stringify(event.chunk));
       scrollDown();
     } else if (kind === "node_finished") {
+      const finished = page.replies.get(event.task_id);
+      if (finished) finished.done = true;  // the state holds it now: the next drawing drops this one
       refreshState();
       refreshTimeline();
     } else if (kind === "interrupted") {
-      endRun();
+      if (!endRun(runId)) return;
       status("Waiting for your answer.");
       refreshState();
       refreshTimeline();
     } else if (kind === "run_finished") {
-      endRun();
+      if (!endRun(runId)) return;
       status("Ready.");
       if (page.viewing === null && event.state) {
         refreshState();
@@ -126,10 +150,11 @@
       refreshTimeline();
       refreshForks();
     } else if (kind === "run_failed") {
-      endRun();
       const error = event.error || {};
-      if (error.type === "RunSuperseded") {
-        status("Stopped: a newer message took over.");
+      const mine = page.cancelled.delete(runId);
+      if (!endRun(runId)) return;
+      if (error.type === "RunSuperseded" || (error.type === "RunStopped" && !mine)) {
+        status("Stopped: a newer message took over, or another page stopped it.");
       } else if (error.type === "RunStopped") {
         status("Stopped.");
         // what it checkpointed stays: "continue" runs the rest; a new message goes on from there too
@@ -144,21 +169,26 @@
     }
   }
 
-  function endRun() {
+  /** The run `runId` ended: false when it is not the run this page follows (a newer one goes on). */
+  function endRun(runId) {
+    if (page.run && page.run.run_id && runId && page.run.run_id !== runId) return false;
     page.run = null;
+    page.stopping = false;
     page.replies.forEach((item) => item.remove());
     page.replies.clear();
     highlight(null);
     busy(false);
+    return true;
   }
 
   function reply(taskId, node) {
     let item = page.replies.get(taskId);
     if (!item) {
       const text = el("div", {class: "flows-message-text"});
-      item = el("li", {class: "flows-message flows-assistant flows-streaming", "data-node": node},
+      item = el("li", {class: "flows-message flows-assistant flows-streaming", "data-node": node, "aria-busy": "true"},
         el("span", {class: "flows-role", text: node}), text);
       item.append = (piece) => { text.textContent += piece; };
+      item.reset = () => { text.textContent = ""; };
       $("flows-messages").append(item);
       page.replies.set(taskId, item);
     }
@@ -173,14 +203,25 @@
     page.refreshing = (async () => {
       await new Promise((resolve) => setTimeout(resolve, 30));
       page.refreshing = null;
+      const read = ++page.reads;
       try {
         const query = page.viewing ? `?checkpoint_id=${encodeURIComponent(page.viewing)}` : "";
-        draw(await call("GET", path(`state/${query}`)));
+        const data = await call("GET", path(`state/${query}`));
+        if (read === page.reads) draw(data);
       } catch (failure) {
-        if (failure.status === 404) fatal("There is no such session here.");
+        readFailed(failure);
       }
     })();
     return page.refreshing;
+  }
+
+  function readFailed(failure) {
+    if (failure.status === 404) return fatal("There is no such session here.");
+    if (failure.code === "checkpoint_not_found" && page.viewing) {  // rolled back, reset or pruned meanwhile
+      banner("That point of the conversation is gone: back to the latest.", 5000);
+      return leaveView();
+    }
+    banner(`Could not read the session: ${failure.message}`, 5000);
   }
 
   function draw(data) {
@@ -208,7 +249,13 @@
 
   function drawMessages(messages) {
     const list = $("flows-messages");
+    for (const [taskId, item] of page.replies) {
+      if (item.done) { item.remove(); page.replies.delete(taskId); }
+    }
     const streaming = [...page.replies.values()];
+    const pending = pendingInputs().filter((item) => !messages.some((message) => textOf(message) === item.dataset.text));
+    const editing = list.querySelector(".flows-edit");
+    if (editing) return;  // never redraw under someone typing an edit; the next drawing catches up
     let userIndex = -1;
     const users = messages.filter((message) => roleOf(message) === "user").length;
     const items = messages.map((message, index) => {
@@ -222,7 +269,7 @@
       }
       return item;
     });
-    list.replaceChildren(...items, ...streaming);
+    list.replaceChildren(...items, ...pending, ...streaming);
     scrollDown();
   }
 
@@ -260,14 +307,15 @@
     return text.trim() ? JSON.parse(text) : null;
   }
 
-  function start(body, shown) {
+  function start(body, shown, from = page.viewing) {
     const message = {type: "run", on_busy: config.on_busy, ...body};
-    if (page.viewing) message.checkpoint_id = page.viewing;
+    if (from) message.checkpoint_id = from;
     if (!send(message)) return false;
     page.lastInput = body;
+    page.unsent = shown;
     if (page.viewing) leaveView(false);
     if (shown) {
-      $("flows-messages").append(el("li", {class: "flows-message flows-user flows-pending"},
+      $("flows-messages").append(el("li", {class: "flows-message flows-user flows-pending", "data-text": shown},
         el("span", {class: "flows-role", text: "user"}), el("div", {class: "flows-message-text", text: shown})));
       scrollDown();
     }
@@ -283,6 +331,7 @@
 
   $("flows-composer").addEventListener("submit", (event) => {
     event.preventDefault();
+    if ($("flows-send").disabled) return;  // reject: nothing is sent while a run goes on
     const field = $("flows-input");
     const text = field.value;
     if (!text.trim()) return;
@@ -292,18 +341,24 @@
   });
 
   $("flows-input").addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey && config.chat) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && config.chat) {
       event.preventDefault();
       $("flows-composer").requestSubmit();
     }
   });
 
-  $("flows-stop").addEventListener("click", () => {
+  function stop() {
     if (page.run && page.run.run_id) {
+      page.stopping = false;
+      page.cancelled.add(page.run.run_id);
       send({type: "cancel", run_id: page.run.run_id});
-      status("Stopping…");
+    } else {
+      page.stopping = true;  // sent as soon as the run's id is known
     }
-  });
+    status("Stopping…");
+  }
+
+  $("flows-stop").addEventListener("click", stop);
 
   $("flows-retry").addEventListener("click", () => {
     hideRunError();
@@ -317,11 +372,13 @@
     const sendButton = $("flows-send");
     const hint = $("flows-busy-hint");
     if (!running) {
+      $("flows-reset").disabled = false;
       sendButton.disabled = false;
       sendButton.textContent = "Send";
       hint.hidden = true;
       return;
     }
+    $("flows-reset").disabled = true;
     const strategy = config.on_busy;
     sendButton.disabled = strategy === "reject";
     sendButton.textContent = {wait: "Queue", interrupt: "Interrupt & send", rollback: "Replace & send"}[strategy] || "Send";
@@ -359,14 +416,15 @@
       const form = el("form", {class: "flows-question-form"});
       const answer = el("input", {type: "text", name: "answer", "aria-label": "your answer",
         placeholder: yesNo ? "A note (optional)" : "Your answer (text or JSON)"});
-      const respond = (value) => {
-        if (start({resume: value}, null)) box.replaceChildren();
+      const respond = (value) => {  // answered by id: right with one question and with several
+        if (start({resume: {[question.id]: value}}, null)) card.remove();
       };
       if (yesNo) {
         const withNote = (approved) => answer.value.trim() ? {approved, note: answer.value.trim()} : approved;
         form.append(answer,
           el("button", {type: "button", class: "flows-button flows-primary", onclick: () => respond(withNote(true))}, "Approve"),
           el("button", {type: "button", class: "flows-button flows-danger", onclick: () => respond(withNote(false))}, "Reject"));
+        form.addEventListener("submit", (event) => event.preventDefault());  // Enter in the note decides nothing
       } else {
         form.append(answer, el("button", {type: "submit", class: "flows-button flows-primary"}, "Answer"));
         form.addEventListener("submit", (event) => {
@@ -386,6 +444,7 @@
 
   async function refreshTimeline(more = false) {
     const list = $("flows-timeline");
+    const read = ++page.timelineReads;
     try {
       let query = "?limit=30";
       if (more && page.timelineNext) query += `&before=${encodeURIComponent(page.timelineNext)}`;
@@ -393,6 +452,7 @@
       const results = [];
       if (!more && page.viewing) results.push(await call("GET", path(`checkpoints/${encodeURIComponent(page.viewing)}/`)));
       const found = await call("GET", path(`checkpoints/${query}`));
+      if (read !== page.timelineReads) return;  // a newer read is on its way
       results.push(...found.results);
       page.timelineNext = found.next && results.length ? results[results.length - 1].checkpoint_id : null;
       const items = results.map(timelineItem);
@@ -400,7 +460,7 @@
       $("flows-timeline-more").hidden = !page.timelineNext;
       if (!more) await readInputs(results, found.next);
     } catch (failure) {
-      if (failure.status !== 404) banner(`Could not read the timeline: ${failure.message}`, 4000);
+      if (read === page.timelineReads) readFailed(failure);
     }
   }
 
@@ -419,6 +479,8 @@
       head.setAttribute("aria-expanded", String(!open));
       const shown = item.querySelector(".flows-step-body");
       if (shown) { shown.hidden = open; return; }
+      if (item.dataset.loading) return;
+      item.dataset.loading = "1";
       item.append(await stepBody(meta));
     });
     return item;
@@ -465,7 +527,7 @@
       cursor = found.next && found.results.length ? found.results[found.results.length - 1].checkpoint_id : null;
     }
     page.inputs = inputs.reverse();
-    if (page.current) drawMessages(state[config.messages_field] || []);
+    if (page.current) drawMessages(page.current.state[config.messages_field] || []);  // the newest state drawn
   }
 
   async function refreshForks() {
@@ -490,8 +552,9 @@
       event.preventDefault();
       const input = inputFor(fromEnd);
       if (!input || !input.parent_id) return banner("This message cannot be edited: its checkpoint is gone.", 5000);
-      page.viewing = input.parent_id;  // the fork: from the checkpoint just before the message
-      if (start({input: inputFrom(field.value)}, field.value)) form.remove();
+      form.remove();
+      // the fork: from the checkpoint just before the message
+      if (!start({input: inputFrom(field.value)}, field.value, input.parent_id)) item.append(form);
     });
     item.append(form);
     field.focus();
@@ -526,6 +589,7 @@
     try {
       await call("POST", path("reset/"), {});
       leaveView(false);
+      hideRunError();
       draw({state: {}, interrupts: [], next: [], checkpoint_id: null});
       page.inputs = [];
       page.forks = new Map();
@@ -580,6 +644,15 @@
     $("flows-run-error-text").textContent = text;
     $("flows-retry").textContent = action;
     $("flows-run-error").hidden = false;
+  }
+
+  async function showLastError() {
+    try {
+      const session = await call("GET", path(""));
+      if (session.last_error) showRunError(session.last_error);
+    } catch (failure) {
+      readFailed(failure);
+    }
   }
 
   function hideRunError() {

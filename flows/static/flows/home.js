@@ -8,7 +8,8 @@
   const error = document.getElementById("flows-home-error");
 
   function conversationUrl(flow, sessionId) {
-    return config.conversation.replace("FLOW", encodeURIComponent(flow)).replace("SESSION", encodeURIComponent(sessionId));
+    const parts = {FLOW: encodeURIComponent(flow), SESSION: encodeURIComponent(sessionId)};
+    return config.conversation.replace(/FLOW|SESSION/g, (name) => parts[name]);
   }
 
   function showError(message) {

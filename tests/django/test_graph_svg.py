@@ -1,0 +1,54 @@
+"""flows.graph_svg: a flow's graph as an inline SVG (the UI's and the admin's one drawing)."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ElementTree
+
+from flows.engine import END, START, FlowEngine
+from flows.graph_svg import graph_svg
+from tests.flows_fixtures import AppState, seed_flow
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def nodes_of(svg: str) -> dict[str, tuple[float, float]]:
+    """Each drawn node's (x, y), read back from the SVG."""
+    root = ElementTree.fromstring(svg)
+    found = {}
+    for group in root.iter(SVG + "g"):
+        rect = group.find(SVG + "rect")
+        found[group.get("data-node")] = (float(rect.get("x")), float(rect.get("y")))
+    return found
+
+
+def looping_flow() -> FlowEngine:
+    flow = FlowEngine(state_schema=AppState)
+    flow.add_node("draft <1>", lambda state: {})
+    flow.add_node("review & fix", lambda state: {})
+    flow.add_edge(START, "draft <1>")
+    flow.add_edge("draft <1>", "review & fix")
+    flow.add_conditional_edges("review & fix", lambda state: "again", {"again": "draft <1>", "done": END})
+    return flow.build()
+
+
+def test_every_node_is_drawn_a_row_below_what_leads_to_it():
+    positions = nodes_of(graph_svg(seed_flow()))
+    assert set(positions) == {START, "count", END}
+    assert positions[START][1] < positions["count"][1] < positions[END][1]
+
+
+def test_a_loop_is_drawn_and_names_are_escaped():
+    svg = graph_svg(looping_flow(), title="a <loop>")
+    positions = nodes_of(svg)  # well-formed XML although the names hold < and &
+    assert positions["draft <1>"][1] < positions["review & fix"][1] < positions[END][1]
+    assert "draft &lt;1&gt;" in svg and "review &amp; fix" in svg and 'aria-label="a &lt;loop&gt;"' in svg
+    assert 'stroke-dasharray="5 4"' in svg  # conditional edges are dashed
+    assert ">again</text>" in svg  # the key of the edge running back
+
+
+def test_each_drawing_has_its_own_arrow_marker():
+    first, second = graph_svg(seed_flow()), graph_svg(seed_flow())
+    [one] = re.findall(r'<marker id="([^"]+)"', first)
+    [two] = re.findall(r'<marker id="([^"]+)"', second)
+    assert one != two and f"url(#{one})" in first and f"url(#{one})" not in second
