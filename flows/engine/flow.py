@@ -250,7 +250,9 @@ class FlowEngine:
         if updates:
             self._schema.check_input(updates, "the input")
         emit = self._emitter(stream_emit)
-        steps = call.max_steps or self.max_steps
+        if call.max_steps is not None and (isinstance(call.max_steps, bool) or call.max_steps < 1):
+            raise InvalidInput(f"max_steps must be at least 1, not {call.max_steps!r}")
+        steps = call.max_steps if call.max_steps is not None else self.max_steps
         new_run_id = call.run_id or uuid.uuid4().hex
         if self.checkpointer is None or session_id is None:
             if resume is not _UNSET or checkpoint_id is not None:

@@ -39,3 +39,23 @@ def test_bad_keys_are_clear_errors():
         BlobCodec(encryption_keys="not-a-list")
     with pytest.raises(ValueError, match="invalid Fernet key"):
         BlobCodec(encryption_keys=["short"])
+
+
+def test_an_empty_key_list_is_a_configuration_error_not_plaintext():
+    with pytest.raises(ValueError, match="encryption_keys is empty"):
+        BlobCodec(encryption_keys=[])
+    from flows.engine.checkpointers import InMemoryCheckpointer
+
+    with pytest.raises(ValueError, match="encryption_keys is empty"):
+        InMemoryCheckpointer(encryption_keys=[])
+
+
+def test_with_keys_a_blob_that_is_not_encrypted_is_refused_unless_asked_for():
+    """A row written around the codec (b'j999') is not taken for data; a migration switch reads old plaintext."""
+    key = Fernet.generate_key()
+    for blob in (b"j999", BlobCodec(compress=True).encode(DATA)):
+        with pytest.raises(SerializationError, match="not encrypted although encryption_keys are configured"):
+            BlobCodec(encryption_keys=[key]).decode(blob)
+    migrating = BlobCodec(encryption_keys=[key], read_unencrypted=True)
+    assert migrating.decode(b"j999") == b"999"
+    assert migrating.decode(migrating.encode(DATA)) == DATA and b"hello" not in migrating.encode(DATA)

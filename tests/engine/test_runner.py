@@ -115,6 +115,10 @@ async def test_max_steps_is_a_clear_error_naming_the_node():
         await f.invoke({})
     with pytest.raises(MaxStepsExceeded, match="max_steps=5"):
         await f.invoke({}, max_steps=5)
+    # a bound below one step is refused, not taken for the default
+    for bad in (0, -1):
+        with pytest.raises(InvalidInput, match=f"max_steps must be at least 1, not {bad}"):
+            await f.invoke({}, max_steps=bad)
 
 
 async def test_retry_with_backoff_then_final_failure_names_node_and_attempt():

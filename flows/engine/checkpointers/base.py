@@ -83,6 +83,7 @@ class BaseCheckpointer(ABC):
     * ``max_checkpoints_per_session`` — history kept per session (see :meth:`aprune`);
     * ``ttl_seconds`` — a session not written for this long expires whole;
     * ``compress`` / ``encryption_keys`` — zlib and Fernet at rest (:class:`BlobCodec`);
+      ``read_unencrypted`` also reads what was stored before encryption was on;
     * ``max_state_bytes`` — a write that would make the stored state larger fails;
     * ``lease_seconds`` — how long a lock outlives a silent (crashed) holder;
     * ``busy_timeout`` — how long ``on_busy="wait"`` waits before :class:`SessionBusy`;
@@ -97,6 +98,7 @@ class BaseCheckpointer(ABC):
         ttl_seconds: float | None = None,
         compress: bool = False,
         encryption_keys: Sequence[str | bytes] | None = None,
+        read_unencrypted: bool = False,
         max_state_bytes: int | None = None,
         lease_seconds: float = 30.0,
         busy_timeout: float = 30.0,
@@ -113,7 +115,7 @@ class BaseCheckpointer(ABC):
         self.max_state_bytes = max_state_bytes
         self.lease_seconds = lease_seconds
         self.busy_timeout = busy_timeout
-        self.codec = BlobCodec(compress=compress, encryption_keys=encryption_keys)
+        self.codec = BlobCodec(compress=compress, encryption_keys=encryption_keys, read_unencrypted=read_unencrypted)
         self._read_cache = ReadCache(read_cache_size) if read_cache_size > 0 else None
         #: the calls of this process holding a session: who to cancel when it is taken over
         self._holders: dict[str, tuple[Lease, asyncio.Task[Any]]] = {}

@@ -23,6 +23,9 @@ class BlobCodec:
     ``encryption_keys`` is a list of Fernet keys: the first encrypts, all of them
     decrypt, so a new key goes first and old ones stay until data is rewritten.
     ``compress_min_bytes`` skips compression for blobs too small to gain from it.
+    With keys, a blob that is not encrypted is refused on read (someone wrote
+    it around the codec), unless ``read_unencrypted`` — the switch for the
+    time data written before encryption was turned on is still there.
     """
 
     def __init__(
@@ -31,10 +34,14 @@ class BlobCodec:
         compress: bool = False,
         compress_min_bytes: int = 256,
         encryption_keys: Sequence[str | bytes] | None = None,
+        read_unencrypted: bool = False,
     ) -> None:
+        if encryption_keys is not None and not isinstance(encryption_keys, (str, bytes)) and not encryption_keys:
+            raise ValueError("encryption_keys is empty: give at least one Fernet key, or None for no encryption")
         self.compress = compress
         self.compress_min_bytes = compress_min_bytes
-        self._fernet = _multi_fernet(encryption_keys) if encryption_keys else None
+        self._fernet = _multi_fernet(encryption_keys) if encryption_keys is not None else None
+        self.read_unencrypted = read_unencrypted
 
     @property
     def encrypts(self) -> bool:
@@ -59,6 +66,11 @@ class BlobCodec:
                 )
             inner = self._decrypt(body)
             marker, body = inner[:1], inner[1:]
+        elif self._fernet is not None and not self.read_unencrypted:
+            raise SerializationError(
+                "stored data is not encrypted although encryption_keys are configured (written around the "
+                "checkpointer?); read_unencrypted=True reads data stored before encryption was turned on"
+            )
         if marker == PLAIN:
             return body
         if marker == ZLIB:
