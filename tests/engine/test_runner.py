@@ -25,8 +25,10 @@ from flows.engine import (
     RouteError,
     Send,
     append,
+    interrupt,
 )
 from flows.engine.checkpointers import InMemoryCheckpointer
+from flows.engine.errors import SerializationError
 
 
 class S(TypedDict, total=False):
@@ -119,6 +121,15 @@ async def test_max_steps_is_a_clear_error_naming_the_node():
     for bad in (0, -1):
         with pytest.raises(InvalidInput, match=f"max_steps must be at least 1, not {bad}"):
             await f.invoke({}, max_steps=bad)
+
+
+async def test_a_question_that_cannot_be_stored_is_a_serialization_error():
+    """NaN in an interrupt() value fails as NaN in state does, not as a raw ValueError."""
+    f = FlowEngine(S, checkpointer=InMemoryCheckpointer())
+    f.add_node("ask", lambda s: {"n": interrupt({"score": float("nan")})})
+    f.add_edge(START, "ask").add_edge("ask", END)
+    with pytest.raises(SerializationError, match="pending question's value"):
+        await f.invoke({}, session_id="nan")
 
 
 async def test_retry_with_backoff_then_final_failure_names_node_and_attempt():

@@ -37,6 +37,7 @@ from ..errors import (
     InvalidSessionId,
     LeaseLost,
     RunSuperseded,
+    SerializationError,
     SessionBusy,
     StateTooLarge,
 )
@@ -575,7 +576,11 @@ class BaseCheckpointer(ABC):
             meta.sizes,
             meta.schedule,
         ]
-        return self.codec.encode(COMPACT_JSON.encode(payload).encode())
+        try:
+            text = COMPACT_JSON.encode(payload)
+        except ValueError as exc:  # NaN / infinity in a question's value, as in state
+            raise SerializationError(f"cannot serialise a pending question's value: {exc}") from exc
+        return self.codec.encode(text.encode())
 
     def decode_metadata(
         self, record: StoredCheckpoint, serializer: JsonSerializer = DEFAULT_SERIALIZER, *, full: bool = True
