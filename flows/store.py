@@ -120,8 +120,10 @@ class OrmStore:
             .filter(pk=session_pk, lease_token=token, lease_until__isnull=False)
             .update(updated_at=Now(), **changes)
         )
-        if not updated:
-            raise LeaseLost(f"session {self.flow_name}/{session_pk}: this worker's lease was taken over; write refused")
+        if not updated:  # named by its id, as the other stores do (one read, on this path only)
+            session_id = self._sessions().filter(pk=session_pk).values_list("session_id", flat=True).first()
+            raise LeaseLost(f"session {session_id!r} of flow {self.flow_name!r}: this worker's lease was taken "
+                            "over; write refused")
 
     def session_pk(self, session_id: str) -> int | None:
         return self._sessions().filter(session_id=session_id).values_list("pk", flat=True).first()

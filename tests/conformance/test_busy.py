@@ -171,7 +171,7 @@ async def test_a_holder_elsewhere_writes_nothing_after_the_take_over(durable_bac
         state = await here.invoke({"messages": ["quick"]}, session_id=session_id, on_busy="interrupt")
         gate.opened.set()
 
-        with pytest.raises(LeaseLost):
+        with pytest.raises(LeaseLost, match=f"session {session_id!r}"):  # the session, by its id
             await running
         assert await here.get_state(session_id) == state
         assert "slow:a" not in state["log"]
