@@ -33,18 +33,6 @@ from .conf import CHECKPOINTER_ALIASES, DEFAULTS, flows_settings
 
 #: Modules each built-in backend needs beyond the standard library.
 BACKEND_REQUIREMENTS = {"redis": ("redis",), "sql": ("sqlalchemy",)}
-#: the distribution's extra that brings a module (the README's install lines)
-EXTRAS = {"redis": "redis", "sqlalchemy": "sql", "psycopg2": "postgres", "asyncpg": "asyncpg", "pymysql": "mysql",
-          "aiomysql": "aiomysql", "aiosqlite": "aiosqlite", "cryptography": "encryption"}
-DISTRIBUTION = "django-persistent-flows"
-
-
-def install_hint(modules: Iterable[str]) -> str:
-    """``pip install`` of the extras that bring ``modules`` (and of the other modules by name)."""
-    modules = list(modules)
-    extras = sorted({EXTRAS[m] for m in modules if m in EXTRAS})
-    others = [m for m in modules if m not in EXTRAS]
-    return "pip install " + " ".join(([f"'{DISTRIBUTION}[{','.join(extras)}]'"] if extras else []) + others)
 #: SQLAlchemy drivers by URL scheme, for ``CHECKPOINTER["OPTIONS"]["connection_string"]``.
 SQL_DRIVERS = {
     "postgresql": "psycopg2",
@@ -58,9 +46,23 @@ SQL_DRIVERS = {
     "mariadb+aiomysql": "aiomysql",
     "sqlite+aiosqlite": "aiosqlite",
 }
+
+#: the distribution's extra that brings a module (the README's install lines)
+EXTRAS = {"redis": "redis", "sqlalchemy": "sql", "psycopg2": "postgres", "asyncpg": "asyncpg", "pymysql": "mysql",
+          "aiomysql": "aiomysql", "aiosqlite": "aiosqlite", "cryptography": "encryption"}
+DISTRIBUTION = "django-persistent-flows"
+
 _NUMBERS = ("BUSY_TIMEOUT", "LEASE_SECONDS", "MAX_CHECKPOINTS_PER_SESSION", "TTL_SECONDS",
             "EVENTS_TTL_SECONDS", "EVENTS_REDIS_SESSION_MAXLEN", "RUN_STALE_SECONDS")
 _OPTIONAL_NUMBERS = ("MAX_CHECKPOINTS_PER_SESSION", "TTL_SECONDS")
+
+
+def install_hint(modules: Iterable[str]) -> str:
+    """``pip install`` of the extras that bring ``modules`` (and of the other modules by name)."""
+    modules = list(modules)
+    extras = sorted({EXTRAS[m] for m in modules if m in EXTRAS})
+    others = [m for m in modules if m not in EXTRAS]
+    return "pip install " + " ".join(([f"'{DISTRIBUTION}[{','.join(extras)}]'"] if extras else []) + others)
 
 
 def _error(msg: str, id: int, hint: str | None = None) -> Error:

@@ -90,6 +90,32 @@ def _wait_until_ready(url: str, process: subprocess.Popen, log: Path, limit: flo
         time.sleep(0.05)
 
 
+def _uvicorn(workdir: Path, env: dict[str, str], workers: int = 1) -> tuple[str, subprocess.Popen, Path]:
+    """Starts ``uvicorn project.asgi:application`` on a free port: its URL, process and log."""
+    port = free_port()
+    log = workdir / f"uvicorn-{port}.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port",
+             str(port), "--workers", str(workers), "--lifespan", "off", "--no-access-log"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    return f"http://127.0.0.1:{port}", process, log
+
+
+def _stop(*children: subprocess.Popen) -> None:
+    """Terminates ``children`` together, killing any that has not ended 10 s later."""
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
 @contextlib.contextmanager
 def start_server(
     workdir: Path, *, database_url: str | None = None, workers: int = 1, task_workers: int = 0,
@@ -114,19 +140,11 @@ def start_server(
     }
     _run([sys.executable, "manage.py", "migrate", "-v0"], full_env)
     tokens = json.loads(_run([sys.executable, "-c", _SETUP % (USERS,)], full_env).strip().splitlines()[-1])
-    port = free_port()
-    log = workdir / f"uvicorn-{port}.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port",
-             str(port), "--workers", str(workers), "--lifespan", "off", "--no-access-log"],
-            cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
+    url, process, log = _uvicorn(workdir, full_env, workers)
     task_processes = []
     try:
         for n in range(task_workers):
-            with open(workdir / f"worker-{port}-{n}.log", "w") as out:
+            with open(workdir / f"worker-{url.rsplit(':', 1)[1]}-{n}.log", "w") as out:
                 task_processes.append(subprocess.Popen(
                     [sys.executable, "manage.py", "db_worker", "--interval", "0.1", "--no-startup-delay",
                      "--no-reload", "--worker-id", f"w{n}"],
@@ -135,39 +153,18 @@ def start_server(
         _wait_until_ready(url, process, log)
         yield LiveServer(url, process, tokens, log, full_env, task_processes)
     finally:
-        for child in (process, *task_processes):
-            if child.poll() is None:
-                child.terminate()
-        for child in (process, *task_processes):
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        _stop(process, *task_processes)
 
 
 @contextlib.contextmanager
 def another_server(live: LiveServer, workdir: Path) -> Iterator[str]:
     """A second uvicorn process on ``live``'s database and settings (its own port); yields its URL."""
-    port = free_port()
-    log = workdir / f"uvicorn-{port}.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port",
-             str(port), "--lifespan", "off", "--no-access-log"],
-            cwd=ROOT, env=live.env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
+    url, process, log = _uvicorn(workdir, live.env)
     try:
         _wait_until_ready(url, process, log)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
 
 
 @contextlib.contextmanager

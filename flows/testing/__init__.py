@@ -26,6 +26,7 @@ from django.test.utils import override_settings
 
 from flows import registry
 from flows.checkpointer import DjangoCheckpointer, close_pool
+from flows.conf import flows_settings
 from flows.engine import FlowEngine
 
 __all__ = ["HiddenWritesError", "aevents", "arun", "close_connections", "events", "override_flows", "run",
@@ -47,9 +48,9 @@ def override_flows(flows: Mapping[str, str] | None = None, *, database: bool = F
     transactions.
     """
     current = dict(getattr(settings, "FLOWS", {}) or {})
-    entries = {**(current.get("REGISTRY") or {}), **(flows or {})}
     memory = {"BACKEND": "memory"}
-    entries = {name: _in_memory(entry, memory) for name, entry in entries.items()}
+    entries = {name: _in_memory(entry, memory)
+               for name, entry in {**(current.get("REGISTRY") or {}), **(flows or {})}.items()}
     return override_settings(FLOWS={**current, "REGISTRY": entries, "CHECKPOINTER": memory,
                                     "RECORD_RUNS": database, "SESSION_STATUS": database})
 
@@ -73,8 +74,6 @@ def _engine(flow: str | FlowEngine) -> FlowEngine:
 
 def _refuse_hidden_writes(engine: FlowEngine) -> None:
     """Refuses to run where the database writes would be invisible: inside a ``TestCase``."""
-    from flows.conf import flows_settings
-
     aliases = set()
     if isinstance(engine.checkpointer, DjangoCheckpointer):
         aliases.add(engine.checkpointer.using)

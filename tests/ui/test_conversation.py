@@ -22,6 +22,15 @@ def say(page, text: str) -> None:
     page.get_by_label("Your message").press("Enter")
 
 
+def two_turns(page, second: str, answer: str) -> None:
+    """"hello", then ``second``, whose reply says ``answer``; both runs over."""
+    say(page, "hello")
+    expect(page.locator("#flows-status")).to_have_text("Ready.")
+    say(page, second)
+    expect(page.locator(".flows-message.flows-assistant").nth(1)).to_contain_text(answer)
+    expect(page.locator("#flows-status")).to_have_text("Ready.")
+
+
 def count_most_replies(page) -> None:
     """Records the most assistant messages the page ever showed at once (``window.flowsMostReplies``)."""
     page.evaluate("""() => { window.flowsMostReplies = 0; new MutationObserver(() => {
@@ -145,11 +154,7 @@ def test_a_message_sent_in_one_page_appears_live_in_another(browsing, ui_server)
 def test_editing_a_message_forks_and_the_switcher_shows_both_branches(browsing, ui_server):
     page = browsing.page
     new_session(page, ui_server)
-    say(page, "hello")
-    expect(page.locator("#flows-status")).to_have_text("Ready.")
-    say(page, "what are your opening hours?")
-    expect(page.locator(".flows-message.flows-assistant").nth(1)).to_contain_text("We're open")
-    expect(page.locator("#flows-status")).to_have_text("Ready.")
+    two_turns(page, "what are your opening hours?", "We're open")
     second = page.locator(".flows-message.flows-user").nth(1)
     second.get_by_role("button", name="edit this message").click()
     second.get_by_label("the edited message").fill("how much is shipping?")
@@ -236,10 +241,7 @@ def test_a_dropped_connection_reconnects_by_itself_and_says_so(browsing, ui_serv
 def test_a_timeline_step_shows_old_and_new_and_continuing_from_it_forks(browsing, ui_server):
     page = browsing.page
     new_session(page, ui_server)
-    say(page, "hello")
-    expect(page.locator("#flows-status")).to_have_text("Ready.")
-    say(page, "how much is shipping?")
-    expect(page.locator(".flows-message.flows-assistant").nth(1)).to_contain_text("Shipping is free above")
+    two_turns(page, "how much is shipping?", "Shipping is free above")
     steps = page.locator(".flows-timeline .flows-step")
     expect(steps).to_have_count(6)
     classify = steps.nth(1)  # newest first: answer_faq, classify, input, fallback, classify, input
