@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.servers import ROOT, start_server
+from tests.servers import ROOT, fresh_postgres_database, start_server
 from tests.ui.flows import FAIL_FLAG
 
 CHROMIUM_FLAGS = [
@@ -40,14 +40,18 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="module")
 def ui_server(tmp_path_factory):
-    """The demo with a task worker; replies stream a word every 40 ms, so a test sees them arrive.
+    """The demo on PostgreSQL with a task worker; replies stream a word every 40 ms, so a test sees them arrive.
 
     ``live.fail_flag`` is a path: while it exists, the ``flaky`` flow's replies fail.
     """
     work = tmp_path_factory.mktemp("ui")
     fail_flag = work / "fail"
-    with start_server(work, task_workers=1, env={"FLOWS_DEMO_TOKEN_DELAY": "0.04",
-                                                 FAIL_FLAG: str(fail_flag)}) as live:
+    # PostgreSQL, as a deployment with a web and a task process has: on SQLite their writes queue
+    # behind one lock, and on this 2-core machine under the parallel suite a page then waited > 15 s
+    with fresh_postgres_database() as database, start_server(
+        work, database_url=database, task_workers=1,
+        env={"FLOWS_DEMO_TOKEN_DELAY": "0.04", FAIL_FLAG: str(fail_flag)},
+    ) as live:
         live.fail_flag = fail_flag
         yield live
 
