@@ -209,6 +209,12 @@ def test_the_page_works_at_390_pixels(browser, ui_server, browsing):
 def test_a_failed_run_shows_its_error_and_retry_runs_it_again(browsing, ui_server):
     page = browsing.page
     new_session(page, ui_server, flow="flaky")
+    # the page's reads of the state come late: Retry must not go by a drawing older than the failed run
+    page.evaluate("""() => { const native = window.fetch;
+      window.fetch = async (url, options) => {
+        if (String(url).includes("/state/")) await new Promise((resolve) => setTimeout(resolve, 700));
+        return native(url, options);
+      }; }""")
     ui_server.fail_flag.touch()
     try:
         say(page, "are you there?")

@@ -360,10 +360,21 @@
 
   $("flows-stop").addEventListener("click", stop);
 
-  $("flows-retry").addEventListener("click", () => {
-    hideRunError();
-    // the session kept its last checkpoint: continuing runs the failed node again
-    start(page.current && page.current.next && page.current.next.length ? {input: null} : page.lastInput || {input: null});
+  $("flows-retry").addEventListener("click", async () => {
+    const retry = $("flows-retry");
+    if (retry.disabled) return;
+    retry.disabled = true;
+    try {
+      // read the head now: the drawn state may predate the failed run's input checkpoint
+      const head = await call("GET", path("state/"));
+      hideRunError();
+      // the session kept its last checkpoint: continuing runs the failed node again
+      start(head.next && head.next.length ? {input: null} : page.lastInput || {input: null});
+    } catch (failure) {
+      readFailed(failure);
+    } finally {
+      retry.disabled = false;
+    }
   });
 
   function busy(running) {
