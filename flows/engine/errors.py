@@ -106,6 +106,17 @@ class SerializationError(FlowError, TypeError):
     code = "serialization_error"
 
 
+class ReadOnlyValue(FlowError, TypeError):
+    """Something changed in place an item read from a checkpoint that is shared, not copied.
+
+    Items of an appending field (``Annotated[list, operator.add]``) are handed out
+    read-only: the field only ever grows, so an item changed in place would never
+    be saved, and sharing them spares a copy of the whole history on every turn.
+    """
+
+    code = "read_only_value"
+
+
 class StateTooLarge(FlowError, ValueError):
     code = "state_too_large"
 

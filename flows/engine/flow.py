@@ -284,7 +284,7 @@ class FlowEngine:
                 starts_over = start is not None and _in_progress(start)
         else:
             start = None
-        state = await checkpointer.amaterialise(start, self.serializer) if start else {}
+        state = await checkpointer.amaterialise(start, self.serializer, shared=self._schema.appending) if start else {}
         schedule = Schedule.from_json(dict(start.schedule)) if start else Schedule()
 
         if start is None or start.finished or starts_over:
@@ -351,7 +351,7 @@ class FlowEngine:
             meta = await self.checkpointer.aget_metadata(session_id, checkpoint_id, serializer=self.serializer)
         except CheckpointNotFound:
             return None
-        return await self.checkpointer.amaterialise(meta, self.serializer) if meta else None
+        return await self.checkpointer.amaterialise(meta, self.serializer, shared=self._schema.appending) if meta else None
 
     def _emitter(self, stream_emit: Emit | None) -> Emit | None:
         hooks = self._hook_calls
@@ -393,7 +393,9 @@ class FlowEngine:
         return await self._require_checkpointer().aget_metadata(session_id, checkpoint_id, serializer=self.serializer)
 
     async def get_checkpoint(self, session_id: str, checkpoint_id: str | None = None) -> Checkpoint | None:
-        return await self._require_checkpointer().aget(session_id, checkpoint_id, serializer=self.serializer)
+        return await self._require_checkpointer().aget(
+            session_id, checkpoint_id, serializer=self.serializer, shared=self._schema.appending
+        )
 
     async def list_checkpoints(
         self, session_id: str, limit: int = 10, before: str | None = None
@@ -425,7 +427,7 @@ class FlowEngine:
         self._schema.check_input(values, "update_state")
         async with checkpointer.alock(session_id) as lease:
             head = checkpointer.decode_metadata(lease.head, self.serializer) if lease.head else None
-            state = await checkpointer.amaterialise(head, self.serializer) if head else {}
+            state = await checkpointer.amaterialise(head, self.serializer, shared=self._schema.appending) if head else {}
             schedule = Schedule.from_json(dict(head.schedule)) if head else Schedule()
             run = Run(self, run_id=head.run_id if head else uuid.uuid4().hex, session_id=session_id,
                       state=state, schedule=schedule, parent=head, lease=lease, emit=None,

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable
 
 from .errors import SerializationError
+from .values import ReadOnlyDict, ReadOnlyList
 
 TAG = "__flows__"
 _JSON_SCALARS = (str, int, float, bool, type(None))
@@ -70,9 +71,9 @@ class JsonSerializer:
         cls = type(value)
         if cls in _JSON_SCALARS:
             return value
-        if cls is list:
+        if cls is list or cls is ReadOnlyList:
             return [self.to_jsonable(item) for item in value]
-        if cls is dict:
+        if cls is dict or cls is ReadOnlyDict:
             return self._dict_to_jsonable(value)
         encoder = self._encoders.get(cls)
         if encoder is not None:

@@ -46,6 +46,8 @@ class StateSchema:
         self.schema = schema
         self.open = schema is dict
         self.fields: dict[str, Field] = {} if self.open else _fields(schema)
+        #: the fields that only grow: their items are handed out read-only (see values.py)
+        self.appending = frozenset(name for name, spec in self.fields.items() if spec.appends)
         self._checks: dict[str, TypeCheck] = {}
 
     def field(self, name: str, origin: str) -> Field:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import operator
 from typing import Annotated, TypedDict
 
+import pytest
+
 from flows.engine import END, START, FlowEngine
 from flows.engine.checkpointers import InMemoryCheckpointer
-from flows.engine.checkpointers.readcache import ReadCache
+from flows.engine.checkpointers.readcache import READ_ONLY, SCALARS, ReadCache
+from flows.engine.errors import ReadOnlyValue
 from tests.flows_fixtures import seed_flow
 
 
@@ -57,11 +60,11 @@ async def test_callers_get_their_own_lists():
 
 def test_lru_bound_and_upto_rule():
     cache = ReadCache(2)
-    cache.put("a", 5, (1,), True)
-    cache.put("b", 5, "text", True)
-    assert cache.get("a", 5) == (5, (1,), True)
+    cache.put("a", 5, (1,), SCALARS)
+    cache.put("b", 5, "text", SCALARS)
+    assert cache.get("a", 5) == (5, (1,), SCALARS)
     assert cache.get("a", 4) is None  # covers writes past the target
-    cache.put("c", 1, (2,), True)
+    cache.put("c", 1, ({"x": 2},), READ_ONLY)
     assert cache.get("b", 9) is None  # least recently used went
 
 
@@ -73,5 +76,22 @@ async def test_mutable_items_are_never_shared_with_callers():
     flow.add_node("a", lambda s: {"log": [{"text": "hi"}]}).add_edge(START, "a").add_edge("a", END)
     await flow.invoke({"log": []}, session_id="m")
     first = await flow.get_state("m")
-    first["log"][0]["text"] = "changed by the caller"
+    with pytest.raises(ReadOnlyValue):
+        first["log"][0]["text"] = "changed by the caller"  # the engine's reads share them read-only
+    own = (await flow.checkpointer.aget("m")).state  # the checkpointer's own API: copies
+    own["log"][0]["text"] = "changed by the caller"
+    assert type(own["log"][0]) is dict
     assert (await flow.get_state("m"))["log"] == [{"text": "hi"}]
+    assert (await flow.checkpointer.aget("m")).state["log"] == [{"text": "hi"}]
+
+
+async def test_items_that_cannot_be_read_only_are_copied_for_every_reader():
+    class Log(TypedDict):
+        log: Annotated[list, operator.add]
+
+    flow = FlowEngine(Log, InMemoryCheckpointer())
+    flow.add_node("a", lambda s: {"log": [{"tags": {"a"}}]}).add_edge(START, "a").add_edge("a", END)
+    await flow.invoke({"log": []}, session_id="m")
+    first = await flow.get_state("m")
+    first["log"][0]["tags"].add("changed")  # a set cannot be read-only: the reader's own copy
+    assert (await flow.get_state("m"))["log"] == [{"tags": {"a"}}]

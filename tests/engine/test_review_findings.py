@@ -13,6 +13,7 @@ import pytest
 
 from flows.engine import END, START, FlowEngine, RetryPolicy, Send, interrupt
 from flows.engine.checkpointers import InMemoryCheckpointer
+from flows.engine.errors import NodeError, ReadOnlyValue
 
 
 class S(TypedDict, total=False):
@@ -28,19 +29,26 @@ class S(TypedDict, total=False):
 async def test_mutating_a_returned_state_does_not_change_later_reads():
     cp = InMemoryCheckpointer()
     flow = FlowEngine(S, cp)
-    flow.add_node("a", lambda s: {"log": [{"text": "hi"}]})
+    flow.add_node("a", lambda s: {"log": [{"text": "hi", "tags": ["x"]}], "items": [{"n": 1}]})
     flow.add_edge(START, "a").add_edge("a", END)
     await flow.invoke({"log": []}, session_id="s")
 
     state = await flow.get_state("s")
-    state["log"][0]["text"] = "changed by the caller"  # the caller's own copy
+    state["log"].append("the caller's own list")
+    state["items"][0]["n"] = 2  # a replaced field: the caller's own copy
+    with pytest.raises(ReadOnlyValue, match=r"read-only.*dict\(item\)"):
+        state["log"][0]["text"] = "changed by the caller"  # an appended item: shared, read-only
+    with pytest.raises(ReadOnlyValue, match=r"list\(item\)"):
+        state["log"][0]["tags"].append("y")
+    copied = dict(state["log"][0])
+    copied["text"] = "a copy is the caller's"
     again = await flow.get_state("s")
-    assert again["log"][0]["text"] == "hi"
+    assert again["log"] == [{"text": "hi", "tags": ["x"]}] and again["items"] == [{"n": 1}]
 
 
-async def test_node_mutating_an_item_in_place_does_not_change_what_other_readers_see():
+async def test_node_mutating_an_appended_item_in_place_fails_clearly_and_changes_nothing():
     def mark(state):
-        state["log"][0]["seen"] = True  # in place, and not returned: never saved
+        state["log"][0]["seen"] = True  # in place, and not returned: would never be saved
         return {"n": 1}
 
     cp = InMemoryCheckpointer()
@@ -53,7 +61,9 @@ async def test_node_mutating_an_item_in_place_does_not_change_what_other_readers
     flow2 = FlowEngine(S, cp)
     flow2.add_node("mark", mark)
     flow2.add_edge(START, "mark").add_edge("mark", END)
-    await flow2.invoke(None, session_id="s")
+    with pytest.raises(NodeError, match="node 'mark' failed.*ReadOnlyValue.*read-only") as failure:
+        await flow2.invoke(None, session_id="s")
+    assert isinstance(failure.value.__cause__, ReadOnlyValue)
 
     uncached = InMemoryCheckpointer(read_cache_size=0)
     uncached._sessions = cp._sessions  # the very same stored data, read without the cache

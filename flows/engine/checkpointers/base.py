@@ -29,7 +29,7 @@ import re
 import time
 from abc import ABC, abstractmethod
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any, AsyncIterator, Collection, Iterable, Mapping, Sequence
 
 from ..errors import (
     CheckpointerUnavailable,
@@ -46,8 +46,8 @@ from ..serde import COMPACT_JSON, DEFAULT_SERIALIZER, JsonSerializer
 from . import delta
 from .codec import BlobCodec
 from .leases import KeepAlive
-from ..values import fresh, frozen
-from .readcache import ReadCache
+from ..values import NotReadOnly, fresh, frozen, read_only
+from .readcache import MUTABLE, READ_ONLY, SCALARS, ReadCache
 from .retention import WriteRange, runs, unneeded_writes
 from .types import (
     SET,
@@ -66,6 +66,16 @@ ON_BUSY_CHOICES = ("wait", "reject", "interrupt", "rollback")
 #: the strategies that take a busy session over from the call holding it
 TAKE_OVER = ("interrupt", "rollback")
 
+
+
+def _adopt(items: list) -> tuple[tuple, int]:
+    """Decoded list items as the read cache's own tuple, and their kind (:mod:`.readcache`)."""
+    if frozen(items):
+        return tuple(items), SCALARS
+    try:
+        return tuple(map(read_only, items)), READ_ONLY
+    except NotReadOnly:  # a set or a registered object somewhere: copied for every reader
+        return tuple(fresh(items)), MUTABLE
 
 
 def validate_session_id(session_id: Any) -> str:
@@ -320,13 +330,14 @@ class BaseCheckpointer(ABC):
         checkpoint_id: str | None = None,
         *,
         serializer: JsonSerializer = DEFAULT_SERIALIZER,
+        shared: Collection[str] = (),
     ) -> Checkpoint | None:
-        """A checkpoint with its full state: the head, or ``checkpoint_id``."""
+        """A checkpoint with its full state: the head, or ``checkpoint_id`` (``shared``: see :meth:`amaterialise`)."""
         record = await self._find(session_id, checkpoint_id)
         if record is None:
             return None
         meta = self.decode_metadata(record, serializer)
-        state, changes = await self._materialise(meta, serializer, with_changes=True)
+        state, changes = await self._materialise(meta, serializer, with_changes=True, shared=shared)
         return Checkpoint(meta, state, changes)
 
     async def alist(
@@ -381,14 +392,28 @@ class BaseCheckpointer(ABC):
         return record
 
     async def amaterialise(
-        self, meta: CheckpointMetadata, serializer: JsonSerializer = DEFAULT_SERIALIZER
+        self,
+        meta: CheckpointMetadata,
+        serializer: JsonSerializer = DEFAULT_SERIALIZER,
+        *,
+        shared: Collection[str] = (),
     ) -> dict[str, Any]:
-        """The full state at ``meta``, in one read of its live writes."""
-        state, _ = await self._materialise(meta, serializer)
+        """The full state at ``meta``, in one read of its live writes.
+
+        The list fields named in ``shared`` (the flow's appending fields) may hold
+        read-only items shared with the read cache instead of copies
+        (:mod:`flows.engine.values`), so a turn costs what changed, not the length
+        of the conversation. Every other value is the caller's own.
+        """
+        state, _ = await self._materialise(meta, serializer, shared=shared)
         return state
 
     async def _materialise(
-        self, meta: CheckpointMetadata, serializer: JsonSerializer, with_changes: bool = False
+        self,
+        meta: CheckpointMetadata,
+        serializer: JsonSerializer,
+        with_changes: bool = False,
+        shared: Collection[str] = (),
     ) -> tuple[dict[str, Any], dict[str, Change]]:
         """Reads the live writes in one round trip; cached fields read only what is new.
 
@@ -398,7 +423,7 @@ class BaseCheckpointer(ABC):
         session_id, seq, cache = meta.session_id, meta.seq, self._read_cache
         wanted = set(meta.updated_fields) if with_changes else set()
         ranges: dict[str, tuple[int, int]] = {}
-        hits: dict[str, tuple[int, Any, bool]] = {}
+        hits: dict[str, tuple[int, Any, int]] = {}
         changes_only: set[str] = set()
         for name, base in meta.bases.items():
             hit = cache.get((session_id, meta.origin, name, base, serializer.signature), seq) if cache else None
@@ -425,20 +450,24 @@ class BaseCheckpointer(ABC):
             hit = hits.get(name)
             if hit is not None:
                 news = [] if name in changes_only else by_field.get(name, [])
-                owned, added = delta.extend_cached(hit[1], news, loads)
-                is_frozen = hit[2] and frozen(added)
+                owned, added = delta.extend_cached(hit[1], news, loads, _adopt)
+                kind = hit[2] if added is None else min(hit[2], added)
             elif name in by_field:
                 value = delta.fold_raw(by_field[name], loads)
                 if cache is None or type(value) not in (list, str):
                     state[name] = value
                     continue
-                is_frozen = type(value) is str or frozen(value)
-                owned = value if type(value) is str else tuple(value if is_frozen else fresh(value))
+                owned, kind = (value, SCALARS) if type(value) is str else _adopt(value)
             else:
                 continue  # pruned away by an older version; nothing to show
-            state[name] = owned if type(owned) is str else list(owned) if is_frozen else fresh(list(owned))
+            if type(owned) is str:
+                state[name] = owned
+            elif kind == SCALARS or (kind == READ_ONLY and name in shared):
+                state[name] = list(owned)
+            else:  # the reader's own copy: the value just decoded is one already
+                state[name] = value if hit is None else fresh(list(owned))
             if cache is not None:
-                cache.put((session_id, meta.origin, name, base, serializer.signature), seq, owned, is_frozen)
+                cache.put((session_id, meta.origin, name, base, serializer.signature), seq, owned, kind)
         return state, changes
 
     # ------------------------------------------------------------------ deleting

@@ -8,7 +8,7 @@ field folds its last ``set`` with the ``extend`` writes after it.
 from __future__ import annotations
 
 import operator
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .types import EXTEND, SET, Change
 
@@ -79,21 +79,24 @@ def fold_raw(writes: list[tuple[str, bytes]], loads: Any) -> Any:
     return fold((op, loads(raw)) for op, raw in writes)
 
 
-def extend_cached(prefix: tuple | str, writes: list[tuple[str, bytes]], loads: Any) -> tuple[Any, list]:
+def extend_cached(
+    prefix: tuple | str, writes: list[tuple[str, bytes]], loads: Any, adopt: Callable[[list], tuple[tuple, int]]
+) -> tuple[Any, int | None]:
     """A cached tuple or string plus the ``extend`` writes after it.
 
-    Returns the extended value (a tuple or string) and the newly decoded items.
+    ``adopt`` turns newly decoded items into the cache's own tuple and says what
+    kind of items they are (see :mod:`.readcache`). Returns the extended value
+    (a tuple or string) and that kind, ``None`` when no item was added.
     """
     if not writes:
-        return prefix, []
+        return prefix, None
     if type(prefix) is str:
-        return prefix + "".join(loads(raw) for _, raw in writes), []
+        return prefix + "".join(loads(raw) for _, raw in writes), None
     if all(op != SET and raw[:1] == b"[" for op, raw in writes):
         parts = [raw[1:-1] for _, raw in writes if len(raw) > 2]
-        items = loads(b"[" + b",".join(parts) + b"]") if parts else []
-        return prefix + tuple(items), items
-    items = fold([(SET, list(prefix))] + [(op, loads(raw)) for op, raw in writes])
-    return tuple(items), items
+        added, kind = adopt(loads(b"[" + b",".join(parts) + b"]") if parts else [])
+        return prefix + added, kind
+    return adopt(fold([(SET, list(prefix))] + [(op, loads(raw)) for op, raw in writes]))
 
 
 MISSING = _MISSING

@@ -9,9 +9,12 @@ exactly those writes in its history (see the storage model in ``base.py``).
 old entries, and the serializer is part of the key, so a flow never receives
 objects of a type it did not register.
 
-The cache owns its values: callers get fresh lists, and items that can be
-mutated (dicts, lists, objects) are copied on the way out, so nothing a caller
-or a node does in place reaches the cache.
+The cache owns its values, and nothing a caller or a node does in place may
+reach them. Each entry says what kind of items it holds: ``SCALARS``
+(immutable: a new list of them is enough), ``READ_ONLY`` (dicts and lists made
+read-only by :func:`~flows.engine.values.read_only`: shared with the fields that
+allow it, copied for the rest) or ``MUTABLE`` (anything else: copied on the way
+out).
 """
 
 from __future__ import annotations
@@ -20,15 +23,17 @@ import threading
 from collections import OrderedDict
 from typing import Any, Hashable
 
+MUTABLE, READ_ONLY, SCALARS = 0, 1, 2
+
 
 class ReadCache:
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: OrderedDict[Hashable, tuple[int, Any, bool]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[int, Any, int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, upto: int) -> tuple[int, Any, bool] | None:
-        """``(upto, value, frozen)`` for ``key`` if it covers no write past ``upto``.
+    def get(self, key: Hashable, upto: int) -> tuple[int, Any, int] | None:
+        """``(upto, value, kind)`` for ``key`` if it covers no write past ``upto``.
 
         ``value`` is the cache's own (a tuple for lists): read it, never hand it out.
         """
@@ -39,13 +44,13 @@ class ReadCache:
             self._entries.move_to_end(key)
             return entry
 
-    def put(self, key: Hashable, upto: int, value: tuple | str, is_frozen: bool) -> None:
+    def put(self, key: Hashable, upto: int, value: tuple | str, kind: int) -> None:
         """Stores a value the cache now owns: no one else may hold its mutable items."""
         with self._lock:
             current = self._entries.get(key)
             if current is not None and current[0] > upto:
                 return
-            self._entries[key] = (upto, value, is_frozen)
+            self._entries[key] = (upto, value, kind)
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
