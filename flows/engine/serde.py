@@ -21,6 +21,7 @@ from .errors import SerializationError
 from .values import ReadOnlyDict, ReadOnlyList
 
 TAG = "__flows__"
+_TAG_KEY = f'"{TAG}"'.encode()
 _JSON_SCALARS = (str, int, float, bool, type(None))
 #: One compact encoder, built once (json.dumps with options builds one per call).
 COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -163,7 +164,8 @@ class JsonSerializer:
             parsed = json.loads(data)
         except ValueError as exc:
             raise SerializationError(f"stored state is not valid JSON: {exc}") from exc
-        return self.from_jsonable(parsed)
+        # plain JSON (no tagged value anywhere: the key cannot hide in a string) needs no walk
+        return self.from_jsonable(parsed) if _TAG_KEY in data else parsed
 
 
 DEFAULT_SERIALIZER = JsonSerializer()

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from flows.engine.checkpointers import delta
 from flows.engine.checkpointers.types import EXTEND, SET, Change
+from flows.engine.serde import DEFAULT_SERIALIZER
 
 
 def test_diff_detects_growth_only():
     assert delta.diff([1, 2], [1, 2, 3]) == Change(EXTEND, [3])
     assert delta.diff("ab", "abcd") == Change(EXTEND, "cd")
+    assert delta.diff("ab", "ab") == Change(SET, "ab")  # unchanged: no empty extend for reads to fold
     assert delta.diff([1, 2], [2, 3]) == Change(SET, [2, 3])
     assert delta.diff([], [1]) == Change(SET, [1])
     assert delta.diff(delta.MISSING, [1]) == Change(SET, [1])
@@ -44,3 +49,22 @@ def test_fold_does_not_alias_the_stored_list():
     folded = delta.fold([(SET, base), (EXTEND, [2])])
     assert folded == [1, 2] and base == [1]
 
+
+
+def _raw(op, value):
+    return op, DEFAULT_SERIALIZER.dumps(value)
+
+
+@given(st.text(), st.lists(st.text(), min_size=2))
+def test_fold_raw_joins_string_extends_exactly(first, parts):
+    writes = [_raw(SET, first)] + [_raw(EXTEND, part) for part in parts]
+    assert delta.fold_raw(writes, DEFAULT_SERIALIZER.loads) == first + "".join(parts)
+
+
+def test_fold_raw_of_escapes_quotes_and_mixed_writes():
+    writes = [_raw(SET, 'say "hi"\\'), _raw(EXTEND, "\u00e9\n\u2028"), _raw(EXTEND, '\\"')]
+    assert delta.fold_raw(writes, DEFAULT_SERIALIZER.loads) == 'say "hi"\\' + "\u00e9\n\u2028" + '\\"'
+    lists = [_raw(SET, [{"a": 1}]), _raw(EXTEND, []), _raw(EXTEND, [(1, 2)]), _raw(EXTEND, ["x"])]
+    assert delta.fold_raw(lists, DEFAULT_SERIALIZER.loads) == [{"a": 1}, (1, 2), "x"]
+    mixed = [_raw(SET, "a"), _raw(EXTEND, "b"), _raw(SET, "c"), _raw(EXTEND, "d")]
+    assert delta.fold_raw(mixed, DEFAULT_SERIALIZER.loads) == "cd"

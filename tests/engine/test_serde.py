@@ -78,3 +78,11 @@ def test_nan_and_corrupt_data_are_clear_errors():
 
 def test_plain_json_stays_plain():
     assert JsonSerializer().dumps({"a": [1, "b"]}) == b'{"a":[1,"b"]}'
+
+
+def test_loads_decodes_tags_wherever_they_are_and_leaves_lookalike_text_alone():
+    serializer = JsonSerializer()
+    nested = [{"at": dt.date(2026, 1, 2)}, "plain"]
+    assert serializer.loads(serializer.dumps(nested)) == nested
+    text = {"note": '{"__flows__": "date", "v": "2026-01-02"}'}  # the tag's text inside a string
+    assert serializer.loads(serializer.dumps(text)) == text

@@ -26,7 +26,7 @@ def diff(old: Any, new: Any) -> Change:
     if kind is type(new) and (kind is list or kind is str) and old and old is not new:
         cut = len(old)
         if kind is str:
-            if new.startswith(old):
+            if len(new) > cut and new.startswith(old):  # an unchanged string is set: no empty extends to fold
                 return Change(EXTEND, new[cut:])
         elif len(new) >= cut and all(map(operator.is_, new, old)):
             return Change(EXTEND, new[cut:])
@@ -65,17 +65,18 @@ def fold(writes: Iterable[tuple[str, Any]]) -> Any:
 def fold_raw(writes: list[tuple[str, bytes]], loads: Any) -> Any:
     """Folds a field's serialised writes (oldest first, from its last ``set``).
 
-    A list that grew by many ``extend`` writes is parsed as one JSON array
-    instead of one parse per write: reading a long conversation stays cheap.
+    A list that grew by many ``extend`` writes is parsed as one JSON array, and
+    a string as one JSON string, instead of one parse per write: reading a long
+    conversation stays cheap.
     """
-    if (
-        len(writes) > 2
-        and writes[0][0] == SET
-        and all(op != SET and raw[:1] == b"[" for op, raw in writes[1:])
-        and writes[0][1][:1] == b"["
-    ):
-        parts = [raw[1:-1] for _, raw in writes if len(raw) > 2]
-        return loads(b"[" + b",".join(parts) + b"]")
+    if len(writes) > 2 and writes[0][0] == SET and all(op != SET for op, _ in writes[1:]):
+        first = writes[0][1][:1]
+        if first == b"[" and all(raw[:1] == b"[" for _, raw in writes[1:]):
+            parts = [raw[1:-1] for _, raw in writes if len(raw) > 2]
+            return loads(b"[" + b",".join(parts) + b"]")
+        if first == b'"' and all(raw[:1] == b'"' for _, raw in writes[1:]):
+            # a JSON string's escapes never span its quotes: the bodies join into one string
+            return loads(b'"' + b"".join(raw[1:-1] for _, raw in writes) + b'"')
     return fold((op, loads(raw)) for op, raw in writes)
 
 
