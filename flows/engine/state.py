@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 from .checkpointers import delta
 from .checkpointers.types import SET, Change
 from .errors import GraphValidationError, InvalidInput
+from .keys import key_label, key_problem
 from .primitives import RESERVED
 from .reducers import appends
 from .typecheck import TypeCheck
@@ -55,6 +56,10 @@ class StateSchema:
         if spec is not None:
             return spec
         if self.open:
+            problem = key_problem(name)
+            if problem is not None:  # what could not be stored and read back as it is
+                label = key_label(name)
+                raise InvalidInput(f"{origin} wrote the state key {label}: {problem}", fields={label: problem})
             return Field(name, None, False)
         raise InvalidInput(
             f"{origin} wrote unknown state field {name!r}; the schema "
@@ -174,6 +179,9 @@ def _fields(schema: type) -> dict[str, Field]:
     for name, hint in hints.items():
         if name in RESERVED:
             raise GraphValidationError(f"state field {name!r} uses a reserved name")
+        problem = key_problem(name)
+        if problem is not None:
+            raise GraphValidationError(f"state field {key_label(name)}: {problem}")
         hint = _unwrapped(hint)
         reducer = _reducer(name, hint)
         empty = _empty_factory(hint) if reducer is not None else None

@@ -5,7 +5,8 @@
 * PostgreSQL, MySQL/MariaDB: driver-level autocommit (one round trip for a
   single statement; longer transactions are spelled out), no rollback when a
   connection returns to the pool. MySQL sessions are UTC and READ COMMITTED
-  and accept multi-statement queries (the one-round-trip save).
+  and accept multi-statement queries (the one-round-trip save); each
+  connection notes its server's ``max_allowed_packet`` (see :mod:`.packets`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any, Mapping
 
 from sqlalchemy import Engine, event
 from sqlalchemy.pool import StaticPool
+
+from . import packets
 
 SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 #: Seconds to wait for a server to accept a connection before failing with
@@ -104,7 +107,7 @@ def configure(sync_engine: Engine, settings: EngineSettings) -> None:
     synchronous = settings.sqlite_synchronous
 
     @event.listens_for(sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         cursor = dbapi_connection.cursor()
         try:
             if family == "sqlite":
@@ -122,6 +125,8 @@ def configure(sync_engine: Engine, settings: EngineSettings) -> None:
                 # creating different new sessions never deadlock on a gap.
                 cursor.execute("SET time_zone = '+00:00'")
                 cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                # Fixed for the session from now on: saves are measured against it.
+                record.info[packets.LIMIT_KEY] = packets.read_limit(cursor)
         finally:
             cursor.close()
 

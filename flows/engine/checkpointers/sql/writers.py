@@ -10,6 +10,8 @@ They differ only in how few round trips and how little client work it takes:
 * MySQL/MariaDB — one round trip: the whole transaction (``START
   TRANSACTION`` ... ``COMMIT``) is sent as one multi-statement query; the
   inserts only happen if the fencing ``UPDATE`` matched (``ROW_COUNT()``).
+  A query over the server's ``max_allowed_packet`` is refused before it is
+  sent (:mod:`.packets`).
 * SQLite — the transaction on the driver's own connection (``sqlite3`` in a
   worker thread, or ``aiosqlite`` on the loop) with statements compiled once:
   in-process, SQLAlchemy's execution machinery (and, for aiosqlite, its
@@ -31,6 +33,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from ..types import StoredCheckpoint, StoredWrite
+from . import packets
 from .database import Database
 from .raw import driver_errors
 from .statements import NOW, Statements
@@ -180,6 +183,8 @@ def _mysql_writer(db: Database, sql: Statements) -> Writer:
         args += _record_args(record, encode(record.blob))
         for item in writes:
             args += (sid, item.field, item.seq, item.op, encode(item.blob))
+        pooled = conn.connection
+        packets.check_fits(sid, text, args, pooled.info.get(packets.LIMIT_KEY), pooled.driver_connection.escape)
         raw = conn.connection.dbapi_connection
         error = conn.dialect.loaded_dbapi.Error
         cursor = raw.cursor()
