@@ -15,7 +15,12 @@ blocks in ``XREAD`` (no polling) and stops after the run's last event; when
 Redis lost a batch it still stops, once the row says the run ended.
 
 Writes go through a blocking client (they run on the ORM thread pool, next
-to the transaction); followers use an asyncio client per event loop.
+to the transaction); followers use an asyncio client per event loop. Both
+retry a command whose connection failed, as the checkpointer does
+(:mod:`flows.engine.checkpointers.redis_retry`). A retried append after a
+lost reply is harmless: the run stream's last entry id says which events are
+already there, and those are skipped (the replay then returns 0); reads are
+only reads.
 """
 
 from __future__ import annotations
@@ -94,10 +99,12 @@ _sync_clients: dict[str, Any] = {}
 def _sync_client() -> Any:
     import redis
 
+    from flows.engine.checkpointers.redis_retry import retry_options
+
     url = flows_settings.EVENTS_REDIS_URL
     client = _sync_clients.get(url)
     if client is None:  # redis-py's pool is thread-safe and starts afresh in a forked child
-        client = _sync_clients[url] = redis.Redis.from_url(url)
+        client = _sync_clients[url] = redis.Redis.from_url(url, **retry_options(blocking=True))
     return client
 
 
@@ -120,10 +127,12 @@ def _client() -> Any:
     """The asyncio client of the running loop (a client's connections belong to one loop)."""
     import redis.asyncio
 
+    from flows.engine.checkpointers.redis_retry import retry_options
+
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        client = _clients[loop] = redis.asyncio.Redis.from_url(flows_settings.EVENTS_REDIS_URL)
+        client = _clients[loop] = redis.asyncio.Redis.from_url(flows_settings.EVENTS_REDIS_URL, **retry_options())
     return client
 
 

@@ -7,21 +7,25 @@ a missing server is a loud failure (:func:`tests.backends.service_url`).
 from __future__ import annotations
 
 import asyncio
+import operator
+import random
 import socket
 import subprocess
 import sys
 import uuid
-from typing import Any, AsyncIterator, Callable
+from typing import Annotated, Any, AsyncIterator, Callable, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis.asyncio as aioredis
 
+from flows.engine import END, START, FlowEngine
 from flows.engine.checkpointers.memory import InMemoryCheckpointer
 from flows.engine.checkpointers.redis import RedisCheckpointer, redact_url
 from flows.engine.checkpointers.types import SET, Change
 from flows.engine.errors import CheckpointerUnavailable, LeaseLost, SerializationError
 from tests.backends import service_url
+from tests.redis_servers import Relay, connections_named, private_redis
 from tests.turns import put_turns
 
 pytestmark = pytest.mark.services
@@ -130,7 +134,7 @@ def test_redact_url_masks_netloc_and_query_passwords():
 async def test_dropped_connection_mid_run_is_unavailable(make, redis_url):
     """A proxy in front of the real server goes away between two steps of a run."""
     target = urlsplit(redis_url)
-    proxy = await _Proxy.start(target.hostname or "127.0.0.1", target.port or 6379)
+    proxy = await Relay.start(target.hostname or "127.0.0.1", target.port or 6379)
     userinfo = target.netloc.rpartition("@")[0]
     via_proxy = with_netloc(redis_url, f"{userinfo + '@' if userinfo else ''}127.0.0.1:{proxy.port}")
     cp = RedisCheckpointer(via_proxy, prefix=f"t{uuid.uuid4().hex[:10]}:")
@@ -338,41 +342,228 @@ async def test_stats_match_the_in_memory_store(make):
     assert (await cp.aget_stats())["sessions"] == 2
 
 
-# ------------------------------------------------------------------ event loops
+# ------------------------------------------------------------------ retries
+#
+# The server-wide tricks (CONFIG SET timeout, CLIENT KILL TYPE normal) run on a
+# server of the test's own: the shared one serves the other xdist workers too.
 
 
-class _Proxy:
-    """A TCP relay to the real server, to cut connections on demand."""
+class Chat(TypedDict):
+    messages: Annotated[list, operator.add]
+    log: Annotated[list, operator.add]
 
-    def __init__(self, server: asyncio.AbstractServer, writers: list[asyncio.StreamWriter]) -> None:
-        self.server = server
-        self.writers = writers
-        self.port = server.sockets[0].getsockname()[1]
 
-    @classmethod
-    async def start(cls, host: str, port: int) -> "_Proxy":
-        writers: list[asyncio.StreamWriter] = []
+@pytest.fixture
+async def own_server() -> AsyncIterator[tuple[str, aioredis.Redis]]:
+    """A private server's URL, and a client to administer it (its own connection is never killed)."""
+    async with private_redis() as url:
+        admin = aioredis.Redis.from_url(url)
+        yield url, admin
+        await admin.aclose()
 
-        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            try:
-                while data := await reader.read(65536):
-                    writer.write(data)
-                    await writer.drain()
-            except ConnectionError:
-                pass
-            finally:
-                writer.close()
 
-        async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-            server_reader, server_writer = await asyncio.open_connection(host, port)
-            writers.extend((client_writer, server_writer))
-            await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer))
+async def test_a_connection_closed_by_the_server_while_idle_is_retried(own_server):
+    """``timeout 1``: the server drops the checkpointer's connections while a node awaits."""
+    url, admin = own_server
+    name = f"cp-{uuid.uuid4().hex[:8]}"
+    cp = RedisCheckpointer(f"{url}?client_name={name}", prefix="t:")
+    closed: list[bool] = []
+    idled: set[int] = set()
 
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        return cls(server, writers)
+    async def idle(state):
+        if state["messages"][-1] == "idle":
+            idled.update(await connections_named(admin, name))
+            # a real idle period: until the server has closed every connection of ours (1-2 s)
+            deadline = asyncio.get_running_loop().time() + 2.5
+            while await connections_named(admin, name) and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+            closed.append(not await connections_named(admin, name))
+        return {"log": ["idle"]}
 
-    async def stop(self) -> None:
-        self.server.close()
-        for writer in self.writers:
-            writer.close()
-        await self.server.wait_closed()
+    flow = FlowEngine(Chat, cp)
+    flow.add_node("a", lambda state: {"log": ["a"]}).add_node("idle", idle).add_node("b", lambda state: {"log": ["b"]})
+    flow.add_edge(START, "a").add_edge("a", "idle").add_edge("idle", "b").add_edge("b", END)
+    session_id = sid()
+    await admin.config_set("timeout", 1)
+    try:
+        state = await flow.invoke({"messages": ["idle"]}, session_id=session_id)
+        assert closed == [True], "the server did not close the idle connections within 2.5 s"
+        assert state == {"messages": ["idle"], "log": ["a", "idle", "b"]}
+        now = set(await connections_named(admin, name))
+        assert idled and now and now.isdisjoint(idled)  # it went on over new connections
+        # the lease was released: the session is free at once
+        again = await flow.invoke({"messages": ["quick"]}, session_id=session_id, on_busy="reject")
+        assert again == {"messages": ["idle", "quick"], "log": ["a", "idle", "b", "a", "idle", "b"]}
+        assert len(await cp.alist_all(session_id)) == 2 * 4
+    finally:
+        await admin.config_set("timeout", 0)
+        await cp.aclose()
+
+
+def chain(checkpointer, nodes: int, between: Callable[[int], Any]) -> FlowEngine:
+    """``n0 -> n1 -> ...``; node ``i`` awaits ``between(i)`` first."""
+
+    def node(i: int):
+        async def run(state):
+            await between(i)
+            return {"log": [f"n{i}"]}
+
+        return run
+
+    flow = FlowEngine(Chat, checkpointer)
+    for i in range(nodes):
+        flow.add_node(f"n{i}", node(i))
+    flow.add_edge(START, "n0")
+    for i in range(1, nodes):
+        flow.add_edge(f"n{i - 1}", f"n{i}")
+    flow.add_edge(f"n{nodes - 1}", END)
+    return flow
+
+
+async def history(cp, session_id: str) -> list[tuple]:
+    """Every checkpoint as (node, step, next, state), oldest first: what must match exactly."""
+    rows = []
+    for meta in await cp.alist_all(session_id):
+        rows.append((meta.node, meta.step, meta.next, (await cp.aget(session_id, meta.checkpoint_id)).state))
+    return rows
+
+
+async def test_connections_killed_during_a_run_are_retried(own_server):
+    """15 ``CLIENT KILL``s at random moments of a 40-node run, in flight or between calls."""
+    url, admin = own_server
+    cp = RedisCheckpointer(url, prefix="t:")
+    kills: list[asyncio.Task] = []
+
+    async def kill_soon() -> int:
+        await asyncio.sleep(random.uniform(0, 0.001))
+        return await admin.client_kill_filter(_type="normal", skipme=True)
+
+    async def between(i: int) -> None:
+        # node 2k asks for a kill; it lands during node 2k, its checkpoint write or after;
+        # node 2k+1 waits for it, so the run cannot outpace the kills
+        if i < 30 and i % 2 == 0:
+            kills.append(asyncio.create_task(kill_soon()))
+        elif i < 30:
+            await kills[-1]
+
+    reference = InMemoryCheckpointer()
+
+    async def nothing(i: int) -> None:
+        pass
+
+    session_id = sid()
+    try:
+        state = await chain(cp, 40, between).invoke({"messages": ["go"]}, session_id=session_id)
+        expected = await chain(reference, 40, nothing).invoke({"messages": ["go"]}, session_id=session_id)
+        assert state == expected == {"messages": ["go"], "log": [f"n{i}" for i in range(40)]}
+        assert len(kills) == 15 and all(kill.result() >= 1 for kill in kills)  # every kill cut a connection
+        assert await history(cp, session_id) == await history(reference, session_id)
+        lease = await cp.aacquire(session_id, on_busy="reject")  # released at the end
+        await cp.arelease(lease)
+    finally:
+        await cp.aclose()
+
+
+async def _prime(cp: RedisCheckpointer) -> None:
+    """Loads every script, so the next call of one is a single EVALSHA (never NOSCRIPT first)."""
+    link = cp._link()
+    for script in link.scripts.values():
+        await link.client.script_load(script.script)
+
+
+@pytest.fixture
+async def relayed(redis_url) -> AsyncIterator[tuple[RedisCheckpointer, Relay]]:
+    """A checkpointer that reaches the shared server through a :class:`Relay`."""
+    target = urlsplit(redis_url)
+    relay = await Relay.start(target.hostname or "127.0.0.1", target.port or 6379)
+    userinfo = target.netloc.rpartition("@")[0]
+    cp = RedisCheckpointer(with_netloc(redis_url, f"{userinfo + '@' if userinfo else ''}127.0.0.1:{relay.port}"),
+                           prefix=f"t{uuid.uuid4().hex[:10]}:")
+    await _prime(cp)
+    yield cp, relay
+    await cp.aclose()
+    await relay.stop()
+
+
+def lose_reply(cp: RedisCheckpointer, relay: Relay, script: str) -> None:
+    """The next call of ``script`` runs on the server, but its reply is lost with its connection."""
+    relay.drop_reply_to = cp._link().scripts[script].sha.encode()
+
+
+async def put(cp: RedisCheckpointer, lease, parent, value: int):
+    return await cp.aput(lease, parent=parent, state={"x": value}, changes={"x": Change(SET, value)},
+                         run_id="r", node="n", step=value)
+
+
+async def test_an_acquire_whose_reply_was_lost_gets_its_own_lease(relayed):
+    cp, relay = relayed
+    session_id = sid()
+    lose_reply(cp, relay, "acquire")
+    lease = await cp.aacquire(session_id, on_busy="reject")  # the replay finds its own lease, not "busy"
+    assert relay.dropped == 1
+    await put(cp, lease, None, 1)
+    await cp.arelease(lease)
+    assert (await cp.aget(session_id)).state == {"x": 1}
+
+
+async def test_a_write_whose_reply_was_lost_is_stored_once(relayed):
+    cp, relay = relayed
+    session_id = sid()
+    lease = await cp.aacquire(session_id)
+    first = await put(cp, lease, None, 1)
+    lose_reply(cp, relay, "write")
+    second = await put(cp, lease, first, 2)
+    assert relay.dropped == 1
+    third = await put(cp, lease, second, 3)
+    await cp.arelease(lease)
+    assert [meta.checkpoint_id for meta in await cp.alist_all(session_id)] == [
+        first.checkpoint_id, second.checkpoint_id, third.checkpoint_id]
+    assert [(await cp.aget(session_id, meta.checkpoint_id)).state for meta in (first, second, third)] == [
+        {"x": 1}, {"x": 2}, {"x": 3}]
+    assert (await cp.aget_stats())["writes"] == 3  # one member per write, none doubled
+
+
+async def test_a_prune_whose_reply_was_lost_deletes_what_it_should(relayed):
+    cp, relay = relayed
+    session_id = sid()
+    await put_turns(cp, session_id, 5)
+    lose_reply(cp, relay, "delete")
+    assert await cp.aprune(session_id, keep=2) == 3
+    assert relay.dropped == 1
+    assert len(await cp.alist_all(session_id)) == 2
+    assert (await cp.aget(session_id)).state == {"messages": [f"m{i}" for i in range(5)], "turn": 4}
+
+
+async def test_a_session_delete_whose_reply_was_lost_succeeds(relayed):
+    cp, relay = relayed
+    session_id = sid()
+    await put_turns(cp, session_id, 3)
+    lose_reply(cp, relay, "delete_session")
+    assert await cp.adelete(session_id) == 3  # the replay finds its own mark: no LeaseLost
+    assert relay.dropped == 1
+    assert await cp.aget(session_id) is None and await cp.alist_all(session_id) == []
+    await put_turns(cp, session_id, 1)  # the session starts afresh, free at once
+    assert (await cp.aget(session_id)).state == {"messages": ["m0"], "turn": 0}
+    assert (await cp.aget_stats())["sessions"] == 1
+
+
+async def test_a_release_whose_reply_was_lost_frees_the_session(relayed):
+    cp, relay = relayed
+    session_id = sid()
+    await put_turns(cp, session_id, 1)
+    lease = await cp.aacquire(session_id)
+    lose_reply(cp, relay, "release")
+    await cp.arelease(lease)
+    assert relay.dropped == 1
+    await cp.arelease(await cp.aacquire(session_id, on_busy="reject"))
+
+
+async def test_a_renew_whose_reply_was_lost_keeps_the_lease(relayed):
+    cp, relay = relayed
+    session_id = sid()
+    lease = await cp.aacquire(session_id)
+    lose_reply(cp, relay, "renew")
+    assert await cp._renew(lease, 30)
+    assert relay.dropped == 1
+    await put(cp, lease, None, 1)
+    await cp.arelease(lease)

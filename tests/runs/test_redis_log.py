@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import redis.asyncio as aioredis
 from django.test import AsyncClient
 
 from flows import registry
@@ -16,6 +18,7 @@ from flows.runs.execution import execute
 from flows.runs.stopping import mark_stop
 from tests.api.conftest import session_url
 from tests.backends import service_url
+from tests.redis_servers import Relay, private_redis
 
 
 @pytest.fixture(autouse=True)
@@ -150,3 +153,54 @@ async def test_a_socket_without_a_crossing_channel_layer_follows_the_redis_log(a
     assert kinds == ["run_started", "node_started", "node_finished", "run_finished"]
     await ws.disconnect()
 
+
+
+# -- a lost connection: the log retries, as the checkpointer does ---------------------------------
+
+
+def via(relay: Relay) -> str:
+    target = urlsplit(service_url("redis"))
+    userinfo = target.netloc.rpartition("@")[0]
+    return urlunsplit((target.scheme, f"{userinfo + '@' if userinfo else ''}127.0.0.1:{relay.port}",
+                       target.path, target.query, ""))
+
+
+async def test_an_append_whose_reply_was_lost_writes_its_batch_once(settings):
+    target = urlsplit(service_url("redis"))
+    relay = await Relay.start(target.hostname or "127.0.0.1", target.port or 6379)
+    settings.FLOWS = {**settings.FLOWS, "EVENTS_REDIS_URL": via(relay)}
+    key = redis_log.RunKey("chat", "r9", "run-lost")
+    try:
+        relay.drop_reply_to = b"XREVRANGE"  # the append script's text: the server runs it, the reply is lost
+        batch = [(1, "run_started", "{}"), (2, "node_started", "{}")]
+        assert await asyncio.to_thread(redis_log.append, key, batch) == 0  # the replay found both there
+        assert relay.dropped == 1
+        assert await asyncio.to_thread(redis_log.append, key, [(3, "run_finished", "{}")]) == 1
+        assert [row[:2] for row in await redis_log.read_run(key, 0)] == [
+            (1, "run_started"), (2, "node_started"), (3, "run_finished")]
+        assert await redis_log.newest_in_session("chat", "r9") == 3  # the session's stream has each once too
+    finally:
+        await redis_log._client().aclose()
+        await relay.stop()
+
+
+async def test_the_log_and_a_blocked_follower_come_back_after_their_connections_are_killed(settings):
+    async with private_redis() as url:
+        settings.FLOWS = {**settings.FLOWS, "EVENTS_REDIS_URL": url}
+        admin = aioredis.Redis.from_url(url)
+        key = redis_log.RunKey("chat", "r10", "run-killed")
+        try:
+            await asyncio.to_thread(redis_log.append, key, [(1, "run_started", "{}")])
+            waiting = asyncio.ensure_future(redis_log.wait_for_run(key, 1, 3.0))
+            deadline = asyncio.get_running_loop().time() + 10
+            while not any("b" in client["flags"] for client in await admin.client_list()):  # blocked in XREAD
+                assert asyncio.get_running_loop().time() < deadline, "the follower never blocked"
+                await asyncio.sleep(0.01)
+            assert await admin.client_kill_filter(_type="normal", skipme=True) == 2  # the writer's, the follower's
+            await asyncio.to_thread(redis_log.append, key, [(2, "node_started", "{}"), (3, "run_finished", "{}")])
+            assert [row[:2] for row in await asyncio.wait_for(waiting, 10)] == [(2, "node_started"),
+                                                                                (3, "run_finished")]
+            assert [row[0] for row in await redis_log.read_run(key, 0)] == [1, 2, 3]
+        finally:
+            await redis_log._client().aclose()
+            await admin.aclose()

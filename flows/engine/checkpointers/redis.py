@@ -12,7 +12,8 @@ hash tag: every key of a session lives in one cluster slot)::
     flows:{S}                hash    head (checkpoint id), seq (highest seq written),
                                      t (last write, server ms), tok (fencing token of the
                                      last lease), exp (lease deadline, server ms; 0 = released),
-                                     req (id of the acquire call that took the lease)
+                                     req (id of the acquire call that took the lease),
+                                     del (token of the lease that deleted the session)
     flows:{S}:cp             hash    checkpoint id -> record (header + encoded metadata)
     flows:{S}:seq            zset    checkpoint id scored by seq (ordering, counting)
     flows:{S}:fields         set     names of the fields that have writes
@@ -29,6 +30,32 @@ token is never reused, even after the session was deleted or expired. A
 write is refused unless the session's token is the writer's and the lease
 was not released — a lease that lapsed but was not taken over still writes,
 as with every other backend.
+
+Retries (:mod:`.redis_retry`): a command whose connection fails (closed by the
+server while idle, killed, timed out) is sent again on a new connection, up to
+3 more times with backoff. When only the reply was lost, the server runs the
+script twice, so every script gives the same outcome when run again right
+after itself with the same arguments (the caller waits for the reply, so
+nothing of its own comes in between but a lease renewal, which only moves the
+deadline):
+
+* reads, ``renew`` (sets the same deadline again) and ``release`` (the lease is
+  already released, or the session hash already gone: nothing changes) are
+  idempotent;
+* ``acquire`` finds the lease held under its own request id and returns the
+  same grant instead of "busy";
+* ``write`` rewrites the same record under the same id and seq, the same
+  members of the same zsets and sets (no duplicates), the same head;
+* ``delete`` removes what is already removed and sets the same head;
+* ``delete_session`` leaves a mark (``del``: its token) in a released session
+  hash, so its replay succeeds instead of finding the lease gone.
+
+Between the two runs another worker may take the lease over (only once the
+lease expired, or with ``on_busy="interrupt"``/``"rollback"``). The replay is then
+fenced out like any late write: ``LeaseLost``, although the first run did
+land, as it could have landed just before the take-over; what it wrote is a
+whole checkpoint under a lease that was valid, and the new holder read the
+head after it.
 
 TTL: with ``ttl`` every key of a session gets the same ``PEXPIREAT`` at each
 write (``now + ttl``), never earlier than the deadline of a held lease, so
@@ -59,6 +86,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ..errors import CheckpointerUnavailable, LeaseLost
 from .base import SESSION_ID_PATTERN, BaseCheckpointer, WriteRange
+from .redis_retry import retry_options
 from .types import EXTEND, SET, Lease, LeaseGrant, StoredCheckpoint, StoredWrite
 
 #: Errors meaning "the server cannot serve us": turned into CheckpointerUnavailable.
@@ -125,7 +153,7 @@ end
 _ACQUIRE = """
 local base = KEYS[1]
 local now = now_ms()
-local state = redis.call('HMGET', base, 'exp', 'head', 'seq', 'req', 'tok')
+local state = redis.call('HMGET', base, 'exp', 'head', 'seq', 'req', 'tok', 'del')
 local token = tonumber(state[5])
 if state[1] and tonumber(state[1]) > now and (ARGV[4] ~= '1' or state[4] == ARGV[3]) then
   if state[4] ~= ARGV[3] then return false end
@@ -133,6 +161,7 @@ else
   token = redis.call('INCR', KEYS[2])
   local deadline = now + tonumber(ARGV[1])
   redis.call('HSET', base, 'tok', int(token), 'exp', int(deadline), 'req', ARGV[3])
+  if state[6] then redis.call('HDEL', base, 'del') end
   outlive(base, tonumber(ARGV[2]), deadline)
 end
 local record = false
@@ -267,9 +296,17 @@ return 1
 """
 
 # KEYS: base. ARGV: token. -> 1 | 0 (fenced)
+# What is left is a released lease marked 'del' with the deleting token (until
+# the lease is released or taken again, a minute at most): a replay of this
+# call, after its reply was lost, finds its own mark and succeeds instead of
+# raising LeaseLost.
 _DELETE_SESSION = """
-if not held(KEYS[1], ARGV[1]) then return 0 end
-drop(KEYS[1])
+local base = KEYS[1]
+if redis.call('HGET', base, 'del') == ARGV[1] then return 1 end
+if not held(base, ARGV[1]) then return 0 end
+drop(base)
+redis.call('HSET', base, 'tok', ARGV[1], 'exp', '0', 'del', ARGV[1])
+redis.call('PEXPIRE', base, 60000)
 return 1
 """
 
@@ -368,7 +405,7 @@ class RedisCheckpointer(BaseCheckpointer):
                 # a client keeps its loop alive, so dead loops must be dropped by hand
                 for dead in [other for other in self._links if other.is_closed()]:
                     del self._links[dead]
-                client = Redis.from_url(self.redis_url, socket_connect_timeout=5.0)
+                client = Redis.from_url(self.redis_url, socket_connect_timeout=5.0, **retry_options())
                 scripts = {
                     name: client.register_script(_PRELUDE + source)
                     for name, source in _SCRIPTS.items()
