@@ -26,7 +26,7 @@ import threading
 import time
 import weakref
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any, Callable, Iterable, Mapping, TypeVar
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import connections, models
@@ -254,6 +254,7 @@ class DjangoCheckpointer(BaseCheckpointer):
         head: StoredCheckpoint,
         drop_ids: set[str] | None = None,
         keep_ids: set[str] | None = None,
+        add_writes: Sequence[StoredWrite] = (),
     ) -> None:
         await self._run(
             self.store.delete,
@@ -264,6 +265,7 @@ class DjangoCheckpointer(BaseCheckpointer):
             head_status=self.status_of(head),
             drop_ids=drop_ids,
             keep_ids=keep_ids,
+            add_writes=add_writes,
         )
 
     async def _delete_session(self, lease: Lease) -> None:

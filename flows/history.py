@@ -114,12 +114,5 @@ async def _page_writes(
     """The decoded writes of the page's checkpoints, by seq (one store read)."""
     seqs = {meta.seq for meta in page}
     fields = {name for meta in page for name in meta.bases}
-    lo, hi = min(seqs), max(seqs)
-    # the store primitive: this page needs exactly these seqs, which no public read returns
-    raw = await checkpointer._read_writes(session_id, {name: (lo, hi) for name in fields})
-    decode, loads = checkpointer.codec.decode, serializer.loads
-    by_seq: dict[int, list[tuple[str, str, Any]]] = {}
-    for write in raw:
-        if write.seq in seqs:
-            by_seq.setdefault(write.seq, []).append((write.field, write.op, loads(decode(write.blob))))
-    return by_seq
+    found = await checkpointer.aread_writes(session_id, fields, min(seqs), max(seqs), serializer)
+    return {seq: writes for seq, writes in found.items() if seq in seqs}

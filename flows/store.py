@@ -21,13 +21,14 @@ from django.db.models import BooleanField, DateTimeField, ExpressionWrapper, F, 
 from django.db.models.functions import Length, Now
 
 from flows.engine.checkpointers.base import WriteRange
-from flows.engine.checkpointers.types import LeaseGrant, StoredCheckpoint, StoredWrite
+from flows.engine.checkpointers.delta import window_start
+from flows.engine.checkpointers.types import CHUNK, LeaseGrant, StoredCheckpoint, StoredWrite
 from flows.engine.errors import LeaseLost
 
 #: The checkpoint columns a ``StoredCheckpoint`` is built from, in its field order.
 RECORD_FIELDS = ("checkpoint_id", "seq", "parent_id", "created_at", "run_id", "node", "blob")
 #: Chunk size for ``IN`` lists and ``OR``-ed ranges (SQLite's parameter limit).
-CHUNK = 500
+BATCH = 500
 
 
 def _later(seconds: float) -> ExpressionWrapper:
@@ -65,7 +66,7 @@ def _record(session_id: str, row: Sequence[Any]) -> StoredCheckpoint:
     )
 
 
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+def _batches(items: Sequence[Any], size: int = BATCH) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -238,13 +239,13 @@ class OrmStore:
                     )
                 ]
             )
-            if writes:
-                self.Write._default_manager.using(self.using).bulk_create(
-                    [
-                        self.Write(session_id=session_pk, seq=w.seq, field=w.field, op=w.op, blob=w.blob)
-                        for w in writes
-                    ]
-                )
+            self._add_writes(session_pk, writes)
+
+    def _add_writes(self, session_pk: int, writes: Sequence[StoredWrite]) -> None:
+        if writes:
+            self.Write._default_manager.using(self.using).bulk_create(
+                [self.Write(session_id=session_pk, seq=w.seq, field=w.field, op=w.op, blob=w.blob) for w in writes]
+            )
 
     # ------------------------------------------------------------------ reading
 
@@ -277,6 +278,8 @@ class OrmStore:
         wanted = Q()
         for name, (lo, hi) in ranges.items():
             wanted |= Q(field=name, seq__gte=lo, seq__lte=hi)
+            # the chunk that may cover lo, begun earlier in its window
+            wanted |= Q(field=name, op=CHUNK, seq__gte=window_start(lo), seq__lt=lo)
         rows = (
             self.Write._default_manager.using(self.using)
             .filter(self._alive("session__"), session__flow_name=self.flow_name, session__session_id=session_id)
@@ -349,6 +352,7 @@ class OrmStore:
         head_status: str,
         drop_ids: set[str] | None,
         keep_ids: set[str] | None,
+        add_writes: Sequence[StoredWrite] = (),
     ) -> None:
         checkpoints = self.Checkpoint._default_manager.using(self.using).filter(session_id=session_pk)
         writes = self.Write._default_manager.using(self.using).filter(session_id=session_pk)
@@ -358,14 +362,15 @@ class OrmStore:
             deleted = 0
             if keep_ids is not None:
                 deleted += checkpoints.exclude(checkpoint_id__in=list(keep_ids)).delete()[1].get(label, 0)
-            for chunk in _chunks(sorted(drop_ids or ())):
-                deleted += checkpoints.filter(checkpoint_id__in=chunk).delete()[1].get(label, 0)
-            for chunk in _chunks(list(drop_writes)):
+            for batch in _batches(sorted(drop_ids or ())):
+                deleted += checkpoints.filter(checkpoint_id__in=batch).delete()[1].get(label, 0)
+            for batch in _batches(list(drop_writes)):
                 doomed = Q()
-                for name, lo, hi in chunk:
+                for name, lo, hi in batch:
                     span = Q(seq__gte=lo, seq__lte=hi)
                     doomed |= span if name is None else span & Q(field=name)
                 writes.filter(doomed).delete()
+            self._add_writes(session_pk, add_writes)
             if deleted:
                 self.Session._default_manager.using(self.using).filter(pk=session_pk).update(
                     checkpoint_count=F("checkpoint_count") - deleted

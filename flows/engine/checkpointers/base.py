@@ -50,6 +50,8 @@ from ..values import NotReadOnly, fresh, frozen, read_only
 from .readcache import MUTABLE, READ_ONLY, SCALARS, ReadCache
 from .retention import WriteRange, runs, unneeded_writes
 from .types import (
+    CHUNK,
+    EXTEND,
     SET,
     Change,
     Checkpoint,
@@ -305,11 +307,76 @@ class BaseCheckpointer(ABC):
         await self._write(lease, record, writes)
         lease.head = record
         lease.last_seq = seq
+        if seq % delta.SPAN == 0:
+            await self._compact(lease, meta)
         if self._retain_every and meta.depth > self.max_checkpoints_per_session and (
             meta.depth % self._retain_every == 0
         ):
             await self._retain(lease, keep=self.max_checkpoints_per_session, cutoff=None)
         return meta
+
+    async def _compact(self, lease: Lease, meta: CheckpointMetadata) -> None:
+        """Replaces each field's run of extends in the window just completed by one chunk (:mod:`.delta`).
+
+        Only makes reads cheaper: when the store cannot be reached it is left
+        for good, and every read stays exact either way.
+        """
+        hi = meta.seq - 1
+        lo = delta.window_start(hi)
+        decode, encode = self.codec.decode, self.codec.encode
+        try:
+            writes = await self._read_writes(lease.session_id, {name: (lo, hi) for name in meta.bases})
+            runs_of: dict[str, list[StoredWrite]] = {}
+            done: set[str] = set()  # compacted already (a retried call)
+            for write in writes:
+                run = runs_of.setdefault(write.field, [])
+                if write.op == EXTEND:
+                    run.append(write)
+                else:  # a set starts the run over
+                    run.clear()
+                    if write.op == CHUNK:
+                        done.add(write.field)
+            drops: list[WriteRange] = []
+            chunks: list[StoredWrite] = []
+            for name, run in runs_of.items():
+                if len(run) < 2 or name in done:
+                    continue
+                blob = delta.chunk([(write.seq, decode(write.blob)) for write in run])
+                if blob is not None:
+                    drops.append((name, run[0].seq, hi))
+                    chunks.append(StoredWrite(run[0].seq, name, CHUNK, encode(blob)))
+            if chunks:
+                assert lease.head is not None
+                await self._delete(lease, drop_writes=drops, head=lease.head, add_writes=chunks)
+        except CheckpointerUnavailable as error:
+            logger.warning("could not compact session %r: %s", lease.session_id, error)
+
+    async def aread_writes(
+        self,
+        session_id: str,
+        fields: Iterable[str],
+        lo: int,
+        hi: int,
+        serializer: JsonSerializer = DEFAULT_SERIALIZER,
+    ) -> dict[int, list[tuple[str, str, Any]]]:
+        """What the checkpoints at seqs ``lo..hi`` wrote, decoded: ``{seq: [(field, op, value)]}``.
+
+        For views of a page of history (what each step changed), in one read.
+        """
+        validate_session_id(session_id)
+        query = {name: (lo, hi) for name in fields}
+        decode, loads = self.codec.decode, serializer.loads
+        by_seq: dict[int, list[tuple[str, str, Any]]] = {}
+        for write in await self._read_writes(session_id, query) if query else []:
+            if write.op == CHUNK:
+                found = [(seq, EXTEND, raw) for seq, raw in delta.chunk_writes(decode(write.blob), lo, hi)]
+            elif lo <= write.seq <= hi:
+                found = [(write.seq, write.op, decode(write.blob))]
+            else:
+                continue
+            for seq, op, raw in found:
+                by_seq.setdefault(seq, []).append((write.field, op, loads(raw)))
+        return by_seq
 
     # ------------------------------------------------------------------ reading
 
@@ -441,10 +508,18 @@ class BaseCheckpointer(ABC):
         by_field: dict[str, list[tuple[str, bytes]]] = {}
         changes: dict[str, Change] = {}
         for write in writes:
-            raw = decode(write.blob)
-            if write.seq == seq and write.field in wanted:
-                changes[write.field] = Change(write.op, loads(raw))
-            by_field.setdefault(write.field, []).append((write.op, raw))
+            name, raw = write.field, decode(write.blob)
+            lo, hi = ranges[name]
+            if write.op == CHUNK:
+                if name in wanted:
+                    for _, own in delta.chunk_writes(raw, seq, seq):
+                        changes[name] = Change(EXTEND, loads(own))
+                for _, op, piece in delta.pieces(CHUNK, write.seq, raw, lo, hi):
+                    by_field.setdefault(name, []).append((op, piece))
+            elif lo <= write.seq <= hi:
+                if write.seq == seq and name in wanted:
+                    changes[name] = Change(write.op, loads(raw))
+                by_field.setdefault(name, []).append((write.op, raw))
         state: dict[str, Any] = {}
         for name, base in meta.bases.items():
             hit = hits.get(name)
@@ -679,7 +754,9 @@ class BaseCheckpointer(ABC):
     async def _read_writes(
         self, session_id: str, ranges: Mapping[str, tuple[int, int]]
     ) -> list[StoredWrite]:
-        """The writes of each field with ``lo <= seq <= hi``, in seq order per field."""
+        """The writes of each field with ``lo <= seq <= hi``, in seq order per field, each field's
+        led by its chunk that begins before ``lo`` in ``lo``'s window, if there is one
+        (:func:`.delta.window_start`): it may hold writes of the range."""
 
     @abstractmethod
     async def _read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:
@@ -702,10 +779,12 @@ class BaseCheckpointer(ABC):
         head: StoredCheckpoint,
         drop_ids: set[str] | None = None,
         keep_ids: set[str] | None = None,
+        add_writes: Sequence[StoredWrite] = (),
     ) -> None:
         """Atomically (and fenced like :meth:`_write`) deletes the records in
         ``drop_ids`` — or, with ``keep_ids``, every record not in it — and the
-        writes in ``drop_writes``, and points the session's head at ``head``.
+        writes in ``drop_writes``, then stores ``add_writes`` (chunks replacing
+        some of them), and points the session's head at ``head``.
         """
 
     @abstractmethod

@@ -3,14 +3,29 @@
 A field that only grew (a list with items appended, a string with text appended)
 is written as ``extend`` with the new part; anything else as ``set``. Reading a
 field folds its last ``set`` with the ``extend`` writes after it.
+
+Chunks keep reading a long history cheap: once a window of ``SPAN`` seqs is
+complete, each field's run of consecutive ``extend`` writes in it is replaced by
+one ``chunk`` write, stored at the run's first seq. A chunk holds the JSON
+bodies of its extends joined into one array (or string), and a header line of
+``[seq, start, end]`` byte offsets per extend, so a read that needs only some of
+them (an older checkpoint, a reader whose cache covers the first ones) slices
+the bytes without parsing them. A run of extends always belongs to one line of
+history (a fork writes every field in full), so a chunk never mixes branches.
+Readers widen a range's lower bound to its window's start (:func:`window_start`)
+so they find a chunk that begins before the range but covers part of it.
 """
 
 from __future__ import annotations
 
+import json
 import operator
 from typing import Any, Callable, Iterable
 
-from .types import EXTEND, SET, Change
+from .types import CHUNK, EXTEND, SET, Change
+
+#: seqs per compaction window
+SPAN = 64
 
 _MISSING = object()
 
@@ -98,6 +113,69 @@ def extend_cached(
         added, kind = adopt(loads(b"[" + b",".join(parts) + b"]") if parts else [])
         return prefix + added, kind
     return adopt(fold([(SET, list(prefix))] + [(op, loads(raw)) for op, raw in writes]))
+
+
+def window_start(seq: int) -> int:
+    """The first seq of ``seq``'s compaction window."""
+    return seq - seq % SPAN
+
+
+def chunk(extends: list[tuple[int, bytes]]) -> bytes | None:
+    """One chunk of a field's consecutive extends ``(seq, raw JSON)``, oldest first.
+
+    ``None`` when they are not all lists or all strings (nothing to gain).
+    """
+    opening = extends[0][1][:1]
+    if opening not in (b"[", b'"') or any(raw[:1] != opening for _, raw in extends):
+        return None
+    separator = b"," if opening == b"[" else b""
+    header, bodies, position = [], [], 0
+    for seq, raw in extends:
+        body = raw[1:-1]
+        if body and bodies and separator:
+            bodies.append(separator)
+            position += 1
+        header.append([seq, position, position + len(body)])
+        if body:
+            bodies.append(body)
+            position += len(body)
+    closing = b"]" if opening == b"[" else b'"'
+    return json.dumps(header, separators=(",", ":")).encode() + b"\n" + opening + b"".join(bodies) + closing
+
+
+def pieces(op: str, seq: int, raw: bytes, lo: int, hi: int) -> list[tuple[int, str, bytes]]:
+    """What one stored write holds for seqs ``lo..hi``: ``(seq, op, raw)`` pieces, oldest first.
+
+    A plain write is itself or nothing; a chunk gives one ``extend`` of what it
+    holds in that range (at the range's last seq in it).
+    """
+    if op != CHUNK:
+        return [(seq, op, raw)] if lo <= seq <= hi else []
+    if lo <= seq and window_start(seq) + SPAN - 1 <= hi:  # all of it: a chunk ends within its window
+        return [(hi, EXTEND, raw.partition(b"\n")[2])]
+    inside, data = _chunk_parts(raw, lo, hi)
+    if not inside:
+        return []
+    return [(inside[-1][0], EXTEND, _slice(data, inside))]
+
+
+def chunk_writes(raw: bytes, lo: int, hi: int) -> list[tuple[int, bytes]]:
+    """A chunk's extends with ``lo <= seq <= hi``, one ``(seq, raw)`` each."""
+    inside, data = _chunk_parts(raw, lo, hi)
+    return [(part[0], _slice(data, [part])) for part in inside]
+
+
+def _chunk_parts(raw: bytes, lo: int, hi: int) -> tuple[list[list[int]], bytes]:
+    header, _, data = raw.partition(b"\n")
+    return [part for part in json.loads(header) if lo <= part[0] <= hi], data
+
+
+def _slice(data: bytes, parts: list[list[int]]) -> bytes:
+    """The parts' items (or text) as one JSON value; ``data`` is the whole chunk's."""
+    filled = [part for part in parts if part[2] > part[1]]
+    if not filled:
+        return data[:1] + data[-1:]
+    return data[:1] + data[1 + filled[0][1] : 1 + filled[-1][2]] + data[-1:]
 
 
 MISSING = _MISSING

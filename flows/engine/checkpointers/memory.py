@@ -12,11 +12,12 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 from ..errors import LeaseLost
 from .base import BaseCheckpointer, WriteRange
-from .types import Lease, LeaseGrant, StoredCheckpoint, StoredWrite
+from .delta import window_start
+from .types import CHUNK, Lease, LeaseGrant, StoredCheckpoint, StoredWrite
 
 
 @dataclass
@@ -172,6 +173,13 @@ class InMemoryCheckpointer(BaseCheckpointer):
                     continue
                 start = bisect.bisect_left(log.seqs, lo)
                 stop = bisect.bisect_right(log.seqs, hi)
+                first = window_start(lo)
+                for before in range(start - 1, -1, -1):  # the chunk that may cover lo
+                    if log.seqs[before] < first:
+                        break
+                    if log.writes[before].op == CHUNK:
+                        found.append(log.writes[before])
+                        break
                 found.extend(log.writes[start:stop])
             return found
 
@@ -210,6 +218,7 @@ class InMemoryCheckpointer(BaseCheckpointer):
         head: StoredCheckpoint,
         drop_ids: set[str] | None = None,
         keep_ids: set[str] | None = None,
+        add_writes: Sequence[StoredWrite] = (),
     ) -> None:
         with self._mutex:
             session = self._held(lease)
@@ -227,6 +236,11 @@ class InMemoryCheckpointer(BaseCheckpointer):
                     session.fields[name] = _FieldLog([w.seq for w in kept], kept)
                 else:
                     del session.fields[name]
+            for write in add_writes:
+                log = session.fields.setdefault(write.field, _FieldLog())
+                at = bisect.bisect_left(log.seqs, write.seq)
+                log.seqs.insert(at, write.seq)
+                log.writes.insert(at, write)
             session.head = head
             session.touched = time.monotonic()
 

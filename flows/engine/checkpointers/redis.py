@@ -71,7 +71,7 @@ import os
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 try:
@@ -86,8 +86,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ..errors import CheckpointerUnavailable, LeaseLost
 from .base import SESSION_ID_PATTERN, BaseCheckpointer, WriteRange
+from .delta import window_start
 from .redis_retry import retry_options
-from .types import EXTEND, SET, Lease, LeaseGrant, StoredCheckpoint, StoredWrite
+from .types import CHUNK, EXTEND, SET, Lease, LeaseGrant, StoredCheckpoint, StoredWrite
 
 #: Errors meaning "the server cannot serve us": turned into CheckpointerUnavailable.
 #: (Authentication errors are ConnectionError subclasses in redis-py.)
@@ -99,8 +100,8 @@ _UNAVAILABLE = (
     redis_errors.NoPermissionError,
     redis_errors.AuthenticationWrongNumberOfArgsError,
 )
-_OPS = {SET: b"s", EXTEND: b"e"}
-_OP_NAMES = {ord("s"): SET, ord("e"): EXTEND}
+_OPS = {SET: b"s", EXTEND: b"e", CHUNK: b"c"}
+_OP_NAMES = {ord("s"): SET, ord("e"): EXTEND, ord("c"): CHUNK}
 _STATS_BATCH = 200
 
 # --------------------------------------------------------------------------- Lua
@@ -231,8 +232,18 @@ return redis.call('HGET', KEYS[1] .. ':cp', head)
 # KEYS: base. ARGV: (field, lo, hi) triples. -> one array of members per triple
 _READ_WRITES = """
 local out = {}
-for i = 1, #ARGV, 3 do
-  out[#out + 1] = redis.call('ZRANGEBYSCORE', KEYS[1] .. ':w:' .. ARGV[i], ARGV[i + 1], ARGV[i + 2])
+for i = 1, #ARGV, 4 do
+  local key = KEYS[1] .. ':w:' .. ARGV[i]
+  local found = redis.call('ZRANGEBYSCORE', key, ARGV[i + 1], ARGV[i + 2])
+  -- the chunk that may cover the range's start, begun earlier in its window (ARGV[i + 3])
+  for _, member in ipairs(redis.call('ZREVRANGEBYSCORE', key, '(' .. ARGV[i + 1], ARGV[i + 3])) do
+    local colon = string.find(member, ':', 1, true)
+    if string.sub(member, colon + 1, colon + 1) == 'c' then
+      table.insert(found, 1, member)
+      break
+    end
+  end
+  out[#out + 1] = found
 end
 return out
 """
@@ -276,7 +287,8 @@ else
   for i = 6, 5 + n do redis.call('HDEL', cp, ARGV[i]) redis.call('ZREM', order, ARGV[i]) end
 end
 local fields = redis.call('SMEMBERS', base .. ':fields')
-for i = 6 + n, #ARGV, 3 do
+local ranges = tonumber(ARGV[6 + n])
+for i = 7 + n, 6 + n + 3 * ranges, 3 do
   if ARGV[i] == '*' then
     for _, name in ipairs(fields) do
       redis.call('ZREMRANGEBYSCORE', base .. ':w:' .. name, ARGV[i + 1], ARGV[i + 2])
@@ -284,6 +296,9 @@ for i = 6 + n, #ARGV, 3 do
   else
     redis.call('ZREMRANGEBYSCORE', base .. ':w:' .. string.sub(ARGV[i], 2), ARGV[i + 1], ARGV[i + 2])
   end
+end
+for i = 7 + n + 3 * ranges, #ARGV, 3 do  -- writes that replace some of the dropped ones (chunks)
+  redis.call('ZADD', base .. ':w:' .. ARGV[i], ARGV[i + 1], ARGV[i + 2])
 end
 for _, name in ipairs(fields) do
   if redis.call('EXISTS', base .. ':w:' .. name) == 0 then redis.call('SREM', base .. ':fields', name) end
@@ -490,7 +505,7 @@ class RedisCheckpointer(BaseCheckpointer):
             return []
         args: list[Any] = []
         for name, (lo, hi) in ranges.items():
-            args += (name, lo, hi)
+            args += (name, lo, hi, window_start(lo))
         replies = await self._run("read_writes", [self._base(session_id)], args)
         return [
             _unpack_write(name, member)
@@ -521,12 +536,16 @@ class RedisCheckpointer(BaseCheckpointer):
         head: StoredCheckpoint,
         drop_ids: set[str] | None = None,
         keep_ids: set[str] | None = None,
+        add_writes: Sequence[StoredWrite] = (),
     ) -> None:
         ids = sorted(keep_ids if keep_ids is not None else drop_ids or ())
         mode = "keep" if keep_ids is not None else "drop"
-        args: list[Any] = [lease.token, self._ttl_ms, head.checkpoint_id, mode, len(ids), *ids]
-        for name, lo, hi in drop_writes:
+        ranges = list(drop_writes)
+        args: list[Any] = [lease.token, self._ttl_ms, head.checkpoint_id, mode, len(ids), *ids, len(ranges)]
+        for name, lo, hi in ranges:
             args += ("*" if name is None else f"={name}", lo, hi)
+        for write in add_writes:
+            args += (write.field, write.seq, _pack_write(write))
         if not await self._run("delete", [self._base(lease.session_id)], args):
             raise _lease_lost(lease)
 

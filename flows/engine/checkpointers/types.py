@@ -8,6 +8,8 @@ from typing import Any, Mapping, NamedTuple
 
 SET = "set"
 EXTEND = "extend"
+#: a run of one field's consecutive ``extend`` writes stored as one (see :mod:`.delta`)
+CHUNK = "chunk"
 
 
 class Change(NamedTuple):

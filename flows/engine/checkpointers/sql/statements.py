@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..types import CHUNK
 from .schema import Tables
 
 NOW = {
@@ -218,7 +219,8 @@ class Statements:
         )
 
     def read_writes(self, count: int) -> Select[Any]:
-        """The writes of ``count`` fields, each within its own seq range, in one query."""
+        """The writes of ``count`` fields, each within its own seq range (and the chunk
+        covering its start), in one query."""
         size = padded(count)
         query = self._read_writes.get(size)
         if query is None:
@@ -228,6 +230,14 @@ class Statements:
                     w.c.field == bindparam(f"f{i}"),
                     w.c.seq >= bindparam(f"lo{i}", type_=BigInteger),
                     w.c.seq <= bindparam(f"hi{i}", type_=BigInteger),
+                )
+                for i in range(size)
+            ] + [  # the chunk that may cover lo, begun earlier in its window
+                and_(
+                    w.c.field == bindparam(f"f{i}"),
+                    w.c.op == CHUNK,
+                    w.c.seq >= bindparam(f"w{i}", type_=BigInteger),
+                    w.c.seq < bindparam(f"lo{i}", type_=BigInteger),
                 )
                 for i in range(size)
             ]

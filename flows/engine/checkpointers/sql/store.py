@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Insert, bindparam, func, insert
 
 from ...errors import LeaseLost
 from ..base import BaseCheckpointer
+from ..delta import window_start
 from ..retention import WriteRange, runs
 from ..types import Lease, LeaseGrant, StoredCheckpoint, StoredWrite
 from . import scripts
@@ -27,7 +28,7 @@ from .writers import make_saver
 
 #: Ranges per DELETE statement, and ids per IN list: well under every
 #: driver's parameter limit.
-_CHUNK = 256
+_BATCH = 256
 #: The recursive chain query's depth column is an INTEGER.
 _MAX_LIMIT = 2**31 - 1
 
@@ -133,7 +134,7 @@ class SQLCheckpointer(BaseCheckpointer):
         items += [items[-1]] * (padded(len(items)) - len(items))
         params: dict[str, Any] = {"sid": session_id}
         for i, (name, (lo, hi)) in enumerate(items):
-            params[f"f{i}"], params[f"lo{i}"], params[f"hi{i}"] = name, lo, hi
+            params[f"f{i}"], params[f"lo{i}"], params[f"hi{i}"], params[f"w{i}"] = name, lo, hi, window_start(lo)
         rows = await self.db.fetch(self.sql.read_writes(len(items)), params)
         return [StoredWrite(int(seq), name, op, bytes(blob)) for seq, name, op, blob in rows]
 
@@ -164,8 +165,10 @@ class SQLCheckpointer(BaseCheckpointer):
         head: StoredCheckpoint,
         drop_ids: set[str] | None = None,
         keep_ids: set[str] | None = None,
+        add_writes: Sequence[StoredWrite] = (),
     ) -> None:
         sql, sid = self.sql, lease.session_id
+        adding, added = self._insert_writes(sid, add_writes)
         fence = {"sid": sid, "token": lease.token, "seq": head.seq, "cid": head.checkpoint_id}
         write_ranges = list(drop_writes)
         doomed = sorted(drop_ids or ())
@@ -178,17 +181,29 @@ class SQLCheckpointer(BaseCheckpointer):
                     seqs = [seq for seq, cid in conn.execute(sql.list_seqs, {"sid": sid}) if cid not in keep_ids]
                     spans: list[tuple[str | None, int, int]] = [(None, lo, hi) for lo, hi in runs(sorted(seqs))]
                     self._delete_ranges(conn, self.tables.checkpoints, sid, spans)
-                for start in range(0, len(doomed), _CHUNK):
-                    conn.execute(sql.delete_ids, {"sid": sid, "ids": doomed[start : start + _CHUNK]})
+                for start in range(0, len(doomed), _BATCH):
+                    conn.execute(sql.delete_ids, {"sid": sid, "ids": doomed[start : start + _BATCH]})
                 self._delete_ranges(conn, self.tables.writes, sid, write_ranges)
+                if added:
+                    conn.execute(adding, added)
 
         await self.db.run(work)
+
+    def _insert_writes(self, session_id: str, writes: Sequence[StoredWrite]) -> tuple[Insert, list[dict[str, Any]]]:
+        """An INSERT of ``writes`` and its rows (blobs as hex where the driver cannot send bytes)."""
+        rows = [{"session_id": session_id, "field": w.field, "seq": w.seq, "op": w.op, "blob": w.blob} for w in writes]
+        statement = insert(self.tables.writes)
+        if self.db.needs_hex_blobs:
+            statement = statement.values(blob=func.unhex(bindparam("hex")))
+            for row in rows:
+                row["hex"] = row.pop("blob").hex()
+        return statement, rows
 
     def _delete_ranges(
         self, conn: Connection, table: Any, session_id: str, ranges: Sequence[tuple[str | None, int, int]]
     ) -> None:
-        for start in range(0, len(ranges), _CHUNK):
-            conn.execute(self.sql.delete_ranges(table, ranges[start : start + _CHUNK]), {"sid": session_id})
+        for start in range(0, len(ranges), _BATCH):
+            conn.execute(self.sql.delete_ranges(table, ranges[start : start + _BATCH]), {"sid": session_id})
 
     async def _delete_session(self, lease: Lease) -> None:
         params = {"sid": lease.session_id, "token": lease.token}
