@@ -34,8 +34,10 @@ test: $(BIN)/.installed-dev
 	.venv-bench/bin/pip install --quiet --no-deps -e .
 	touch $@
 
+# BENCH_ARGS="--durable" also starts the servers durable (FLOWS_TEST_DURABLE=1, scripts/test-services.md).
 bench: .venv-bench/.installed
-	PATH="$(CURDIR)/.venv-bench/bin:$$PATH" scripts/with-test-services .venv-bench/bin/python bench/run.py $(BENCH_ARGS)
+	PATH="$(CURDIR)/.venv-bench/bin:$$PATH" FLOWS_TEST_DURABLE=$(if $(filter --durable,$(BENCH_ARGS)),1,0) \
+		scripts/with-test-services .venv-bench/bin/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-bench build dist *.egg-info .pytest_cache .hypothesis

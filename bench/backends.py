@@ -8,6 +8,16 @@ keys deleted afterwards). ``make bench`` starts throwaway servers and sets
 these variables (``scripts/with-test-services``); a backend whose variable is
 missing is skipped with a note.
 
+A :class:`Store` also opens **another** checkpointer over the same storage
+(``Store.fresh()``): what a worker that never saw a session reads with — a new
+``SQLCheckpointer`` / ``RedisCheckpointer`` on the same database, file or key
+prefix (peers: a new saver on it), with nothing of the first one's process
+state. In memory no second checkpointer can see the data: flows' fresh store is
+the same checkpointer with its read cache emptied (:func:`forget_reads`), the
+peers' the same saver (they keep no read cache). ``Store.close()`` closes the
+store's connections before the block ends (the database stays, for a fresh
+store to open).
+
 Bytes stored (:class:`Size`), measured the same way for every system where
 the storage allows it:
 
@@ -33,7 +43,8 @@ import sqlite3
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, closing
+from contextlib import AbstractAsyncContextManager as AsyncContextManager
+from contextlib import AsyncExitStack, asynccontextmanager, closing
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -52,6 +63,52 @@ class Store:
     checkpointer: Any
     measure: Callable[[], Awaitable[Size]]
     sync: bool = False  # a LangGraph saver without async methods
+    #: another checkpointer (saver) over the same storage, closed when the block ends
+    fresh: Callable[[], AsyncContextManager[Store]] | None = None
+    #: closes this store's connections now (idempotent; the block's end closes them otherwise)
+    close: Callable[[], Awaitable[None]] | None = None
+    database: str | None = None  # the PostgreSQL / MariaDB database's name
+    #: how a fresh store differs from a new process ("" when it is a new checkpointer)
+    cold: str = ""
+
+
+def forget_reads(checkpointer: Any) -> bool:
+    """Empties flows' in-process read cache (``_read_cache``); False if it cannot be found.
+
+    For memory only, where no second checkpointer can see the same data: on the
+    other backends a fresh checkpointer is what a new worker is.
+    """
+    cache = getattr(checkpointer, "_read_cache", None)
+    if cache is None:
+        return not hasattr(checkpointer, "_read_cache")  # None: the cache is disabled
+    if callable(getattr(cache, "clear", None)):
+        cache.clear()
+        return True
+    size = getattr(cache, "size", None)
+    if isinstance(size, int):
+        checkpointer._read_cache = type(cache)(size)  # a new, empty cache of the same size
+        return True
+    return False
+
+
+@asynccontextmanager
+async def store_of(
+    make: Callable[[], AsyncContextManager[Any]],
+    measure_of: Callable[[Any], Callable[[], Awaitable[Size]]],
+    *,
+    sync: bool = False,
+    database: str | None = None,
+) -> AsyncIterator[Store]:
+    """A Store on ``make()``'s checkpointer, whose ``fresh()`` is another ``make()``."""
+
+    @asynccontextmanager
+    async def fresh() -> AsyncIterator[Store]:
+        async with make() as other:
+            yield Store(other, measure_of(other), sync, database=database)
+
+    async with AsyncExitStack() as stack:
+        cp = await stack.enter_async_context(make())
+        yield Store(cp, measure_of(cp), sync, fresh=fresh, close=stack.aclose, database=database)
 
 
 @dataclass
@@ -115,7 +172,21 @@ async def open_memory(system: str) -> AsyncIterator[Store]:
             writes = sum(len(w[2][1]) for inner in cp.writes.values() for w in inner.values())
             return Size(blobs + records + writes)
 
-    yield Store(cp, measure)
+    cold = (
+        "the same checkpointer, its read cache emptied"
+        if system == "flows"
+        else "the same saver (no read cache)"
+    )
+    store = Store(cp, measure, cold=cold)
+
+    @asynccontextmanager
+    async def fresh() -> AsyncIterator[Store]:
+        if system == "flows" and not forget_reads(cp):
+            store.cold = "the read cache could not be emptied (no _read_cache.clear() or .size): cold = warm"
+        yield Store(cp, measure, cold=store.cold)
+
+    store.fresh = fresh
+    yield store
 
 
 # ----------------------------------------------------------------------- SQL
@@ -148,32 +219,40 @@ def sql_payload(system: str, family: str, query: Callable[[str], int]) -> int:
 
 
 @asynccontextmanager
-async def sql_checkpointer(
-    system: str, url: str, family: str, query: Callable[[str], int]
-) -> AsyncIterator[Store]:
-    """flows' or llmfy's SQLCheckpointer on ``url`` (SQLAlchemy URL with driver)."""
+async def sql_saver(system: str, url: str) -> AsyncIterator[Any]:
+    """flows' or llmfy's SQLCheckpointer on ``url`` (SQLAlchemy URL with driver), closed afterwards."""
     if system == "flows":
         from flows.engine.checkpointers import SQLCheckpointer
 
         cp = SQLCheckpointer(url)
-
-        async def measure() -> Size:
-            return Size((await cp.aget_stats())["bytes"])
-
         close = cp.aclose
     else:
         from llmfy.flow_engine import SQLCheckpointer as LlmfySQL
 
         cp = LlmfySQL(url)
-
-        async def measure() -> Size:
-            return Size(sql_payload(system, family, query))
-
         close = cp.close
     try:
-        yield Store(cp, measure)
+        yield cp
     finally:
         await close()
+
+
+def sql_measure(
+    system: str, family: str, query: Callable[[str], int], disk: Callable[[], int] | None
+) -> Callable[[Any], Callable[[], Awaitable[Size]]]:
+    """Bytes stored: flows' ``aget_stats()``, the peers' data columns; and ``disk()``."""
+
+    def measure_of(cp: Any) -> Callable[[], Awaitable[Size]]:
+        async def measure() -> Size:
+            if system == "flows":
+                payload = (await cp.aget_stats())["bytes"]
+            else:
+                payload = sql_payload(system, family, query)
+            return Size(payload, disk() if disk else None)
+
+        return measure
+
+    return measure_of
 
 
 def sqlite_backend(driver: str) -> Backend:
@@ -192,23 +271,21 @@ def sqlite_backend(driver: str) -> Backend:
         def disk() -> int:
             return query("PRAGMA page_count") * query("PRAGMA page_size")
 
+        if system == "langgraph":
+
+            def make() -> AsyncContextManager[Any]:
+                return langgraph_sqlite(path, is_async)
+
+        else:
+            url = f"sqlite+aiosqlite:///{path}" if is_async else f"sqlite:///{path}"
+
+            def make() -> AsyncContextManager[Any]:
+                return sql_saver(system, url)
+
         try:
-            if system == "langgraph":
-                async with langgraph_sqlite(path, is_async) as saver:
-
-                    async def measure() -> Size:
-                        return Size(sql_payload(system, "sqlite", query), disk())
-
-                    yield Store(saver, measure, sync=not is_async)
-            else:
-                url = f"sqlite+aiosqlite:///{path}" if is_async else f"sqlite:///{path}"
-                async with sql_checkpointer(system, url, "sqlite", query) as store:
-                    payload_only = store.measure
-
-                    async def measure() -> Size:
-                        return Size((await payload_only()).payload, disk())
-
-                    yield Store(store.checkpointer, measure)
+            measure_of = sql_measure(system, "sqlite", query, disk)
+            async with store_of(make, measure_of, sync=system == "langgraph" and not is_async) as store:
+                yield store
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -289,21 +366,20 @@ def postgres_backend(driver: str) -> Backend:
                 )
 
             if system == "langgraph":
-                async with langgraph_postgres(url, is_async) as saver:
 
-                    async def measure() -> Size:
-                        return Size(sql_payload(system, "postgresql", query), disk())
+                def make() -> AsyncContextManager[Any]:
+                    return langgraph_postgres(url, is_async)
 
-                    yield Store(saver, measure, sync=not is_async)
             else:
                 driver_url = with_path(base, name, f"postgresql+{driver}")
-                async with sql_checkpointer(system, driver_url, "postgresql", query) as store:
-                    payload_only = store.measure
 
-                    async def measure() -> Size:
-                        return Size((await payload_only()).payload, disk())
+                def make() -> AsyncContextManager[Any]:
+                    return sql_saver(system, driver_url)
 
-                    yield Store(store.checkpointer, measure)
+            measure_of = sql_measure(system, "postgresql", query, disk)
+            sync = system == "langgraph" and not is_async
+            async with store_of(make, measure_of, sync=sync, database=name) as store:
+                yield store
 
     saver = "AsyncPostgresSaver" if is_async else "PostgresSaver (sync API)"
     return Backend(
@@ -399,15 +475,13 @@ def mariadb_backend(driver: str) -> Backend:
                 finally:
                     conn.close()
 
-            async with sql_checkpointer(
-                system, with_path(base, name, f"mysql+{driver}"), "mysql", query
-            ) as store:
-                payload_only = store.measure
+            url = with_path(base, name, f"mysql+{driver}")
 
-                async def measure() -> Size:
-                    return Size((await payload_only()).payload, disk())
+            def make() -> AsyncContextManager[Any]:
+                return sql_saver(system, url)
 
-                yield Store(store.checkpointer, measure)
+            async with store_of(make, sql_measure(system, "mysql", query, disk), database=name) as store:
+                yield store
 
     return Backend(
         f"mariadb/{driver}",
@@ -445,21 +519,27 @@ def redis_backend() -> Backend:
                 pipe.memory_usage(key, samples=0)
             return sum(v or 0 for v in await pipe.execute())
 
-        if system == "flows":
-            from flows.engine.checkpointers import RedisCheckpointer
+        @asynccontextmanager
+        async def make() -> AsyncIterator[Any]:
+            if system == "flows":
+                from flows.engine.checkpointers import RedisCheckpointer
 
-            cp = RedisCheckpointer(url, prefix=prefix)
+                cp = RedisCheckpointer(url, prefix=prefix)
+                close = cp.aclose
+            else:
+                from llmfy.flow_engine import RedisCheckpointer as LlmfyRedis
 
+                cp = LlmfyRedis(url, prefix=prefix)
+                close = cp.close
+            try:
+                yield cp
+            finally:
+                await close()
+
+        def measure_of(cp: Any) -> Callable[[], Awaitable[Size]]:
             async def measure() -> Size:
-                return Size((await cp.aget_stats())["bytes"], await memory())
-
-            close = cp.aclose
-        else:
-            from llmfy.flow_engine import RedisCheckpointer as LlmfyRedis
-
-            cp = LlmfyRedis(url, prefix=prefix)
-
-            async def measure() -> Size:
+                if system == "flows":
+                    return Size((await cp.aget_stats())["bytes"], await memory())
                 found = await keys()
                 pipe = client.pipeline(transaction=False)
                 for key in found:
@@ -469,11 +549,12 @@ def redis_backend() -> Backend:
                     pipe.strlen(key)
                 return Size(sum(await pipe.execute()), await memory())
 
-            close = cp.close
+            return measure
+
         try:
-            yield Store(cp, measure)
+            async with store_of(make, measure_of) as store:
+                yield store
         finally:
-            await close()
             found = await keys()
             for i in range(0, len(found), 500):
                 await client.delete(*found[i : i + 500])

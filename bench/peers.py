@@ -1,12 +1,21 @@
 """The same logical graphs built on flows and on each peer, behind one interface.
 
-Two graph shapes, both over a state with an appending ``messages`` list and a
-replaced ``counter``:
+Three graph shapes (:class:`Graph`), all over a state with an appending
+``messages`` list (the README's reducer, ``Annotated[list, operator.add]``):
 
-* ``chain(n)`` — START → n0 → … → n(n-1) → END, every node bumps ``counter``
-  (pure engine and checkpoint cost: each step changes one small field);
+* ``chain(n)`` — START → n0 → … → n(n-1) → END, every node bumps a replaced
+  ``counter`` (pure engine and checkpoint cost: each step changes one small field);
 * ``CHAT`` — START → reply → END, the node appends one ~200-byte reply: with
-  the ~200-byte user message of each invoke, a turn grows ``messages`` by two.
+  the ~200-byte user message of each invoke, a turn grows ``messages`` by two;
+* ``ROUTED`` — START → classify → (conditional edge) → respond → END, a chat
+  turn as a router-style app runs it: ``classify`` reads the last message and
+  sets a replaced ``intent``, the condition routes on it, ``respond`` appends a
+  reply of the same shape as the user's message.
+
+Messages come in two shapes (:data:`SHAPES`): ``str`` (a ~200-byte text) and
+``dict`` (chat-shaped, ``{"role": "user" | "assistant", "content": <~200-byte
+text>}``, as the demo's messages are). Every system takes both: flows and
+llmfy store dicts as JSON, LangGraph with msgpack.
 
 :func:`build` wires a graph onto one system and returns a :class:`Flow`, whose
 ``invoke`` / ``head`` / ``history`` use each system's public API:
@@ -19,9 +28,11 @@ llmfy      ``FlowEngine.invoke``        ``get_state``            ``list_checkpoi
 langgraph  ``ainvoke`` / ``invoke``     ``aget_state``           ``aget_state_history`` (with state)
 ========== ============================ ======================== =================================
 
-LangGraph savers without async methods (``SqliteSaver``, ``PostgresSaver``)
-are driven through the sync API (``invoke``, ``get_state``): that is how they
-are meant to be used.
+Conditional edges: flows and llmfy ``add_conditional_edges(source, condition,
+{key: target})``, LangGraph ``StateGraph.add_conditional_edges`` (the same
+call). LangGraph savers without async methods (``SqliteSaver``,
+``PostgresSaver``) are driven through the sync API (``invoke``,
+``get_state``): that is how they are meant to be used.
 """
 
 from __future__ import annotations
@@ -41,11 +52,24 @@ class State(TypedDict):
     counter: int
 
 
+class ChatState(TypedDict):
+    messages: Annotated[list, operator.add]  # the README's reducer: updates are appended
+    intent: str  # replaced
+
+
 def message(i: int, role: str = "user") -> str:
     """A ~200-byte message, different for each ``i`` and not very compressible."""
     digest = "".join(hashlib.sha256(f"{role}{i}/{k}".encode()).hexdigest() for k in range(3))
     return f"{role} {i}: {digest}"[:200]
 
+
+def chat_message(i: int, role: str = "user") -> dict[str, str]:
+    """A chat-shaped message: ``{"role": ..., "content": <the ~200-byte text of message()>}``."""
+    return {"role": role, "content": message(i, role)}
+
+
+#: message shape -> factory of the i-th message (``role`` "user" or "assistant")
+SHAPES: dict[str, Callable[..., Any]] = {"dict": chat_message, "str": message}
 
 _REPLIES = [message(i, "assistant") for i in range(4096)]
 
@@ -58,14 +82,61 @@ def reply(state: State) -> dict:
     return {"messages": [_REPLIES[len(state.get("messages") or ()) % len(_REPLIES)]]}
 
 
-Nodes = list[tuple[str, Callable[[State], dict]]]
+def _text(item: Any) -> str:
+    return item["content"] if isinstance(item, dict) else item
 
 
-def chain(n: int) -> Nodes:
-    return [(f"n{i}", bump) for i in range(n)]
+def classify(state: ChatState) -> dict:
+    """Reads the last message (a node of a router-style chat app) and sets ``intent``."""
+    messages = state.get("messages") or ()
+    last = _text(messages[-1]) if messages else ""
+    return {"intent": "billing" if last[-1:] in ("0", "1", "2", "3") else "general"}
 
 
-CHAT: Nodes = [("reply", reply)]
+def route(state: ChatState) -> str:
+    return "respond" if state.get("intent") else "done"
+
+
+def respond(state: ChatState) -> dict:
+    """Appends a ~200-byte reply of the same shape as the user's message (a new object each time)."""
+    messages = state.get("messages") or ()
+    text = _REPLIES[len(messages) % len(_REPLIES)]
+    if messages and isinstance(messages[-1], dict):
+        return {"messages": [{"role": "assistant", "content": text}]}
+    return {"messages": [text]}
+
+
+Nodes = list[tuple[str, Callable[[Any], dict]]]
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A graph, independent of the system: ``"START"`` / ``"END"`` stand for each system's constants."""
+
+    state: type
+    nodes: Nodes
+    edges: tuple[tuple[str, str], ...]
+    #: conditional edges: (source, condition(state) -> key, {key: target})
+    branches: tuple[tuple[str, Callable[[Any], str], dict[str, str]], ...] = ()
+
+
+def linear(nodes: Nodes, state: type = State) -> Graph:
+    names = ["START", *(name for name, _ in nodes), "END"]
+    return Graph(state, nodes, tuple(pairwise(names)))
+
+
+def chain(n: int) -> Graph:
+    return linear([(f"n{i}", bump) for i in range(n)])
+
+
+CHAT = linear([("reply", reply)])
+
+ROUTED = Graph(
+    ChatState,
+    [("classify", classify), ("respond", respond)],
+    (("START", "classify"), ("respond", "END")),
+    (("classify", route, {"respond": "respond", "done": "END"}),),
+)
 
 
 @dataclass
@@ -77,36 +148,37 @@ class Flow:
     history: Callable[[str, int], Awaitable[list]]
 
 
-def build(system: str, nodes: Nodes, checkpointer: Any = None, *, sync: bool = False) -> Flow:
-    """``nodes`` as a linear graph on ``system``; ``sync`` drives a sync-only LangGraph saver."""
+def build(system: str, graph: Graph, checkpointer: Any = None, *, sync: bool = False) -> Flow:
+    """``graph`` on ``system``; ``sync`` drives a sync-only LangGraph saver."""
+    limit = len(graph.nodes) + 10
     if system == "flows":
         from flows.engine import END, START, FlowEngine
 
-        return _seed_style(
-            FlowEngine(State, checkpointer, max_steps=len(nodes) + 10),
-            nodes,
-            START,
-            END,
-        )
+        engine = FlowEngine(graph.state, checkpointer, max_steps=limit)
+        return _seed_style(engine, graph, {"START": START, "END": END})
     if system == "llmfy":
         from llmfy.flow_engine import END, START, FlowEngine
 
-        engine = FlowEngine(State, checkpointer=checkpointer, max_steps=len(nodes) + 10)
-        return _seed_style(engine, nodes, START, END)
+        engine = FlowEngine(graph.state, checkpointer=checkpointer, max_steps=limit)
+        return _seed_style(engine, graph, {"START": START, "END": END})
     if system == "langgraph":
-        return _langgraph(nodes, checkpointer, sync)
+        return _langgraph(graph, checkpointer, sync, limit)
     raise ValueError(f"unknown system {system!r}")
 
 
-def _seed_style(flow: Any, nodes: Nodes, start: str, end: str) -> Flow:
+def _wire(target: Any, graph: Graph, names: dict[str, Any]) -> None:
+    """add_node / add_edge / add_conditional_edges: the same calls on all three systems."""
+    for name, fn in graph.nodes:
+        target.add_node(name, fn)
+    for a, b in graph.edges:
+        target.add_edge(names.get(a, a), names.get(b, b))
+    for source, condition, targets in graph.branches:
+        target.add_conditional_edges(source, condition, {k: names.get(v, v) for k, v in targets.items()})
+
+
+def _seed_style(flow: Any, graph: Graph, names: dict[str, Any]) -> Flow:
     """flows and llmfy share the seed's API: add_node / add_edge / build / invoke."""
-    names = [name for name, _ in nodes]
-    for name, fn in nodes:
-        flow.add_node(name, fn)
-    flow.add_edge(start, names[0])
-    for a, b in pairwise(names):
-        flow.add_edge(a, b)
-    flow.add_edge(names[-1], end)
+    _wire(flow, graph, names)
     flow.build()
 
     async def invoke(data: dict[str, Any], session_id: str | None) -> Any:
@@ -121,19 +193,12 @@ def _seed_style(flow: Any, nodes: Nodes, start: str, end: str) -> Flow:
     return Flow(invoke, head, history)
 
 
-def _langgraph(nodes: Nodes, checkpointer: Any, sync: bool) -> Flow:
+def _langgraph(graph: Graph, checkpointer: Any, sync: bool, limit: int) -> Flow:
     from langgraph.graph import END, START, StateGraph
 
-    graph = StateGraph(State)
-    names = [name for name, _ in nodes]
-    for name, fn in nodes:
-        graph.add_node(name, fn)
-    graph.add_edge(START, names[0])
-    for a, b in pairwise(names):
-        graph.add_edge(a, b)
-    graph.add_edge(names[-1], END)
-    app = graph.compile(checkpointer=checkpointer)
-    limit = len(nodes) + 10
+    builder = StateGraph(graph.state)
+    _wire(builder, graph, {"START": START, "END": END})
+    app = builder.compile(checkpointer=checkpointer)
 
     def config(session_id: str | None) -> dict:
         if session_id is None:

@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from backends import Backend, all_backends, mysql_database, postgres_database, with_path
+from backends import Backend, all_backends, forget_reads, mysql_database, postgres_database, with_path
 from peers import CHAT, build, chain, message
 
 SQL = (
@@ -189,7 +189,7 @@ async def cold(turns: int = 1000) -> None:
             spent = time_on_connection(cp) if hasattr(cp, "db") else []
             walls, inner = [], []
             for _ in range(15):
-                cp._read_cache.clear()
+                forget_reads(cp)
                 spent.clear()
                 began = time.perf_counter()
                 await flow.head("conversation")

@@ -1,8 +1,10 @@
 """The benchmark's sections; each ``run(config)`` measures and prints its tables.
 
 engine        µs per node step, no checkpointer
-steps         µs per checkpointed node step per backend, next to the raw-write floor
-conversation  a long conversation: µs per turn early vs late, bytes stored
+steps         µs per checkpointed node step per backend, next to the raw-write floor, with the
+              targets; PostgreSQL commits and WAL flushes per invoke
+conversation  a long conversation (dict and str messages): µs per turn at turns 0, 100, 1,000
+              (10,000 with --long), head reads cold and warm at those lengths, bytes stored
 history       head state and latest 5 checkpoints of one session among many
 rest          REST invoke latency and throughput over HTTP, next to the in-process invoke
 events        what recording runs costs a checkpointed step; how soon a watcher sees events
@@ -20,6 +22,19 @@ class Config:
     quick: bool
     backends: dict[str, Backend]  # the rows asked for (--backend), unavailable ones included
     systems: tuple[str, ...]
+    long: bool = False  # --long: conversations and head reads out to 10,000 turns
+    durable: bool = False  # --durable: the run refuses servers that do not say they are durable
+    #: the servers' durability as they report it (machine.durability): durable, fast, mixed, none
+    mode: str = "none"
+
+    @property
+    def tag(self) -> str:
+        """Appended to the title of every table measured on the servers: the mode they said they ran in."""
+        return {
+            "durable": " [servers durable: fsync on]",
+            "fast": " [servers fast: fsync off]",
+            "mixed": " [servers mixed: see the header]",
+        }.get(self.mode, "")
 
     def usable(self, names: tuple[str, ...] | None = None) -> list[Backend]:
         """The backends to run (those of ``names`` if given)."""

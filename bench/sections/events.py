@@ -103,7 +103,7 @@ async def measure_overhead(config: Config) -> None:
     verdict = "met" if cost["database log"] <= cost["off"] * 1.10 else "MISSED"
     table(
         f"8. recording runs: cost per checkpointed step (10-node chain, DjangoCheckpointer on PostgreSQL; "
-        f"median of {rounds} batches)",
+        f"median of {rounds} batches)" + config.tag,
         ["recording", "µs/step", "vs off"],
         [[mode, us(cost[mode]), ratio(cost[mode], cost["off"])] for mode in MODES],
         notes=[f"budget: the database log slows a step by at most 10 % -> {verdict}"],
@@ -140,7 +140,7 @@ async def measure_latency(config: Config) -> None:
     rows = ["first event, from the call", "token emitted -> seen, median", "token emitted -> seen, p95",
             "token emitted -> seen, max"]
     table(
-        "9. a watcher following the event log (PostgreSQL, same process; a token every 20 ms; ms)",
+        "9. a watcher following the event log (PostgreSQL, same process; a token every 20 ms; ms)" + config.tag,
         ["measure", *MODES[1:]],
         [[row, *(f"{figures[mode][n]:.0f}" for mode in MODES[1:])] for n, row in enumerate(rows)],
         notes=[f"budget: the first event reaches a watcher within 250 ms -> {budget}",

@@ -7,11 +7,13 @@ the sessions' rows are interleaved as with many concurrent users. Then, for
 read is timed on its own and the median printed:
 
 * ``head`` — the full state at the head (flows/llmfy ``get_state``,
-  LangGraph ``aget_state``), read once per session with flows' in-process
-  read cache emptied first: what a worker that has not read this session
-  before pays (peers have no such cache);
-* ``head, warm`` — the same sessions read again (flows serves the long
-  ``messages`` list from its read cache and reads only what changed);
+  LangGraph ``aget_state``), read once per session by a worker that has not
+  read these sessions before: a new checkpointer (peers: a new saver and
+  graph) over the same storage (backends.py ``Store.fresh``), which first reads
+  another session so its connections are open; in memory, where no second
+  checkpointer sees the data, flows' checkpointer with its read cache emptied;
+* ``head, warm`` — the same sessions read again by that reader (flows serves
+  the long ``messages`` list from its read cache and reads only what changed);
 * ``latest 5`` — the 5 newest checkpoints: flows ``list_checkpoints``
   (metadata), llmfy ``list_checkpoints`` (each with its full state), LangGraph
   ``aget_state_history`` (snapshots with values).
@@ -63,11 +65,11 @@ async def measure(backend: Backend, system: str, sessions: int, turns: int, read
         picked = random.Random(7).sample(names, min(reads, sessions))
         for name in picked[:5]:  # warm up connections and statement caches
             await flow.history(name, LATEST)
-        cache = getattr(store.checkpointer, "_read_cache", None)
-        if cache is not None:
-            cache.clear()  # flows: as if a fresh worker read these sessions
-        cold = [await timed(partial(flow.head, name)) for name in picked]
-        warm = [await timed(partial(flow.head, name)) for name in picked]
+        async with store.fresh() as other:  # a worker that never saw these sessions
+            reader = build(system, CHAT, other.checkpointer, sync=other.sync)
+            await reader.head("warm-up")  # another session: connections open
+            cold = [await timed(partial(reader.head, name)) for name in picked]
+            warm = [await timed(partial(reader.head, name)) for name in picked]
         latest = [await timed(partial(flow.history, name, LATEST)) for name in picked]
         head = await flow.head(picked[0])
         expected = 2 * turns
@@ -108,7 +110,7 @@ async def run(config: Config) -> None:
             )
     table(
         f"5. history reads among {sessions} sessions x {turns} turns (~{2 * turns} messages each); "
-        f"median of {reads} sessions read once each",
+        f"median of {reads} sessions read once each" + config.tag,
         [
             "backend",
             "system",
@@ -121,7 +123,9 @@ async def run(config: Config) -> None:
         ],
         rows,
         [
-            "head: flows' read cache emptied first (a worker new to the session); warm: read again",
+            "head: a new checkpointer (peers: saver) on the same storage reads each session once "
+            "(memory: flows' "
+            "read cache emptied instead); warm: the same reader again",
             f"latest {LATEST}: flows returns metadata, llmfy and LangGraph return each checkpoint's state too",
         ]
         + config.notes(BACKENDS)

@@ -96,7 +96,7 @@ async def run(config: Config) -> None:
                         ratio(local_rate, http_rate),
                     ])
     table(
-        f"7. REST invoke vs in-process invoke (support flow, PostgreSQL, {turns} turns per client)",
+        f"7. REST invoke vs in-process invoke (support flow, PostgreSQL, {turns} turns per client)" + config.tag,
         ["clients", "http p50 ms", "http p99 ms", "http turns/s", "local p50 ms", "local p99 ms",
          "local turns/s", "p50 http ÷ local", "rate local ÷ http"],
         rows,
