@@ -97,7 +97,7 @@ class FlowSessionAdmin(admin.ModelAdmin):
         "checkpoint_count", "created_at", "updated_at", "lease_until", "expires_at",
     )
     change_form_template = "admin/flows/flowsession/change_form.html"
-    actions = ["reset_sessions"]
+    actions = ("reset_sessions",)
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
         return ["=session_id", f"=owner__{get_user_model().USERNAME_FIELD}"]

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from flows.engine import FlowEngine, InvalidInput
-from flows.engine.checkpointers.base import SESSION_ID_PATTERN
+from flows.engine.ids import SESSION_ID_PATTERN
 
 from . import registry
 
@@ -20,7 +20,7 @@ def parse_json(text: str, *, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValidationError(_("%(what)s is not valid JSON: %(error)s"), params={"what": what, "error": exc})
+        raise ValidationError(_("%(what)s is not valid JSON: %(error)s"), params={"what": what, "error": exc}) from exc
 
 
 class InvokeForm(forms.Form):
@@ -96,11 +96,12 @@ class StartSessionForm(InvokeForm):
 
     flow = forms.ChoiceField(label=_("Flow"))
     session_id = forms.CharField(
-        label=_("Session id"), required=False, max_length=255, help_text=_("Leave empty for a new random id; the id of an existing session continues that session.")
+        label=_("Session id"), required=False, max_length=255,
+        help_text=_("Leave empty for a new random id; the id of an existing session continues that session."),
     )
     owner = forms.IntegerField(label=_("Owner (user id)"), required=False, min_value=1)
 
-    field_order = ["flow", "session_id", "owner", "message", "input"]
+    field_order = ("flow", "session_id", "owner", "message", "input")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -5,7 +5,7 @@ Like ``django.contrib.sessions.base_session``: a site that wants its own tables
 ``DjangoCheckpointer`` subclass at them; ``flows.models`` holds the concrete
 models the app ships with.
 
-Storage model (see ``flows.engine.checkpointers.base``): a checkpoint row keeps
+Storage model (see ``flows.engine.checkpointers.checkpointer``): a checkpoint row keeps
 the indexed columns plus the encoded metadata; a write row keeps one field's
 ``set``/``extend`` at a ``seq``. Writes have no foreign key to their checkpoint
 on purpose: retention keeps the writes that kept checkpoints build on even when

@@ -1,8 +1,8 @@
 """``DjangoCheckpointer``: checkpoints in the site's database, through the ORM.
 
 The shared logic (deltas, codecs, leases, retention) is the engine's
-``BaseCheckpointer``; this module only moves the store primitives off the event
-loop, and ``flows.store`` holds their queries.
+``Checkpointer``; :class:`DjangoStore` is its ``Store``: it runs the queries of
+``flows.store`` off the event loop.
 
 Threads: the ORM blocks, so every primitive runs on a small thread pool owned
 by flows (``sync_to_async(thread_sensitive=False, executor=...)``). The
@@ -31,8 +31,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 from asgiref.sync import sync_to_async
 from django.db import connections, models
 
-from flows.engine.checkpointers.base import BaseCheckpointer, WriteRange
-from flows.engine.checkpointers.types import Lease, LeaseGrant, StoredCheckpoint, StoredWrite
+from flows.engine.checkpointers import Checkpointer, Lease, LeaseGrant, StoredCheckpoint, StoredWrite, WriteRange
 
 T = TypeVar("T")
 
@@ -113,16 +112,139 @@ async def run_in_orm_thread(
     return await call(using, func, *args, **kwargs)
 
 
-class DjangoCheckpointer(BaseCheckpointer):
-    """Checkpoints of one flow (``flow_name``) in the ``using`` database.
+class DjangoStore:
+    """The ``Store`` of ``flow_name``'s sessions in the ``using`` database: ``flows.store``'s
+    queries, each run on the flows thread pool (see the module docstring)."""
+
+    def __init__(
+        self,
+        flow_name: str,
+        using: str,
+        ttl_seconds: float | None,
+        models: tuple[type[models.Model] | None, type[models.Model] | None, type[models.Model] | None],
+        executor: Executor | None = None,
+    ) -> None:
+        self.flow_name = flow_name
+        self.using = using
+        self.ttl_seconds = ttl_seconds
+        self._models = models
+        self._orm: Any = None
+        self._executor = executor
+        # the session row behind each held lease, so writes need no lookup
+        self._session_pks: dict[tuple[str, int], int] = {}
+
+    @property
+    def orm(self):
+        """The ORM queries (built on first use: the models need the app registry)."""
+        if self._orm is None:
+            from .store import OrmStore
+
+            session_model, checkpoint_model, write_model = self._models
+            if None in self._models:
+                from .models import Checkpoint, CheckpointWrite, FlowSession
+
+                session_model = session_model or FlowSession
+                checkpoint_model = checkpoint_model or Checkpoint
+                write_model = write_model or CheckpointWrite
+            self._orm = OrmStore(
+                self.flow_name,
+                self.using,
+                ttl_seconds=self.ttl_seconds,
+                session_model=session_model,
+                checkpoint_model=checkpoint_model,
+                write_model=write_model,
+            )
+        return self._orm
+
+    async def _run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await run_in_orm_thread(func, *args, using=self.using, executor=self._executor, **kwargs)
+
+    async def _session_pk(self, lease: Lease) -> int:
+        pk = self._session_pks.get((lease.session_id, lease.token))
+        if pk is None:
+            pk = await self._run(self.orm.session_pk, lease.session_id)
+        return -1 if pk is None else pk  # a vanished row: the fenced update then fails
+
+    # ------------------------------------------------------------------ the Store protocol
+
+    async def try_acquire(self, session_id: str, lease_seconds: float, take_over: bool = False) -> LeaseGrant | None:
+        taken = await self._run(self.orm.try_acquire, session_id, lease_seconds, take_over)
+        if taken is None:
+            return None
+        grant, pk = taken
+        self._session_pks[(session_id, grant.token)] = pk
+        return grant
+
+    async def renew(self, lease: Lease, lease_seconds: float) -> bool:
+        return await self._run(self.orm.renew, await self._session_pk(lease), lease.token, lease_seconds)
+
+    async def release(self, lease: Lease) -> None:
+        pk = await self._session_pk(lease)
+        self._session_pks.pop((lease.session_id, lease.token), None)
+        await self._run(self.orm.release, pk, lease.token)
+
+    async def write(self, lease: Lease, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> None:
+        await self._run(self.orm.write, await self._session_pk(lease), lease.token, record, writes, record.status)
+
+    async def delete_ids(
+        self,
+        lease: Lease,
+        ids: Iterable[str],
+        *,
+        drop_writes: Iterable[WriteRange],
+        head: StoredCheckpoint,
+        add_writes: Sequence[StoredWrite] = (),
+    ) -> None:
+        pk = await self._session_pk(lease)
+        await self._run(self.orm.delete_ids, pk, lease.token, set(ids), list(drop_writes), head, add_writes)
+
+    async def keep_only(
+        self, lease: Lease, ids: Iterable[str], *, drop_writes: Iterable[WriteRange], head: StoredCheckpoint
+    ) -> None:
+        pk = await self._session_pk(lease)
+        await self._run(self.orm.keep_only, pk, lease.token, set(ids), list(drop_writes), head)
+
+    async def delete_session(self, lease: Lease) -> None:
+        pk = await self._session_pk(lease)
+        await self._run(self.orm.delete_session, pk, lease.token)
+
+    async def read_head(self, session_id: str) -> StoredCheckpoint | None:
+        return await self._run(self.orm.read_head, session_id)
+
+    async def read_checkpoint(self, session_id: str, checkpoint_id: str) -> StoredCheckpoint | None:
+        return await self._run(self.orm.read_checkpoint, session_id, checkpoint_id)
+
+    async def read_writes(self, session_id: str, ranges: Mapping[str, tuple[int, int]]) -> list[StoredWrite]:
+        return await self._run(self.orm.read_writes, session_id, ranges)
+
+    async def read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:
+        return await self._run(self.orm.read_chain, session_id, start, limit)
+
+    async def read_records_from(self, session_id: str, min_seq: int) -> list[StoredCheckpoint]:
+        return await self._run(self.orm.read_records_from, session_id, min_seq)
+
+    async def count(self, session_id: str) -> int:
+        return await self._run(self.orm.count, session_id)
+
+    async def session_ids(self) -> list[str]:
+        return await self._run(self.orm.session_ids)
+
+    async def stats(self) -> dict[str, int]:
+        return await self._run(self.orm.stats)
+
+
+class DjangoCheckpointer(Checkpointer):
+    """Checkpoints of one flow (``flow_name``) in the ``using`` database (a :class:`DjangoStore`).
 
     Sessions are ``FlowSession`` rows keyed by ``(flow_name, session_id)``; a
     row's ``status`` follows its head checkpoint (running, interrupted, idle).
-    Accepts every ``BaseCheckpointer`` option. ``session_model``,
+    Accepts every ``Checkpointer`` option. ``session_model``,
     ``checkpoint_model`` and ``write_model`` swap in a site's own tables
     (subclasses of ``flows.base_models``); ``executor`` replaces the shared
     thread pool.
     """
+
+    store: DjangoStore
 
     def __init__(
         self,
@@ -137,144 +259,14 @@ class DjangoCheckpointer(BaseCheckpointer):
         executor: Executor | None = None,
         **options: Any,
     ) -> None:
-        super().__init__(
-            max_checkpoints_per_session=max_checkpoints_per_session,
-            ttl_seconds=ttl_seconds,
-            **options,
-        )
         if not flow_name or len(flow_name) > 100:
             raise ValueError("flow_name must be 1-100 characters")
+        store = DjangoStore(flow_name, using, ttl_seconds, (session_model, checkpoint_model, write_model), executor)
+        super().__init__(
+            store, max_checkpoints_per_session=max_checkpoints_per_session, ttl_seconds=ttl_seconds, **options
+        )
         self.flow_name = flow_name
         self.using = using
-        self._models = (session_model, checkpoint_model, write_model)
-        self._store_instance: Any = None
-        self._executor = executor
-        # the session row behind each held lease, so writes need no lookup
-        self._session_pks: dict[tuple[str, int], int] = {}
 
     def __repr__(self) -> str:
         return f"<DjangoCheckpointer flow={self.flow_name!r} using={self.using!r}>"
-
-    @property
-    def store(self):
-        """The ORM queries (built on first use: the models need the app registry)."""
-        if self._store_instance is None:
-            from .store import OrmStore
-
-            session_model, checkpoint_model, write_model = self._models
-            if None in self._models:
-                from .models import Checkpoint, CheckpointWrite, FlowSession
-
-                session_model = session_model or FlowSession
-                checkpoint_model = checkpoint_model or Checkpoint
-                write_model = write_model or CheckpointWrite
-            self._store_instance = OrmStore(
-                self.flow_name,
-                self.using,
-                ttl_seconds=self.ttl_seconds,
-                session_model=session_model,
-                checkpoint_model=checkpoint_model,
-                write_model=write_model,
-            )
-        return self._store_instance
-
-    # ------------------------------------------------------------------ threads
-
-    async def _run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await run_in_orm_thread(func, *args, using=self.using, executor=self._executor, **kwargs)
-
-    async def _session_pk(self, lease: Lease) -> int:
-        pk = self._session_pks.get((lease.session_id, lease.token))
-        if pk is None:
-            pk = await self._run(self.store.session_pk, lease.session_id)
-        return -1 if pk is None else pk  # a vanished row: the fenced update then fails
-
-    def status_of(self, record: StoredCheckpoint | None) -> str:
-        """What a session whose head is ``record`` is doing: idle, running or interrupted.
-
-        Interrupt values may hold types registered on the engine only; when the
-        default serializer cannot read them the question is still pending, and
-        only "interrupted or running" is lost, so such a head reads as running.
-        """
-        if record is None:
-            return "idle"
-        try:
-            meta = self.decode_metadata(record)
-        except TypeError:
-            meta = self.decode_metadata(record, full=False)
-        if meta.interrupt:
-            return "interrupted"
-        return "running" if meta.next else "idle"
-
-    # ------------------------------------------------------------------ store I/O
-
-    async def _try_acquire(self, session_id: str, lease_seconds: float, take_over: bool = False) -> LeaseGrant | None:
-        taken = await self._run(self.store.try_acquire, session_id, lease_seconds, take_over)
-        if taken is None:
-            return None
-        grant, pk = taken
-        self._session_pks[(session_id, grant.token)] = pk
-        return grant
-
-    async def _renew(self, lease: Lease, lease_seconds: float) -> bool:
-        return await self._run(self.store.renew, await self._session_pk(lease), lease.token, lease_seconds)
-
-    async def _release(self, lease: Lease) -> None:
-        pk = await self._session_pk(lease)
-        self._session_pks.pop((lease.session_id, lease.token), None)
-        await self._run(self.store.release, pk, lease.token)
-
-    async def _write(self, lease: Lease, record: StoredCheckpoint, writes: list[StoredWrite]) -> None:
-        status = record.status or self.status_of(record)
-        await self._run(self.store.write, await self._session_pk(lease), lease.token, record, writes, status)
-
-    async def _read_head(self, session_id: str) -> StoredCheckpoint | None:
-        return await self._run(self.store.read_head, session_id)
-
-    async def _read_checkpoint(self, session_id: str, checkpoint_id: str) -> StoredCheckpoint | None:
-        return await self._run(self.store.read_checkpoint, session_id, checkpoint_id)
-
-    async def _read_writes(self, session_id: str, ranges: Mapping[str, tuple[int, int]]) -> list[StoredWrite]:
-        return await self._run(self.store.read_writes, session_id, ranges)
-
-    async def _read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:
-        return await self._run(self.store.read_chain, session_id, start, limit)
-
-    async def _read_records_from(self, session_id: str, min_seq: int) -> list[StoredCheckpoint]:
-        return await self._run(self.store.read_records_from, session_id, min_seq)
-
-    async def _count(self, session_id: str) -> int:
-        return await self._run(self.store.count, session_id)
-
-    async def _delete(
-        self,
-        lease: Lease,
-        *,
-        drop_writes: Iterable[WriteRange],
-        head: StoredCheckpoint,
-        drop_ids: set[str] | None = None,
-        keep_ids: set[str] | None = None,
-        add_writes: Sequence[StoredWrite] = (),
-    ) -> None:
-        await self._run(
-            self.store.delete,
-            await self._session_pk(lease),
-            lease.token,
-            drop_writes=list(drop_writes),
-            head=head,
-            head_status=self.status_of(head),
-            drop_ids=drop_ids,
-            keep_ids=keep_ids,
-            add_writes=add_writes,
-        )
-
-    async def _delete_session(self, lease: Lease) -> None:
-        pk = await self._session_pk(lease)
-        self._session_pks.pop((lease.session_id, lease.token), None)
-        await self._run(self.store.delete_session, pk, lease.token)
-
-    async def _session_ids(self) -> list[str]:
-        return await self._run(self.store.session_ids)
-
-    async def _stats(self) -> dict[str, int]:
-        return await self._run(self.store.stats)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+from collections.abc import Iterable, Mapping
 from numbers import Real
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -26,7 +27,7 @@ from django.utils.module_loading import import_string
 
 from flows.engine import FlowEngine, GraphValidationError
 from flows.engine.checkpointers import InMemoryCheckpointer
-from flows.engine.checkpointers.base import ON_BUSY_CHOICES
+from flows.engine.checkpointers.checkpointer import ON_BUSY_CHOICES
 
 from . import registry
 from .conf import CHECKPOINTER_ALIASES, DEFAULTS, flows_settings

@@ -79,7 +79,7 @@ def _rows(names: list[str], edges: list[Edge]) -> dict[str, int]:
     for name in names:
         if name not in state:
             walk(name)
-    row = {name: 0 for name in names}
+    row = dict.fromkeys(names, 0)
     for name in reversed(order):  # a topological order of the forward edges
         for child in children[name]:
             if (name, child) not in back:

@@ -14,8 +14,9 @@ import inspect
 import re
 import threading
 import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
@@ -76,7 +77,8 @@ def flow_config(name: str) -> FlowConfig:
     try:
         return flow_configs()[name]
     except KeyError:
-        raise FlowNotFound(f"no flow named {name!r} is registered (known: {', '.join(flow_names()) or 'none'})") from None
+        known = ", ".join(flow_names()) or "none"
+        raise FlowNotFound(f"no flow named {name!r} is registered (known: {known})") from None
 
 
 # ---------------------------------------------------------------------- checkpointers

@@ -20,9 +20,10 @@ from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Now
 
 from . import registry
-from .conf import flows_settings
 from .checkpointer import DjangoCheckpointer, run_in_orm_thread
+from .conf import flows_settings
 from .engine.checkpointers import BaseCheckpointer, CheckpointMetadata
+
 
 class SessionNotFound(LookupError):
     """No such session — or one the caller may not reach, which must look the same."""
@@ -78,7 +79,7 @@ def session_status(recorded: str | None, head: CheckpointMetadata | None) -> str
 
 def _store_of(checkpointer: BaseCheckpointer | None) -> tuple[type[models.Model], str]:
     if isinstance(checkpointer, DjangoCheckpointer):
-        return checkpointer.store.Session, checkpointer.using
+        return checkpointer.store.orm.Session, checkpointer.using
     from .models import FlowSession
 
     return FlowSession, "default"

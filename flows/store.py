@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any, Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from django.conf import settings
 from django.db import IntegrityError, connections, models, transaction
 from django.db.models import BooleanField, DateTimeField, ExpressionWrapper, F, Q, Sum, Value
 from django.db.models.functions import Length, Now
 
-from flows.engine.checkpointers.base import WriteRange
+from flows.engine.checkpointers.store import WriteRange
 from flows.engine.checkpointers.delta import window_start
 from flows.engine.checkpointers.types import CHUNK, LeaseGrant, StoredCheckpoint, StoredWrite
 from flows.engine.errors import LeaseLost
@@ -342,39 +343,51 @@ class OrmStore:
 
     # ------------------------------------------------------------------ deleting
 
-    def delete(
+    def delete_ids(
         self,
         session_pk: int,
         token: int,
-        *,
-        drop_writes: Iterable[WriteRange],
+        ids: set[str],
+        drop_writes: list[WriteRange],
         head: StoredCheckpoint,
-        head_status: str,
-        drop_ids: set[str] | None,
-        keep_ids: set[str] | None,
         add_writes: Sequence[StoredWrite] = (),
     ) -> None:
         checkpoints = self.Checkpoint._default_manager.using(self.using).filter(session_id=session_pk)
-        writes = self.Write._default_manager.using(self.using).filter(session_id=session_pk)
-        with transaction.atomic(using=self.using):
-            self._fence(session_pk, token, head_id=head.checkpoint_id, status=head_status, expires_at=self._expiry())
-            label = self.Checkpoint._meta.label
-            deleted = 0
-            if keep_ids is not None:
-                deleted += checkpoints.exclude(checkpoint_id__in=list(keep_ids)).delete()[1].get(label, 0)
-            for batch in _batches(sorted(drop_ids or ())):
-                deleted += checkpoints.filter(checkpoint_id__in=batch).delete()[1].get(label, 0)
-            for batch in _batches(list(drop_writes)):
-                doomed = Q()
-                for name, lo, hi in batch:
-                    span = Q(seq__gte=lo, seq__lte=hi)
-                    doomed |= span if name is None else span & Q(field=name)
-                writes.filter(doomed).delete()
+        label = self.Checkpoint._meta.label
+        with self._fenced(session_pk, token, head) as deleted:
+            for batch in _batches(sorted(ids)):
+                deleted.append(checkpoints.filter(checkpoint_id__in=batch).delete()[1].get(label, 0))
+            self._delete_writes(session_pk, drop_writes)
             self._add_writes(session_pk, add_writes)
-            if deleted:
+
+    def keep_only(
+        self, session_pk: int, token: int, ids: set[str], drop_writes: list[WriteRange], head: StoredCheckpoint
+    ) -> None:
+        checkpoints = self.Checkpoint._default_manager.using(self.using).filter(session_id=session_pk)
+        with self._fenced(session_pk, token, head) as deleted:
+            deleted.append(checkpoints.exclude(checkpoint_id__in=list(ids)).delete()[1].get(self.Checkpoint._meta.label, 0))
+            self._delete_writes(session_pk, drop_writes)
+
+    @contextmanager
+    def _fenced(self, session_pk: int, token: int, head: StoredCheckpoint) -> Iterator[list[int]]:
+        """A transaction that first points the head at ``head`` under ``token``; counts what the block deletes."""
+        deleted: list[int] = []
+        with transaction.atomic(using=self.using):
+            self._fence(session_pk, token, head_id=head.checkpoint_id, status=head.status, expires_at=self._expiry())
+            yield deleted
+            if sum(deleted):
                 self.Session._default_manager.using(self.using).filter(pk=session_pk).update(
-                    checkpoint_count=F("checkpoint_count") - deleted
+                    checkpoint_count=F("checkpoint_count") - sum(deleted)
                 )
+
+    def _delete_writes(self, session_pk: int, ranges: list[WriteRange]) -> None:
+        writes = self.Write._default_manager.using(self.using).filter(session_id=session_pk)
+        for batch in _batches(ranges):
+            doomed = Q()
+            for name, lo, hi in batch:
+                span = Q(seq__gte=lo, seq__lte=hi)
+                doomed |= span if name is None else span & Q(field=name)
+            writes.filter(doomed).delete()
 
     def delete_session(self, session_pk: int, token: int) -> None:
         """Empties the session and frees its lease; the row (owner, token) stays."""

@@ -53,7 +53,7 @@ class BackendSpec:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "BackendSpec":
+    def from_json(cls, text: str) -> BackendSpec:
         data = json.loads(text)
         return cls(data["name"], data["factory"], tuple(data["args"]), data["kwargs"])
 
@@ -104,6 +104,8 @@ def backend_specs(tmp_dir: str) -> dict[str, Any]:
 
     return {
         "memory": lambda: BackendSpec("memory", "flows.engine.checkpointers.memory:InMemoryCheckpointer"),
+        # a store written from the public Store protocol alone (tests/dict_store.py)
+        "dict-store": lambda: BackendSpec("dict-store", "tests.dict_store:dict_checkpointer"),
         "redis": lambda: BackendSpec(
             "redis",
             "flows.engine.checkpointers.redis:RedisCheckpointer",
@@ -122,7 +124,10 @@ def backend_specs(tmp_dir: str) -> dict[str, Any]:
 
 
 #: Backends whose data lives outside the Python process (reloadable by a second instance).
-DURABLE = {"redis", "sqlite", "sqlite-aiosqlite", "postgres-psycopg2", "postgres-asyncpg", "mariadb-pymysql", "mariadb-aiomysql"}
+DURABLE = {
+    "redis", "sqlite", "sqlite-aiosqlite",
+    "postgres-psycopg2", "postgres-asyncpg", "mariadb-pymysql", "mariadb-aiomysql",
+}
 DURABLE |= {"django-sqlite", "django-postgres"}
 
 

@@ -17,8 +17,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import redis.asyncio as aioredis
 
@@ -84,7 +84,7 @@ class Relay:
         self.handlers: set[asyncio.Task] = set()
 
     @classmethod
-    async def start(cls, host: str, port: int) -> "Relay":
+    async def start(cls, host: str, port: int) -> Relay:
         writers: list[asyncio.StreamWriter] = []
         relay: Relay
 

@@ -23,7 +23,8 @@ async def put_turns(cp, session_id: str, turns: int, text: str = "m", *, start=N
                 "messages": Change(EXTEND, [message]) if old else Change(SET, state["messages"]),
                 "turn": Change(SET, i),
             }
-            parent = await cp.aput(held, parent=parent, state=state, changes=changes, run_id="r", node=f"n{i}", step=i + 1)
+            parent = await cp.aput(held, parent=parent, state=state, changes=changes,
+                                   run_id="r", node=f"n{i}", step=i + 1)
             metas.append(parent)
 
     if lease is None:

@@ -69,8 +69,8 @@ class JSONErrors:
 
 
 class FlowsAPIView(JSONErrors, APIView):
-    parser_classes = [JSONBodyParser]
-    renderer_classes = [StateJSONRenderer]
+    parser_classes = (JSONBodyParser,)
+    renderer_classes = (StateJSONRenderer,)
     schema = AutoSchema()
 
     # -- FLOWS settings, read per request ---------------------------------------------
@@ -110,7 +110,7 @@ class FlowsAPIView(JSONErrors, APIView):
             response = handler(drf_request, *args, **kwargs)
             if inspect.isawaitable(response):
                 response = await response
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - as APIView.dispatch: handle_exception answers API errors, re-raises others
             response = self.handle_exception(exc)
         self.response = self.finalize_response(drf_request, response, *args, **kwargs)
         return self.response

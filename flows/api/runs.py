@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from django.http import StreamingHttpResponse
 from django.urls import reverse
@@ -25,9 +26,8 @@ from rest_framework.response import Response
 from flows.checkpointer import run_in_orm_thread
 from flows.engine import CheckpointNotFound, FlowEngine
 from flows.events import dumps
-from flows.runs import follow
+from flows.runs import follow, starting
 from flows.runs.stopping import mark_stop
-from flows.runs import starting
 from flows.runs.tasks import recover_stale_runs
 
 from . import serializers as s
@@ -36,8 +36,20 @@ from .errors import ApiError, invalid, not_found
 from .renderers import EventStreamRenderer, StateJSONRenderer
 from .streaming import sse_response, stored_frames
 from .views import (
-    FLOW, LIMIT, MAX_PAGE_SIZE, SESSION, accessible_row, body, checkpoint_id_checked, claim_session, errors,
-    flow_named, json_input, page_size, refuse_streaming_without_asgi, session_id_checked,
+    FLOW,
+    LIMIT,
+    MAX_PAGE_SIZE,
+    SESSION,
+    accessible_row,
+    body,
+    checkpoint_id_checked,
+    claim_session,
+    errors,
+    flow_named,
+    json_input,
+    page_size,
+    refuse_streaming_without_asgi,
+    session_id_checked,
 )
 
 RUN = OpenApiParameter("run_id", str, OpenApiParameter.PATH)
@@ -80,9 +92,9 @@ async def run_or_404(flow: str, session_id: str, run_id: str) -> dict[str, Any]:
     found = await run_in_orm_thread(lambda: _runs(flow, session_id).filter(run_id=run_id).values(*RUN_FIELDS).first())
     if found is None:
         raise not_found("run", f"no run {run_id!r} on session {session_id!r}")
-    if found["status"] == "running":  # a client looks at it: is its worker still alive?
-        if await recover_stale_runs([run_id]):
-            found = await run_in_orm_thread(lambda: _runs(flow, session_id).filter(run_id=run_id).values(*RUN_FIELDS).get())
+    # a client looks at a running one: is its worker still alive?
+    if found["status"] == "running" and await recover_stale_runs([run_id]):
+        found = await run_in_orm_thread(lambda: _runs(flow, session_id).filter(run_id=run_id).values(*RUN_FIELDS).get())
     return found
 
 
@@ -229,7 +241,7 @@ def require_event_stream(request: Request) -> None:
 
 
 class RunStreamView(FlowsAPIView):
-    renderer_classes = [EventStreamRenderer, StateJSONRenderer]
+    renderer_classes = (EventStreamRenderer, StateJSONRenderer)
 
     @documented(
         operation_id="runs_stream", summary="The run's events: replayed from the start (or after Last-Event-ID), "
@@ -248,7 +260,7 @@ class RunStreamView(FlowsAPIView):
 
 
 class SessionStreamView(FlowsAPIView):
-    renderer_classes = [EventStreamRenderer, StateJSONRenderer]
+    renderer_classes = (EventStreamRenderer, StateJSONRenderer)
 
     @documented(
         operation_id="sessions_stream", summary="Every run's events on the session, live (a watcher)",

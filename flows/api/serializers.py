@@ -13,7 +13,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from flows.engine.checkpointers.base import SESSION_ID_PATTERN
+from flows.engine.ids import SESSION_ID_PATTERN
 
 SESSION_ID_HELP = "1-255 characters from A-Z a-z 0-9 _ . : -"
 SESSION_STATUSES = ["idle", "running", "interrupted", "failed"]

@@ -12,7 +12,8 @@ a client that goes away stops receiving events and the run goes on to its end.
 from __future__ import annotations
 
 import logging
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from django.http import StreamingHttpResponse
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from django.core.handlers.asgi import ASGIRequest
 from django.db import models
@@ -29,7 +30,8 @@ from flows.checkpointer import run_in_orm_thread
 from flows.conf import flows_settings
 from flows.engine import CheckpointNotFound, FlowEngine, InvalidInput
 from flows.engine.checkpointers import CheckpointMetadata
-from flows.engine.checkpointers.base import validate_session_id
+from flows.engine.ids import validate_session_id
+from flows.runs import starting
 
 from . import serializers as s
 from . import shapes
@@ -38,7 +40,6 @@ from .errors import ApiError, from_invalid_input, invalid, not_found
 from .permissions import may_access, owner_id_for
 from .renderers import EventStreamRenderer, StateJSONRenderer
 from .streaming import event_stream_response, run_to_end
-from flows.runs import starting
 
 MAX_PAGE_SIZE = 100
 
@@ -241,7 +242,7 @@ class SessionDetailView(FlowsAPIView):
 
 
 class InvokeView(FlowsAPIView):
-    renderer_classes = [StateJSONRenderer, EventStreamRenderer]
+    renderer_classes = (StateJSONRenderer, EventStreamRenderer)
     throttle_scope = "invoke"
 
     @documented(

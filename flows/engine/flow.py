@@ -8,7 +8,8 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Mapping, Sequence
 
-from .checkpointers.base import TAKE_OVER, BaseCheckpointer, validate_session_id
+from .checkpointers.checkpointer import TAKE_OVER, Checkpointer
+from .ids import validate_session_id
 from .checkpointers.types import Checkpoint, CheckpointMetadata, Lease
 from .errors import CheckpointNotFound, GraphValidationError, InvalidInput, NothingToResume
 from .graph import Edge, Graph
@@ -52,14 +53,14 @@ class FlowEngine:
     def __init__(
         self,
         state_schema: type,
-        checkpointer: BaseCheckpointer | None = None,
+        checkpointer: Checkpointer | None = None,
         *,
         max_steps: int = 100,
         types: Iterable[type] | None = None,
         hooks: FlowEngineHooks | None = None,
     ) -> None:
-        if checkpointer is not None and not isinstance(checkpointer, BaseCheckpointer):
-            raise TypeError("checkpointer must be a BaseCheckpointer (InMemoryCheckpointer, RedisCheckpointer, ...)")
+        if checkpointer is not None and not isinstance(checkpointer, Checkpointer):
+            raise TypeError("checkpointer must be a Checkpointer (InMemoryCheckpointer, RedisCheckpointer, ...)")
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
         self.state_schema = state_schema
@@ -370,7 +371,7 @@ class FlowEngine:
 
     # -- inspecting and editing ---------------------------------------------------------
 
-    def _require_checkpointer(self) -> BaseCheckpointer:
+    def _require_checkpointer(self) -> Checkpointer:
         if self.checkpointer is None:
             raise InvalidInput("this flow has no checkpointer, so it keeps no sessions")
         return self.checkpointer

@@ -10,6 +10,12 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
+from typing import Any
+
+from .errors import InvalidSessionId
+
+SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,255}\Z")  # \Z: no trailing newline
 
 _prefix = os.urandom(8).hex()
 _counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
@@ -28,3 +34,12 @@ if hasattr(os, "register_at_fork"):
 def new_id() -> str:
     """32 hex characters, unique per call."""
     return f"{_prefix}{next(_counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+def validate_session_id(session_id: Any) -> str:
+    """``session_id`` if it is a valid session id, else :class:`InvalidSessionId`."""
+    if not isinstance(session_id, str) or not SESSION_ID_PATTERN.match(session_id):
+        raise InvalidSessionId(
+            f"invalid session id {session_id!r}: use 1-255 characters from A-Z a-z 0-9 _ . : -"
+        )
+    return session_id

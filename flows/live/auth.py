@@ -48,7 +48,8 @@ class TokenAuthMiddleware:
                 scope["flows_subprotocol"] = SUBPROTOCOL
             user = scope.get("user")
             key = _token_of(scope)
-            if key and not (user is not None and user.is_authenticated) and apps.is_installed("rest_framework.authtoken"):
+            signed_in = user is not None and user.is_authenticated
+            if key and not signed_in and apps.is_installed("rest_framework.authtoken"):
                 found = await run_in_orm_thread(_user_of, key)
                 if found is not None:
                     scope["user"] = found

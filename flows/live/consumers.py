@@ -36,7 +36,7 @@ from flows.api.errors import as_api_error, error_body
 from flows.checkpointer import run_in_orm_thread
 from flows.conf import flows_settings
 from flows.engine import FlowError
-from flows.engine.checkpointers.base import validate_session_id
+from flows.engine.ids import validate_session_id
 from flows.events import dumps
 from flows.runs import follow, starting
 from flows.runs.recorder import current_origin

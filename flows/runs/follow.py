@@ -13,7 +13,8 @@ instead (:mod:`flows.runs.redis_log`), blocking until a batch is written.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, NamedTuple
+from collections.abc import AsyncIterator
+from typing import Any, NamedTuple
 
 from flows.checkpointer import run_in_orm_thread
 

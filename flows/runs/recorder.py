@@ -48,7 +48,7 @@ HEARTBEAT_SECONDS = 2.0
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 #: The recorder of the call running in this context (set by whoever starts the call).
-current_recorder: ContextVar["Recorder | None"] = ContextVar("flows_run_recorder", default=None)
+current_recorder: ContextVar[Recorder | None] = ContextVar("flows_run_recorder", default=None)
 #: Who starts calls in this context, for runs recorded without a recorder of their own.
 current_origin: ContextVar[str] = ContextVar("flows_run_origin", default="other")
 

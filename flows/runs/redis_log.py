@@ -28,7 +28,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import weakref
-from typing import Any, AsyncIterator, NamedTuple
+from collections.abc import AsyncIterator
+from typing import Any, NamedTuple
 
 from flows.conf import flows_settings
 
@@ -120,7 +121,7 @@ def append(key: RunKey, batch: list[tuple[int, str, str]]) -> int:
 
 # -- reading -------------------------------------------------------------------------------------
 
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]" = weakref.WeakKeyDictionary()
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
 
 def _client() -> Any:

@@ -18,7 +18,8 @@ and :func:`events` say so instead of hanging or reading nothing.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.conf import settings
 from django.db import connections

@@ -8,15 +8,15 @@ from urllib.parse import quote
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.middleware.csrf import get_token
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from flows import registry
 from flows.conf import flows_settings
 from flows.engine import InvalidSessionId
-from flows.engine.checkpointers.base import validate_session_id
+from flows.engine.ids import validate_session_id
 from flows.graph_svg import graph_svg
 
 #: the state field a chat flow keeps its messages in

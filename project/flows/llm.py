@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 _TOKENS = re.compile(r"\S+\s*")
 

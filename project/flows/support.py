@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Annotated, Any, AsyncIterator, TypedDict
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, TypedDict
 
 from flows.engine import END, START, FlowEngine, interrupt
 from flows.engine.checkpointers import BaseCheckpointer
@@ -39,7 +40,9 @@ MAX_MESSAGE_CHARS = 4000
 INTENT_WORDS = {
     "refund": ("refund", "money back", "reimburse", "return my", "chargeback"),
     "order": ("where is my order", "order status", "track", "tracking", "delivery", "delivered", "package", "shipped"),
-    "faq": ("opening hours", "hours", "open", "shipping cost", "shipping", "password", "contact", "payment", "pay with"),
+    "faq": (
+        "opening hours", "hours", "open", "shipping cost", "shipping", "password", "contact", "payment", "pay with",
+    ),
 }
 
 FAQ = {

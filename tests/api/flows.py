@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import operator
 import os
-from typing import Annotated, Any, AsyncIterator, TypedDict
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, TypedDict
 
 from flows.engine import END, START, FlowEngine
-
 
 #: What a ``slow`` streaming run waits for (a test sets it; new for every test).
 GATE = asyncio.Event()
@@ -115,7 +116,7 @@ def steps_flow(checkpointer=None) -> FlowEngine:
     for name in names:
         flow.add_node(name, step(name), stream=True)
     flow.add_edge(START, names[0])
-    for first, second in zip(names, names[1:]):
+    for first, second in itertools.pairwise(names):
         flow.add_edge(first, second)
     flow.add_edge(names[-1], END)
     return flow.build()

@@ -56,7 +56,7 @@ def test_a_fork_lists_its_own_branch(api):
 def test_bad_cursors_are_400(api):
     run_turns(api, "s", 1)
     assert assert_error(api.get(session_url("chat", "s", "checkpoints") + "?before=zzz"), 400,
-                        "checkpoint_not_found")["fields"] == {"before": [f"no checkpoint 'zzz' in session 's'"]}
+                        "checkpoint_not_found")["fields"] == {"before": ["no checkpoint 'zzz' in session 's'"]}
     assert "after" in assert_error(api.get(session_url("chat", "s", "checkpoints") + "?after=zzz"), 400,
                                    "checkpoint_not_found")["fields"]
     data = assert_error(api.get(session_url("chat", "s", "checkpoints") + "?after=a&before=b"), 400, "invalid")

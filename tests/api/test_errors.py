@@ -141,7 +141,8 @@ def test_errors_before_the_view_are_json_on_api_paths(settings):
 
 def test_json_nested_too_deeply_is_400(api):
     depth = 200_000  # deeper than any Python parses (3.13 takes 5,000 levels)
-    data = assert_error(api.post(INVOKE, b"[" * depth + b"]" * depth, content_type="application/json"), 400, "parse_error")
+    response = api.post(INVOKE, b"[" * depth + b"]" * depth, content_type="application/json")
+    data = assert_error(response, 400, "parse_error")
     assert "nested too deeply" in data["detail"]
 
 
@@ -157,7 +158,8 @@ def test_checkpoint_ids_that_cannot_exist_are_refused_before_the_database(api, w
     invoke(api, "chat", "s", {"input": {"messages": ["hi"]}})
     response = api.get(session_url("chat", "s") + where)
     assert_error(response, 404 if where.startswith("checkpoints/a") else 400, "checkpoint_not_found")
-    assert "checkpoint_id" in assert_error(invoke(api, "chat", "s", {"checkpoint_id": "a\x00b"}), 400, "invalid")["fields"]
+    data = assert_error(invoke(api, "chat", "s", {"checkpoint_id": "a\x00b"}), 400, "invalid")
+    assert "checkpoint_id" in data["fields"]
     assert_error(invoke(api, "chat", "s", {"checkpoint_id": "a b"}), 400, "checkpoint_not_found")
 
 

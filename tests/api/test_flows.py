@@ -33,7 +33,8 @@ def test_conditional_edges_and_custom_reducers_are_described(api):
 
 
 def test_a_factory_docstring_describes_its_flow(api):
-    assert api.get("/api/flows/chat/").json()["description"] == "Answers every message; fails on demand (``fail: true``)."
+    description = api.get("/api/flows/chat/").json()["description"]
+    assert description == "Answers every message; fails on demand (``fail: true``)."
 
 
 def test_an_unknown_flow_is_404(api):

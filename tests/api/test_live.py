@@ -7,7 +7,6 @@ import json
 import time
 
 import httpx
-import pytest
 
 from tests.servers import fresh_postgres_database, start_server
 
@@ -97,7 +96,10 @@ async def test_concurrent_invokes_on_one_session_wait_their_turn(server):
 
 
 async def test_two_workers_on_postgresql_serve_twenty_clients(tmp_path):
-    with fresh_postgres_database() as database_url, start_server(tmp_path, database_url=database_url, workers=2) as live:
+    with (
+        fresh_postgres_database() as database_url,
+        start_server(tmp_path, database_url=database_url, workers=2) as live,
+    ):
         async with live.async_client() as http:
             async def client(n: int) -> httpx.Response:
                 return await http.post(f"/api/flows/sleepy/sessions/client-{n}/invoke/",
@@ -120,7 +122,8 @@ def test_another_users_session_is_404_over_http(server):
 def test_errors_are_json_over_http(server):
     with server.client() as http:
         for response in (http.get("/api/nothing"), http.get("/api/flows/nope/"),
-                         http.post("/api/flows/seed/sessions/x/invoke/", content=b"{", headers={"Content-Type": "application/json"}),
+                         http.post("/api/flows/seed/sessions/x/invoke/", content=b"{",
+                                   headers={"Content-Type": "application/json"}),
                          httpx.get(server.url + "/api/flows/")):
             assert response.status_code in (400, 401, 404), response.text
             assert response.headers["content-type"].startswith("application/json")

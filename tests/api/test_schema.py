@@ -53,8 +53,8 @@ def test_the_served_schema_covers_the_flows_routes_only(server):
 def test_schemathesis_finds_no_server_error_and_no_response_off_the_schema(server, tmp_path):
     with server.client() as http:  # a session with history for the generated requests to work on
         for turn in range(3):
-            assert http.post("/api/flows/seed/sessions/fuzz-1/invoke/",
-                             json={"input": {"messages": [f"turn {turn}"], "status": "s", "counter": 0}}).status_code == 200
+            turn_input = {"messages": [f"turn {turn}"], "status": "s", "counter": 0}
+            assert http.post("/api/flows/seed/sessions/fuzz-1/invoke/", json={"input": turn_input}).status_code == 200
         head = http.get("/api/flows/seed/sessions/fuzz-1/").json()["checkpoint_id"]
     result = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "--config-file", str(HERE / "schemathesis.toml"), "run",

@@ -133,8 +133,8 @@ def test_deleting_removes_the_session_and_its_checkpoints(api):
 def test_an_unknown_session_is_404(api):
     for method, route in (("get", ""), ("delete", ""), ("get", "state"), ("post", "state"), ("post", "reset"),
                           ("get", "checkpoints"), ("get", "checkpoints/abc")):
-        response = getattr(api, method)(session_url("chat", "nobody", route), {"values": {}} if method == "post" else None,
-                                        format="json")
+        body = {"values": {}} if method == "post" else None
+        response = getattr(api, method)(session_url("chat", "nobody", route), body, format="json")
         assert_error(response, 404, "session_not_found")
 
 

@@ -78,7 +78,8 @@ async def test_a_failing_node_ends_the_stream_with_run_failed(client):
 async def test_errors_before_the_run_are_json_not_a_stream(client):
     response = await stream(client, "seed", "s", {"input": {"messages": None}})
     assert response.status_code == 400 and response["Content-Type"] == "application/json"
-    assert json.loads(response.content)["fields"] == {"input.messages": ["Input should be a valid array (got NoneType)"]}
+    fields = json.loads(response.content)["fields"]
+    assert fields == {"input.messages": ["Input should be a valid array (got NoneType)"]}
     response = await stream(client, "chat", "s", {"resume": True})
     assert response.status_code == 400 and json.loads(response.content)["code"] == "nothing_to_resume"
 

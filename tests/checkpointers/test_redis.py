@@ -13,7 +13,8 @@ import socket
 import subprocess
 import sys
 import uuid
-from typing import Annotated, Any, AsyncIterator, Callable, TypedDict
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -244,10 +245,10 @@ async def test_a_stale_token_writes_and_deletes_nothing(make, raw):
     with pytest.raises(LeaseLost):
         await cp.aput(stale, parent=None, state={"x": 1}, changes={"x": Change(SET, 1)}, run_id="r", node="n", step=1)
     assert not await raw.exists(f"{cp.prefix}{{{session_id}}}:cp")
-    assert not await cp._renew(stale, 1.0)
+    assert not await cp.store.renew(stale, 1.0)
     await cp.aput(fresh, parent=None, state={"x": 2}, changes={"x": Change(SET, 2)}, run_id="r", node="n", step=1)
     with pytest.raises(LeaseLost):
-        await cp._delete_session(stale)
+        await cp.store.delete_session(stale)
     assert (await cp.aget(session_id)).state == {"x": 2}
     await cp.arelease(fresh)
 
@@ -256,10 +257,10 @@ async def test_a_retried_acquire_gets_its_own_grant_back(make):
     """redis-py resends a command after a lost reply: the lease must not look busy to itself."""
     cp = make()
     session_id = sid()
-    keys = [cp._base(session_id), cp._fence]
-    first = await cp._run("acquire", keys, [30_000, 0, "request-1"])
-    assert await cp._run("acquire", keys, [30_000, 0, "request-1"]) == first
-    assert await cp._run("acquire", keys, [30_000, 0, "request-2"]) is None
+    keys = [cp.store._base(session_id), cp.store._fence]
+    first = await cp.store._run("acquire", keys, [30_000, 0, "request-1"])
+    assert await cp.store._run("acquire", keys, [30_000, 0, "request-1"]) == first
+    assert await cp.store._run("acquire", keys, [30_000, 0, "request-2"]) is None
 
 
 async def test_a_killed_holder_frees_the_session_after_the_lease(make):
@@ -286,7 +287,7 @@ async def test_every_key_carries_the_prefix(make, raw):
     other = make()
     await put_turns(other, sid(), 1)
     assert (await cp.aget_stats())["sessions"] == 1
-    assert await cp._session_ids() == [session_id]
+    assert await cp.store.session_ids() == [session_id]
 
 
 # ------------------------------------------------------------------ round trips and stats
@@ -313,7 +314,7 @@ async def test_round_trips_do_not_grow_with_history(make, monkeypatch):
     await put_turns(cp, long, 200)
     await cp.aget(short)  # loads the scripts once (SCRIPT LOAD is per server, not per call)
     await cp.alist(short, limit=5)
-    counter = _CommandCounter(cp._link().client, monkeypatch)
+    counter = _CommandCounter(cp.store._link().client, monkeypatch)
 
     async def trips(call) -> int:
         before = counter.count
@@ -327,7 +328,8 @@ async def test_round_trips_do_not_grow_with_history(make, monkeypatch):
     head = await cp.aget_metadata(long)
     state = await cp.amaterialise(head)
     one_write = await trips(
-        cp.aput(lease, parent=head, state={**state, "turn": -1}, changes={"turn": Change(SET, -1)}, run_id="r", node="n", step=1)
+        cp.aput(lease, parent=head, state={**state, "turn": -1}, changes={"turn": Change(SET, -1)},
+                run_id="r", node="n", step=1)
     )
     assert one_write == 1
     await cp.arelease(lease)
@@ -466,7 +468,7 @@ async def test_connections_killed_during_a_run_are_retried(own_server):
 
 async def _prime(cp: RedisCheckpointer) -> None:
     """Loads every script, so the next call of one is a single EVALSHA (never NOSCRIPT first)."""
-    link = cp._link()
+    link = cp.store._link()
     for script in link.scripts.values():
         await link.client.script_load(script.script)
 
@@ -487,7 +489,7 @@ async def relayed(redis_url) -> AsyncIterator[tuple[RedisCheckpointer, Relay]]:
 
 def lose_reply(cp: RedisCheckpointer, relay: Relay, script: str) -> None:
     """The next call of ``script`` runs on the server, but its reply is lost with its connection."""
-    relay.drop_reply_to = cp._link().scripts[script].sha.encode()
+    relay.drop_reply_to = cp.store._link().scripts[script].sha.encode()
 
 
 async def put(cp: RedisCheckpointer, lease, parent, value: int):
@@ -563,7 +565,7 @@ async def test_a_renew_whose_reply_was_lost_keeps_the_lease(relayed):
     session_id = sid()
     lease = await cp.aacquire(session_id)
     lose_reply(cp, relay, "renew")
-    assert await cp._renew(lease, 30)
+    assert await cp.store.renew(lease, 30)
     assert relay.dropped == 1
     await put(cp, lease, None, 1)
     await cp.arelease(lease)

@@ -14,7 +14,8 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, func, inspect, select
@@ -103,7 +104,9 @@ async def rows(cp: SQLCheckpointer, session_id: str) -> dict[str, Any]:
     def work(conn: Connection) -> dict[str, Any]:
         return {
             "session": conn.execute(select(s.c.head_seq, s.c.last_seq).where(s.c.session_id == session_id)).first(),
-            "checkpoints": conn.execute(select(func.count()).select_from(c).where(c.c.session_id == session_id)).scalar(),
+            "checkpoints": conn.execute(
+                select(func.count()).select_from(c).where(c.c.session_id == session_id)
+            ).scalar(),
             "writes": conn.execute(select(func.count()).select_from(w).where(w.c.session_id == session_id)).scalar(),
             "blobs": [bytes(b) for b in conn.execute(select(c.c.blob).where(c.c.session_id == session_id)).scalars()]
             + [bytes(b) for b in conn.execute(select(w.c.blob).where(w.c.session_id == session_id)).scalars()],
@@ -168,7 +171,7 @@ async def test_many_workers_creating_the_tables_at_once_all_succeed(make):
     first = make()
     others = [make(like=first) for _ in range(4)]
     session_ids = [sid() for _ in others]
-    await asyncio.gather(*(put_turns(cp, s, 1) for cp, s in zip(others, session_ids)))
+    await asyncio.gather(*(put_turns(cp, s, 1) for cp, s in zip(others, session_ids, strict=True)))
     assert [(await first.aget(s)).state["turn"] for s in session_ids] == [0] * 4
 
 
@@ -356,7 +359,8 @@ async def test_large_blobs_round_trip(make):
     session_id = sid()
     big = "x" * 200_000
     async with cp.alock(session_id) as lease:
-        await cp.aput(lease, parent=None, state={"big": big}, changes={"big": Change(SET, big)}, run_id="r", node="n", step=0)
+        await cp.aput(lease, parent=None, state={"big": big}, changes={"big": Change(SET, big)},
+                      run_id="r", node="n", step=0)
     assert (await cp.aget(session_id)).state == {"big": big}
 
 
@@ -374,10 +378,10 @@ async def test_a_stale_token_writes_and_deletes_nothing(make):
         await cp.aput(stale, parent=None, state={"x": 1}, changes={"x": Change(SET, 1)}, run_id="r", node="n", step=1)
     found = await rows(cp, session_id)
     assert (found["checkpoints"], found["writes"], found["session"].head_seq) == (0, 0, None)
-    assert not await cp._renew(stale, 1.0)
+    assert not await cp.store.renew(stale, 1.0)
     await cp.aput(fresh, parent=None, state={"x": 2}, changes={"x": Change(SET, 2)}, run_id="r", node="n", step=1)
     with pytest.raises(LeaseLost):
-        await cp._delete_session(stale)
+        await cp.store.delete_session(stale)
     await cp.arelease(stale)  # a stale release frees nothing
     with pytest.raises(LeaseLost):
         await cp.aput(stale, parent=None, state={"x": 3}, changes={"x": Change(SET, 3)}, run_id="r", node="n", step=2)
@@ -398,7 +402,7 @@ async def test_a_failure_mid_write_leaves_no_partial_checkpoint(make):
     record = StoredCheckpoint(session_id, uuid.uuid4().hex, seq, lease.head.checkpoint_id, 1.0, "r", "n", b"j{}")
     twice = [StoredWrite(seq, "turn", SET, b"j1"), StoredWrite(seq, "turn", SET, b"j2")]
     with pytest.raises(IntegrityError):
-        await cp._write(lease, record, twice)
+        await cp.store.write(lease, record, twice)
     assert await rows(cp, session_id) == before
     assert (await cp.aget(session_id)).state == {"messages": ["m0", "m1"], "turn": 1}
     # the lease is still good and the seq still free
@@ -417,8 +421,9 @@ async def test_an_over_long_value_fails_the_step_and_writes_nothing(make, backen
     async with cp.alock(session_id) as lease:
         head = await cp.aget_metadata(session_id)
         too_long = "f" * 300  # field names are VARCHAR(255)
-        with pytest.raises(Exception, match="(?i)too long|truncat"):
-            await cp.aput(lease, parent=head, state={}, changes={"turn": Change(SET, 5), too_long: Change(SET, 1)}, run_id="r", node="n", step=1)
+        with pytest.raises(Exception, match=r"(?i)too long|truncat"):
+            await cp.aput(lease, parent=head, state={}, changes={"turn": Change(SET, 5), too_long: Change(SET, 1)},
+                          run_id="r", node="n", step=1)
     assert await rows(cp, session_id) == before
     assert (await cp.aget(session_id)).state == {"messages": ["m0"], "turn": 0}
 
@@ -435,7 +440,7 @@ async def test_ttl_expires_the_whole_session_and_purges_its_rows(make):
     await put_turns(cp, kept, 1)
     assert await cp.aget(session_id) is None
     assert await cp.alist(session_id) == []
-    assert await cp._session_ids() == [kept]
+    assert await cp.store.session_ids() == [kept]
     found = await rows(cp, session_id)
     assert (found["session"], found["checkpoints"], found["writes"]) == (None, 0, 0)
     assert (await cp.aget_stats())["sessions"] == 1
@@ -532,7 +537,8 @@ async def main(url, session_id, worker, count):
                 await cp.aput(lease, parent=None, state={"messages": [message]},
                               changes={"messages": Change(SET, [message])}, run_id="r", node="n", step=0)
             else:
-                await cp.aput(lease, parent=head.metadata, state={**head.state, "messages": head.state["messages"] + [message]},
+                state = {**head.state, "messages": head.state["messages"] + [message]}
+                await cp.aput(lease, parent=head.metadata, state=state,
                               changes={"messages": Change(EXTEND, [message])}, run_id="r", node="n", step=0)
     await cp.aclose()
 
@@ -545,7 +551,9 @@ def test_sqlite_across_processes_never_fails_with_database_is_locked(tmp_path, d
     url = f"{driver}:///{tmp_path}/shared.db"
     session_id = sid()
     workers = [
-        subprocess.Popen([sys.executable, "-c", _WORKER, url, session_id, str(n), "12"], stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, url, session_id, str(n), "12"], stderr=subprocess.PIPE, text=True
+        )
         for n in range(4)
     ]
     errors = [worker.communicate(timeout=120)[1] for worker in workers]

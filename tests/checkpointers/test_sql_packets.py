@@ -10,7 +10,8 @@ servers are shared by the parallel test workers).
 from __future__ import annotations
 
 import uuid
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection

@@ -36,7 +36,8 @@ def _flow(checkpointer) -> FlowEngine:
 
     flow = FlowEngine(Chat, checkpointer)
     flow.add_node("classify", classify).add_node("respond", respond)
-    flow.add_edge(START, "classify").add_conditional_edges("classify", lambda s: s["route"], {"long": "respond", "short": "respond"})
+    flow.add_edge(START, "classify")
+    flow.add_conditional_edges("classify", lambda s: s["route"], {"long": "respond", "short": "respond"})
     flow.add_edge("respond", END)
     return flow
 

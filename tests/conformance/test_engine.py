@@ -364,7 +364,7 @@ async def test_every_checkpoint_materialises_to_the_engine_state(checkpointer, t
             expected.append(copy.deepcopy(model))
         assert result == model
     assert len(recorder.ids) == len(expected)
-    for checkpoint_id, state in zip(recorder.ids, expected):
+    for checkpoint_id, state in zip(recorder.ids, expected, strict=True):
         assert (await flow.get_state(session_id, checkpoint_id)) == state
 
 

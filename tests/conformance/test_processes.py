@@ -29,7 +29,10 @@ def backend(request, tmp_path):
 
 def worker(mode: str, spec: BackendSpec, session_id: str, folder: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.conformance.process_worker", mode, spec.to_json(), session_id, str(folder), *args],
+        [
+            sys.executable, "-m", "tests.conformance.process_worker",
+            mode, spec.to_json(), session_id, str(folder), *args,
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import datetime as dt
+import threading
 import uuid
 from decimal import Decimal
 
@@ -75,7 +75,7 @@ async def test_metadata_round_trips(checkpointer):
     assert loaded.interrupt[0]["value"] == {"question": "ok?"}
     assert loaded.attempt == 2 and loaded.dispatch_id == "t1" and loaded.step == 3
     assert loaded.created_at.tzinfo is not None
-    assert abs((dt.datetime.now(dt.timezone.utc) - loaded.created_at).total_seconds()) < 60
+    assert abs((dt.datetime.now(dt.UTC) - loaded.created_at).total_seconds()) < 60
 
 
 async def test_list_is_newest_first_with_limit_and_cursor(checkpointer):
@@ -210,9 +210,11 @@ async def test_expired_lease_is_taken_over_and_stale_writer_is_fenced(backend):
         taken = await checkpointer.aacquire(session_id, timeout=5)  # waits for expiry
         assert taken.token > stale.token
         with pytest.raises(LeaseLost):
-            await checkpointer.aput(stale, parent=None, state={"x": 1}, changes={"x": Change(SET, 1)}, run_id="r", node="n", step=1)
+            await checkpointer.aput(stale, parent=None, state={"x": 1}, changes={"x": Change(SET, 1)},
+                                    run_id="r", node="n", step=1)
         assert await checkpointer.aget(session_id) is None  # nothing partial
-        await checkpointer.aput(taken, parent=None, state={"x": 2}, changes={"x": Change(SET, 2)}, run_id="r", node="n", step=1)
+        await checkpointer.aput(taken, parent=None, state={"x": 2}, changes={"x": Change(SET, 2)},
+                                run_id="r", node="n", step=1)
         await checkpointer.arelease(stale)  # a stale release does not free the new holder
         with pytest.raises(SessionBusy):
             await checkpointer.aacquire(session_id, on_busy="reject")
@@ -226,7 +228,7 @@ async def test_expired_lease_is_taken_over_and_stale_writer_is_fenced(backend):
 async def test_rich_values_round_trip(checkpointer):
     session_id = sid()
     value = {
-        "when": dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.timezone.utc),
+        "when": dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC),
         "day": dt.date(2026, 1, 2),
         "at": dt.time(12, 30),
         "id": uuid.UUID(int=7),
@@ -237,7 +239,8 @@ async def test_rich_values_round_trip(checkpointer):
         "text": "héllo ✓",
     }
     async with checkpointer.alock(session_id) as lease:
-        await checkpointer.aput(lease, parent=None, state={"v": value}, changes={"v": Change(SET, value)}, run_id="r", node="n", step=1)
+        await checkpointer.aput(lease, parent=None, state={"v": value}, changes={"v": Change(SET, value)},
+                                run_id="r", node="n", step=1)
     assert (await checkpointer.aget(session_id)).state == {"v": value}
 
 
@@ -255,7 +258,8 @@ async def test_compression_and_encryption_round_trip(backend, durable):
         async with first.alock(session_id) as lease:
             head = await first.aget_metadata(session_id)
             state = {**await first.amaterialise(head), "note": text}
-            await first.aput(lease, parent=head, state=state, changes={"note": Change(SET, text)}, run_id="r", node="n", step=3)
+            await first.aput(lease, parent=head, state=state, changes={"note": Change(SET, text)},
+                             run_id="r", node="n", step=3)
         if not durable:  # same store, new keys: what a restart with rotated settings reads
             first.codec = BlobCodec(compress=True, encryption_keys=[new_key, old_key])
             assert (await first.aget(session_id)).state["note"] == text
@@ -277,7 +281,8 @@ async def test_max_state_bytes_is_a_clear_error_and_writes_nothing(backend):
         session_id = sid()
         async with checkpointer.alock(session_id) as lease:
             with pytest.raises(StateTooLarge, match="max_state_bytes=500"):
-                await checkpointer.aput(lease, parent=None, state={"x": "a" * 1000}, changes={"x": Change(SET, "a" * 1000)}, run_id="r", node="n", step=1)
+                await checkpointer.aput(lease, parent=None, state={"x": "a" * 1000},
+                                        changes={"x": Change(SET, "a" * 1000)}, run_id="r", node="n", step=1)
         assert await checkpointer.aget(session_id) is None
     finally:
         if hasattr(checkpointer, "aclose"):
@@ -296,8 +301,10 @@ async def test_registered_types_fail_closed(checkpointer):
     session_id = sid()
     async with checkpointer.alock(session_id) as lease:
         with pytest.raises(TypeError, match="register it"):
-            await checkpointer.aput(lease, parent=None, state={"p": Point(1, 2)}, changes={"p": Change(SET, Point(1, 2))}, run_id="r", node="n", step=1)
-        await checkpointer.aput(lease, parent=None, state={"p": Point(1, 2)}, changes={"p": Change(SET, Point(1, 2))}, run_id="r", node="n", step=1, serializer=known)
+            await checkpointer.aput(lease, parent=None, state={"p": Point(1, 2)},
+                                    changes={"p": Change(SET, Point(1, 2))}, run_id="r", node="n", step=1)
+        await checkpointer.aput(lease, parent=None, state={"p": Point(1, 2)}, changes={"p": Change(SET, Point(1, 2))},
+                                run_id="r", node="n", step=1, serializer=known)
     assert (await checkpointer.aget(session_id, serializer=known)).state == {"p": Point(1, 2)}
     with pytest.raises(TypeError, match="not registered"):
         await checkpointer.aget(session_id)
@@ -322,8 +329,12 @@ async def test_linear_storage_for_a_long_conversation(checkpointer):
             for i in range(turns):
                 old = state.get("messages")
                 state = {"messages": (old or []) + [message], "status": f"turn {i}"}
-                changes = {"messages": Change(EXTEND, [message]) if old else Change(SET, [message]), "status": Change(SET, state["status"])}
-                parent = await checkpointer.aput(lease, parent=parent, state=state, changes=changes, run_id="r", node="n", step=i)
+                changes = {
+                    "messages": Change(EXTEND, [message]) if old else Change(SET, [message]),
+                    "status": Change(SET, state["status"]),
+                }
+                parent = await checkpointer.aput(lease, parent=parent, state=state, changes=changes,
+                                                 run_id="r", node="n", step=i)
         return (await checkpointer.aget_stats())["bytes"]
 
     small = await grow(sid(), 100)
@@ -341,7 +352,8 @@ async def test_concurrent_lockers_serialise(checkpointer):
             state = await checkpointer.amaterialise(head) if head else {}
             messages = state.get("messages", []) + [n]
             change = Change(EXTEND, [n]) if head else Change(SET, messages)
-            await checkpointer.aput(lease, parent=head, state={"messages": messages}, changes={"messages": change}, run_id="r", node="w", step=1)
+            await checkpointer.aput(lease, parent=head, state={"messages": messages}, changes={"messages": change},
+                                    run_id="r", node="w", step=1)
             order.append(n)
 
     await asyncio.gather(*(worker(n) for n in range(8)))
@@ -359,7 +371,8 @@ async def test_fencing_tokens_are_never_reused_even_after_a_reset(checkpointer):
     second = await checkpointer.aacquire(session_id)
     assert second.token > first.token
     with pytest.raises(LeaseLost):
-        await checkpointer.aput(first, parent=None, state={"x": 1}, changes={"x": Change(SET, 1)}, run_id="r", node="n", step=1)
+        await checkpointer.aput(first, parent=None, state={"x": 1}, changes={"x": Change(SET, 1)},
+                                run_id="r", node="n", step=1)
     await checkpointer.arelease(second)
 
 

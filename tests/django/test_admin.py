@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from flows import registry
-from flows.engine.checkpointers import InMemoryCheckpointer
+from flows.engine.checkpointers import Checkpointer, InMemoryStore
 from flows.models import Checkpoint, CheckpointWrite, FlowSession
 from flows.store import to_datetime
 from tests.django.test_checkpointer import CountingExecutor
@@ -41,22 +41,22 @@ def flows_registry(settings, counting):
     registry.clear_cache()
 
 
-class Recorder(InMemoryCheckpointer):
-    """Runs a flow in memory and keeps every stored row, to bulk-load the database."""
+class RecordingStore(InMemoryStore):
+    """Keeps every stored row of a flow run in memory, to bulk-load the database."""
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: list = []
 
-    async def _write(self, lease, record, writes) -> None:
+    async def write(self, lease, record, writes) -> None:
         self.rows.append((record, writes))
-        await super()._write(lease, record, writes)
+        await super().write(lease, record, writes)
 
 
 def load_session(flow_name: str, session_id: str, turns: int) -> FlowSession:
     """A session with ``2 * turns`` real checkpoints, written with bulk inserts."""
-    recorder = Recorder()
-    flow = seed_flow(recorder)
+    recorder = RecordingStore()
+    flow = seed_flow(Checkpointer(recorder))
 
     async def run() -> None:
         for i in range(turns):
@@ -83,9 +83,12 @@ def load_session(flow_name: str, session_id: str, turns: int) -> FlowSession:
 def load_filler(sessions: int, checkpoints_each: int) -> None:
     """Rows that only make the tables big (never decoded by the pages under test)."""
     for n in range(sessions):
-        session = FlowSession.objects.create(flow_name="seed", session_id=f"filler-{n}", checkpoint_count=checkpoints_each)
+        session = FlowSession.objects.create(
+            flow_name="seed", session_id=f"filler-{n}", checkpoint_count=checkpoints_each
+        )
         Checkpoint.objects.bulk_create(
-            (Checkpoint(session=session, checkpoint_id=f"f{n}x{i}", seq=i + 1, created_at=to_datetime(0), run_id="r", blob=b"")
+            (Checkpoint(session=session, checkpoint_id=f"f{n}x{i}", seq=i + 1, created_at=to_datetime(0),
+                        run_id="r", blob=b"")
              for i in range(checkpoints_each)),
             batch_size=5000,
         )

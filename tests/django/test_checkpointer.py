@@ -45,7 +45,7 @@ class CountingExecutor(ThreadPoolExecutor):
 
         connections[alias].execute_wrappers.append(count)
 
-    def measure(self) -> "CountingExecutor":
+    def measure(self) -> CountingExecutor:
         self.queries.clear()
         return self
 
@@ -127,7 +127,8 @@ async def test_deleting_the_row_fences_the_holder_and_tokens_keep_growing():
     lease = await checkpointer.aacquire(session_id)
     await FlowSession.objects.filter(flow_name="fence", session_id=session_id).adelete()
     with pytest.raises(LeaseLost):
-        await checkpointer.aput(lease, parent=None, state={"x": 1}, changes={"x": Change(SET, 1)}, run_id="r", node="n", step=1)
+        await checkpointer.aput(lease, parent=None, state={"x": 1}, changes={"x": Change(SET, 1)},
+                                run_id="r", node="n", step=1)
     again = await checkpointer.aacquire(session_id)
     assert again.token > lease.token
     await checkpointer.arelease(again)

@@ -13,14 +13,14 @@ def test_defaults_apply_when_unset(settings):
     del settings.FLOWS
     assert flows_settings.ON_BUSY == "wait"
     assert flows_settings.REGISTRY == {}
-    assert flows_settings.CHECKPOINTER == DEFAULTS["CHECKPOINTER"]
+    assert DEFAULTS["CHECKPOINTER"] == flows_settings.CHECKPOINTER
 
 
 def test_user_values_override_defaults_and_reload_on_change():
     with override_settings(FLOWS={"ON_BUSY": "reject", "TTL_SECONDS": 60}):
         assert flows_settings.ON_BUSY == "reject"
         assert flows_settings.TTL_SECONDS == 60
-        assert flows_settings.BUSY_TIMEOUT == DEFAULTS["BUSY_TIMEOUT"]
+        assert DEFAULTS["BUSY_TIMEOUT"] == flows_settings.BUSY_TIMEOUT
     assert flows_settings.ON_BUSY == "wait"
     assert flows_settings.TTL_SECONDS is None
 

@@ -132,7 +132,8 @@ def test_a_separate_site_adopts_flows_from_a_wheel(tmp_path):
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", str(venv), cwd=tmp_path)
     python = venv / "bin" / "python"
-    site_packages = Path(run(str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=tmp_path).strip())
+    purelib = run(str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=tmp_path)
+    site_packages = Path(purelib.strip())
     # the dependencies are this environment's (no network): pip sees them as installed
     (site_packages / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     run(str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel), cwd=tmp_path)
@@ -145,8 +146,8 @@ def test_a_separate_site_adopts_flows_from_a_wheel(tmp_path):
 
     site = tmp_path / "site"
     site.mkdir()
-    for name, body in (("site_settings.py", SETTINGS), ("site_urls.py", URLS), ("site_flows.py", FLOWS), ("check_site.py", CHECK),
-                       ("site_tests.py", SITE_TESTS)):
+    for name, body in (("site_settings.py", SETTINGS), ("site_urls.py", URLS), ("site_flows.py", FLOWS),
+                       ("check_site.py", CHECK), ("site_tests.py", SITE_TESTS)):
         (site / name).write_text(textwrap.dedent(body))
     env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "site_settings", "PYTHONPATH": str(site)}
 

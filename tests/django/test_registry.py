@@ -63,7 +63,7 @@ def test_a_store_chosen_by_the_site_is_kept():
 
 @override_settings(FLOWS={"REGISTRY": {"seed": SEED}})
 def test_unknown_flow_is_flow_not_found():
-    with pytest.raises(registry.FlowNotFound, match="'nope'.*known: seed"):
+    with pytest.raises(registry.FlowNotFound, match=r"'nope'.*known: seed"):
         registry.get_flow("nope")
 
 
@@ -93,7 +93,8 @@ def test_shared_options_reach_the_checkpointer_and_options_win():
 
 def test_redis_store_is_namespaced_per_flow():
     pytest.importorskip("redis")
-    with override_settings(FLOWS={"CHECKPOINTER": {"BACKEND": "redis", "OPTIONS": {"prefix": "site:"}}, "TTL_SECONDS": 60}):
+    checkpointer = {"BACKEND": "redis", "OPTIONS": {"prefix": "site:"}}
+    with override_settings(FLOWS={"CHECKPOINTER": checkpointer, "TTL_SECONDS": 60}):
         store = registry.build_checkpointer("support")
     assert store.prefix == "site:support:"
     assert store.ttl_seconds == 60

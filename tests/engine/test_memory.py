@@ -10,7 +10,7 @@ from typing import Annotated, TypedDict
 import pytest
 
 from flows.engine import END, START, FlowEngine
-from flows.engine.checkpointers import InMemoryCheckpointer
+from flows.engine.checkpointers import Checkpointer, InMemoryCheckpointer, InMemoryStore
 
 
 class Chat(TypedDict):
@@ -87,23 +87,24 @@ async def test_renewal_survives_a_store_outage_until_the_lease_runs_out(monkeypa
     from flows.engine.checkpointers.leases import KeepAlive
     from flows.engine.errors import CheckpointerUnavailable
 
-    class Flaky(InMemoryCheckpointer):
+    class Flaky(InMemoryStore):
         down = True
 
-        async def _renew(self, lease, lease_seconds):
+        async def renew(self, lease, lease_seconds):
             if self.down:
                 raise CheckpointerUnavailable("store unreachable")
-            return await super()._renew(lease, lease_seconds)
+            return await super().renew(lease, lease_seconds)
 
-    checkpointer = Flaky(lease_seconds=0.3)
+    store = Flaky()
+    checkpointer = Checkpointer(store, lease_seconds=0.3)
     lease = await checkpointer.aacquire("blip")
-    keeper = KeepAlive(checkpointer, lease)
+    keeper = KeepAlive(store.renew, lease, 0.3)
     await asyncio.sleep(0.15)  # one failed renewal: still ours
     assert not lease.lost
-    checkpointer.down = False
+    store.down = False
     await asyncio.sleep(0.35)  # renewals resumed and kept it
     assert not lease.lost
-    checkpointer.down = True
+    store.down = True
     await asyncio.sleep(1.0)  # the outage outlasted the lease (with room for a slow machine)
     assert lease.lost
     keeper.stop()
@@ -112,11 +113,15 @@ async def test_renewal_survives_a_store_outage_until_the_lease_runs_out(monkeypa
 async def test_a_failed_release_does_not_hide_the_run_error():
     from flows.engine.errors import CheckpointerUnavailable
 
-    class Down(InMemoryCheckpointer):
-        async def _release(self, lease):
+    class Down(InMemoryStore):
+        released = 0
+
+        async def release(self, lease):
+            self.released += 1
             raise CheckpointerUnavailable("store unreachable")
 
-    checkpointer = Down()
+    store = Down()
     with pytest.raises(KeyError, match="the real problem"):
-        async with checkpointer.alock("err"):
+        async with Checkpointer(store).alock("err"):
             raise KeyError("the real problem")
+    assert store.released == 1

@@ -8,33 +8,33 @@ from typing import Annotated, TypedDict
 import pytest
 
 from flows.engine import END, START, FlowEngine
-from flows.engine.checkpointers import InMemoryCheckpointer
+from flows.engine.checkpointers import Checkpointer, InMemoryCheckpointer, InMemoryStore
 from flows.engine.checkpointers.readcache import READ_ONLY, SCALARS, ReadCache
 from flows.engine.errors import ReadOnlyValue
 from tests.flows_fixtures import seed_flow
 
 
-class Recording(InMemoryCheckpointer):
-    def __init__(self, **options) -> None:
-        super().__init__(**options)
+class RecordingStore(InMemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
         self.ranges: list[dict] = []
 
-    async def _read_writes(self, session_id, ranges):
+    async def read_writes(self, session_id, ranges):
         self.ranges.append(dict(ranges))
-        return await super()._read_writes(session_id, ranges)
+        return await super().read_writes(session_id, ranges)
 
 
 async def test_a_second_read_fetches_only_what_changed():
-    checkpointer = Recording()
+    checkpointer = Checkpointer(RecordingStore())
     flow = seed_flow(checkpointer)
     for i in range(20):
         await flow.invoke({"messages": [f"m{i}"], "status": "s", "counter": 0}, session_id="c")
-    checkpointer.ranges.clear()
+    checkpointer.store.ranges.clear()
     state = await flow.get_state("c")
     assert state["messages"] == [f"m{i}" for i in range(20)]
     # the last turn's writes only (the head was read at that turn's start), not 40 checkpoints' worth
-    assert checkpointer.ranges
-    for ranges in checkpointer.ranges:
+    assert checkpointer.store.ranges
+    for ranges in checkpointer.store.ranges:
         assert all(hi - lo <= 2 for lo, hi in ranges.values()), ranges
 
 

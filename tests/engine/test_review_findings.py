@@ -12,8 +12,8 @@ from typing import Annotated, Any, TypedDict
 import pytest
 
 from flows.engine import END, START, FlowEngine, RetryPolicy, Send, interrupt
-from flows.engine.checkpointers import InMemoryCheckpointer
-from flows.engine.errors import NodeError, ReadOnlyValue
+from flows.engine.checkpointers import Checkpointer, InMemoryCheckpointer
+from flows.engine.errors import NodeError, ReadOnlyValue, RouteError
 
 
 class S(TypedDict, total=False):
@@ -61,12 +61,11 @@ async def test_node_mutating_an_appended_item_in_place_fails_clearly_and_changes
     flow2 = FlowEngine(S, cp)
     flow2.add_node("mark", mark)
     flow2.add_edge(START, "mark").add_edge("mark", END)
-    with pytest.raises(NodeError, match="node 'mark' failed.*ReadOnlyValue.*read-only") as failure:
+    with pytest.raises(NodeError, match=r"node 'mark' failed.*ReadOnlyValue.*read-only") as failure:
         await flow2.invoke(None, session_id="s")
     assert isinstance(failure.value.__cause__, ReadOnlyValue)
 
-    uncached = InMemoryCheckpointer(read_cache_size=0)
-    uncached._sessions = cp._sessions  # the very same stored data, read without the cache
+    uncached = Checkpointer(cp.store, read_cache_size=0)  # the very same stored data, read without the cache
     stored = (await uncached.aget("s")).state
     assert stored["log"] == [{"text": "hi"}]
     assert (await flow.get_state("s"))["log"] == stored["log"]
@@ -91,8 +90,7 @@ async def test_cache_does_not_bypass_fail_closed_loading_of_unregistered_types()
     reader = FlowEngine(S, cp)  # Item not registered: loading must fail closed
     reader.add_node("a", lambda s: {})
     reader.add_edge(START, "a").add_edge("a", END)
-    uncached = FlowEngine(S, InMemoryCheckpointer(read_cache_size=0))
-    uncached.checkpointer._sessions = cp._sessions  # the same stored data, no cache
+    uncached = FlowEngine(S, Checkpointer(cp.store, read_cache_size=0))  # the same stored data, no cache
     uncached.add_node("a", lambda s: {})
     uncached.add_edge(START, "a").add_edge("a", END)
     with pytest.raises(SerializationError):
@@ -243,7 +241,7 @@ async def test_interrupt_after_is_kept_when_a_sibling_fails():
     flow.add_node("after_review", lambda s: {"log": ["after_review"]})
     flow.add_edge(START, ["review", "flaky"])
     flow.add_edge("review", "after_review").add_edge("after_review", END).add_edge("flaky", END)
-    with pytest.raises(Exception):
+    with pytest.raises(NodeError, match="node 'flaky' failed"):
         await flow.invoke({"log": []}, session_id="s")
     result = await flow.invoke(None, session_id="s")
     assert "__interrupt__" in result and "after_review" not in result["log"]
@@ -287,7 +285,7 @@ def _child_uses_sync_bridge(conn) -> None:
 
     try:
         conn.send(run_sync(asyncio.sleep(0, "ok")))
-    except BaseException as exc:  # pragma: no cover - reported to the parent
+    except BaseException as exc:  # noqa: BLE001  # pragma: no cover - the child reports whatever it got to the parent
         conn.send(repr(exc))
 
 
@@ -325,7 +323,7 @@ async def test_a_failing_condition_lets_sibling_branches_finish_and_checkpoint()
     flow.add_node("fast", lambda s: {"log": ["fast"]}).add_node("slow", slow)
     flow.add_edge(START, ["fast", "slow"]).add_edge("slow", END)
     flow.add_conditional_edges("fast", broken, [END])
-    with pytest.raises(Exception):
+    with pytest.raises(RouteError, match="the condition after node 'fast' failed"):
         await flow.invoke({"log": []}, session_id="s")
     # docs: "In a fan-out, the other branches finish and are checkpointed before the error is raised"
     assert "slow" in [m.node for m in await flow.list_checkpoints("s")]

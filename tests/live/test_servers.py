@@ -7,7 +7,7 @@ import json
 
 import httpx
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.backends import service_url
@@ -77,9 +77,8 @@ def test_without_redis_a_watcher_follows_the_log_and_sees_the_task_workers_runs(
 def test_with_redis_watchers_on_two_asgi_processes_see_every_run(tmp_path):
     env = {"REDIS_URL": service_url("redis")}
     with fresh_postgres_database() as database, start_server(tmp_path, database_url=database, task_workers=1,
-                                                            env=env) as live:
-        with another_server(live, tmp_path) as second:
-            watch_three_ways(live.url, second, live, "redis")
+                                                            env=env) as live, another_server(live, tmp_path) as second:
+        watch_three_ways(live.url, second, live, "redis")
 
 
 def test_refused_sockets_over_the_network(tmp_path):
@@ -87,7 +86,7 @@ def test_refused_sockets_over_the_network(tmp_path):
         httpx.post(live.url + "/api/flows/sleepy/sessions/", json={"session_id": "hers"}, headers=live.headers())
         url = live.url.replace("http://", "ws://") + "/ws/flows/sleepy/sessions/hers/"
         with connect(url, origin=live.url, subprotocols=["flows", f"token.{live.tokens['bob']}"]) as ws:
-            with pytest.raises(Exception) as closed:
+            with pytest.raises(ConnectionClosed) as closed:
                 ws.recv(timeout=10)
             assert ws.close_code == 4403, closed.value
         with pytest.raises(InvalidStatus) as refused:  # a page of another site may not open it

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from flows.engine import run_sync
 from flows.models import Run, RunEvent
 from flows.runs.execution import execute
@@ -42,7 +40,7 @@ def test_a_background_run_is_accepted_then_executed(api, alice):
     assert json.loads(RunEvent.objects.get(run__run_id=data["run_id"], seq=4).data)["state"]["turns"] == 1
 
 
-def test_every_call_is_recorded_however_it_was_started(api, run_command=None):
+def test_every_call_is_recorded_however_it_was_started(api):
     invoke(api, "chat", "mixed", {"input": {"messages": ["by invoke"]}})
     from flows import registry
 
@@ -79,8 +77,9 @@ def test_reject_refuses_while_another_run_is_pending(api):
 
 def test_invoke_with_reject_refuses_while_a_background_run_is_pending(api):
     start(api, "chat", "queued", {"input": {"messages": ["one"]}})
-    assert_error(api.post(session_url("chat", "queued", "invoke"), {"input": {"messages": ["two"]}, "on_busy": "reject"},
-                          format="json"), 409, "session_busy")
+    refused = api.post(session_url("chat", "queued", "invoke"), {"input": {"messages": ["two"]}, "on_busy": "reject"},
+                       format="json")
+    assert_error(refused, 409, "session_busy")
     assert Run.objects.filter(session_id="queued").count() == 1  # the refused call left no run behind
 
 
@@ -143,7 +142,7 @@ def test_a_site_may_hand_runs_to_a_queue_of_its_own(api, settings):
     settings.FLOWS = {**settings.FLOWS, "RUNS_ENQUEUE": "tests.runs.test_background.enqueue_here"}
     ENQUEUED.clear()
     run = start(api, "chat", "own-queue", {"input": {"messages": ["hi"]}}).json()
-    assert ENQUEUED == [(run["run_id"], 0.0)] and not DBTaskResult.objects.exists()
+    assert [(run["run_id"], 0.0)] == ENQUEUED and not DBTaskResult.objects.exists()
     assert run_sync(execute(run["run_id"])) == []  # what the site's job calls
     assert Run.objects.get(run_id=run["run_id"]).status == "succeeded"
 

@@ -6,8 +6,8 @@ import os
 import signal
 from collections import Counter
 
-from tests.servers import fresh_postgres_database, start_server
 from tests.runs.live import events, runs_url, start, until, wait
+from tests.servers import fresh_postgres_database, start_server
 
 
 def test_a_killed_workers_run_is_finished_by_another_without_running_finished_nodes_again(tmp_path):

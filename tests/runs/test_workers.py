@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
 
 from tests.backends import service_url
-from tests.servers import fresh_postgres_database, start_server
 from tests.runs.live import Watcher, events, runs_url, start, until, wait
+from tests.servers import fresh_postgres_database, start_server
 
 
 @pytest.fixture(scope="module")

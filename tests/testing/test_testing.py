@@ -36,15 +36,18 @@ class InMemory(TestCase):
     @override_flows(SUPPORT)
     def test_events_and_streamed_text(self):
         found = events("support", {"messages": ["hello"]})
-        assert [e["event"] for e in found][:2] == ["run_started", "node_started"] and found[-1]["event"] == "run_finished"
+        assert [e["event"] for e in found][:2] == ["run_started", "node_started"]
+        assert found[-1]["event"] == "run_finished"
         assert streamed_text(found).startswith("Hello! I can answer")
 
 
 class WithoutOverride(TestCase):
     def test_a_flow_that_writes_to_the_database_says_what_to_do(self):
-        with self.settings(FLOWS={"REGISTRY": SUPPORT}):
-            with pytest.raises(HiddenWritesError, match=r"override_flows\(\).*TransactionTestCase"):
-                run("support", {"messages": ["hello"]})
+        with (
+            self.settings(FLOWS={"REGISTRY": SUPPORT}),
+            pytest.raises(HiddenWritesError, match=r"override_flows\(\).*TransactionTestCase"),
+        ):
+            run("support", {"messages": ["hello"]})
 
 
 class Committed(TransactionTestCase):

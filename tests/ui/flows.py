@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any, AsyncIterator, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from flows.engine import END, START, FlowEngine
 from project.flows.support import add_messages

@@ -233,7 +233,9 @@ def test_a_dropped_connection_reconnects_by_itself_and_says_so(browsing, ui_serv
     page = browsing.new_page()
     # keep a handle on the page's sockets, to drop one as a network would
     page.add_init_script("""(() => { const Native = window.WebSocket; window.flowsTestSockets = [];
-      window.WebSocket = function (...args) { const s = new Native(...args); window.flowsTestSockets.push(s); return s; };
+      window.WebSocket = function (...args) {
+        const s = new Native(...args); window.flowsTestSockets.push(s); return s;
+      };
       Object.assign(window.WebSocket, {OPEN: Native.OPEN, CLOSED: Native.CLOSED, prototype: Native.prototype}); })()""")
     new_session(page, ui_server)
     page.evaluate("window.flowsTestSockets[0].close()")

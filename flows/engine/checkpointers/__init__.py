@@ -8,25 +8,36 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import BaseCheckpointer
-from .memory import InMemoryCheckpointer
-from .types import Change, Checkpoint, CheckpointMetadata
+from .checkpointer import BaseCheckpointer, Checkpointer
+from .memory import InMemoryCheckpointer, InMemoryStore
+from .store import Store, WriteRange
+from .types import Change, Checkpoint, CheckpointMetadata, Lease, LeaseGrant, StoredCheckpoint, StoredWrite
 
 if TYPE_CHECKING:
-    from .redis import RedisCheckpointer
-    from .sql import SQLCheckpointer
+    from .redis import RedisCheckpointer, RedisStore
+    from .sql import SQLCheckpointer, SQLStore
 
 __all__ = [
     "BaseCheckpointer",
     "Change",
     "Checkpoint",
     "CheckpointMetadata",
+    "Checkpointer",
     "InMemoryCheckpointer",
+    "InMemoryStore",
+    "Lease",
+    "LeaseGrant",
     "RedisCheckpointer",
+    "RedisStore",
     "SQLCheckpointer",
+    "SQLStore",
+    "Store",
+    "StoredCheckpoint",
+    "StoredWrite",
+    "WriteRange",
 ]
 
-_LAZY = {"RedisCheckpointer": ".redis", "SQLCheckpointer": ".sql"}
+_LAZY = {"RedisCheckpointer": ".redis", "RedisStore": ".redis", "SQLCheckpointer": ".sql", "SQLStore": ".sql"}
 
 
 def __getattr__(name: str) -> Any:

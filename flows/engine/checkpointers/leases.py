@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import Awaitable, Callable
 
 from ..errors import CheckpointerUnavailable
 from .types import Lease
 
-if TYPE_CHECKING:
-    from .base import BaseCheckpointer
+#: a store's ``renew``: extends a lease by the seconds given; ``False`` once it was taken over
+Renew = Callable[[Lease, float], Awaitable[bool]]
 
 
 class KeepAlive:
@@ -22,13 +22,14 @@ class KeepAlive:
     has surely run out it is marked lost, so the run stops writing.
     """
 
-    def __init__(self, checkpointer: "BaseCheckpointer", lease: Lease) -> None:
-        self.checkpointer = checkpointer
+    def __init__(self, renew: Renew, lease: Lease, lease_seconds: float) -> None:
+        self.renew = renew
         self.lease = lease
+        self.lease_seconds = lease_seconds
         self.loop = asyncio.get_running_loop()
-        self.interval = checkpointer.lease_seconds / 3
+        self.interval = lease_seconds / 3
         self.task: asyncio.Task | None = None
-        self.expires = time.monotonic() + checkpointer.lease_seconds
+        self.expires = time.monotonic() + lease_seconds
         self.timer: asyncio.TimerHandle | None = self.loop.call_later(self.interval, self._due)
 
     def _due(self) -> None:
@@ -37,12 +38,12 @@ class KeepAlive:
     async def _renew(self) -> None:
         asked = time.monotonic()
         try:
-            renewed = await self.checkpointer._renew(self.lease, self.checkpointer.lease_seconds)
+            renewed = await self.renew(self.lease, self.lease_seconds)
         except CheckpointerUnavailable:
             renewed = asked < self.expires  # still ours until it runs out; try again
         else:
             if renewed:
-                self.expires = asked + self.checkpointer.lease_seconds
+                self.expires = asked + self.lease_seconds
         if renewed:
             self.timer = self.loop.call_later(self.interval, self._due)
         else:

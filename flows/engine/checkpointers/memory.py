@@ -3,6 +3,8 @@
 State is lost when the process ends. Writes are stored encoded, like every
 other backend, so a node that mutates the live state in place cannot reach
 saved checkpoints, and :meth:`InMemoryCheckpointer.get_stats` counts real bytes.
+:class:`InMemoryStore` is also the smallest complete example of the
+:class:`~.store.Store` protocol.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
-from ..errors import LeaseLost
-from .base import BaseCheckpointer, WriteRange
+from .checkpointer import Checkpointer
 from .delta import window_start
+from .store import WriteRange, lease_lost
 from .types import CHUNK, Lease, LeaseGrant, StoredCheckpoint, StoredWrite
 
 
@@ -38,24 +40,11 @@ class _Session:
     touched: float = 0.0
 
 
-class InMemoryCheckpointer(BaseCheckpointer):
-    """Checkpoints in a dict, safe across the tasks and threads of one process.
+class InMemoryStore:
+    """Sessions in a dict, safe across the tasks and threads of one process."""
 
-    Accepts every :class:`BaseCheckpointer` option; ``max_checkpoints_per_session``
-    and ``ttl_seconds`` are the seed's.
-    """
-
-    def __init__(
-        self,
-        max_checkpoints_per_session: int | None = None,
-        ttl_seconds: float | None = None,
-        **options,
-    ) -> None:
-        super().__init__(
-            max_checkpoints_per_session=max_checkpoints_per_session,
-            ttl_seconds=ttl_seconds,
-            **options,
-        )
+    def __init__(self, ttl_seconds: float | None = None) -> None:
+        self.ttl_seconds = ttl_seconds
         self._sessions: dict[str, _Session] = {}
         self._mutex = threading.Lock()
         # one counter for every session: a token is never reused, even after a reset
@@ -99,14 +88,12 @@ class InMemoryCheckpointer(BaseCheckpointer):
     def _held(self, lease: Lease) -> _Session:
         session = self._sessions.get(lease.session_id)
         if session is None or session.token != lease.token or session.holder is None:
-            raise LeaseLost(
-                f"session {lease.session_id!r}: this worker's lease was taken over; write refused"
-            )
+            raise lease_lost(lease)
         return session
 
-    # -- store I/O -------------------------------------------------------------
+    # -- the Store protocol ----------------------------------------------------
 
-    async def _try_acquire(self, session_id: str, lease_seconds: float, take_over: bool = False) -> LeaseGrant | None:
+    async def try_acquire(self, session_id: str, lease_seconds: float, take_over: bool = False) -> LeaseGrant | None:
         now = time.monotonic()
         with self._mutex:
             session = self._live(session_id)
@@ -118,7 +105,7 @@ class InMemoryCheckpointer(BaseCheckpointer):
             session.lease_until = now + lease_seconds
             return LeaseGrant(session.token, session.head, session.last_seq)
 
-    async def _renew(self, lease: Lease, lease_seconds: float) -> bool:
+    async def renew(self, lease: Lease, lease_seconds: float) -> bool:
         with self._mutex:
             session = self._sessions.get(lease.session_id)
             if session is None or session.token != lease.token or session.holder is None:
@@ -126,7 +113,7 @@ class InMemoryCheckpointer(BaseCheckpointer):
             session.lease_until = time.monotonic() + lease_seconds
             return True
 
-    async def _release(self, lease: Lease) -> None:
+    async def release(self, lease: Lease) -> None:
         with self._mutex:
             session = self._sessions.get(lease.session_id)
             if session is None or session.token != lease.token:
@@ -135,7 +122,7 @@ class InMemoryCheckpointer(BaseCheckpointer):
             if not session.records:
                 del self._sessions[lease.session_id]
 
-    async def _write(self, lease: Lease, record: StoredCheckpoint, writes: list[StoredWrite]) -> None:
+    async def write(self, lease: Lease, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> None:
         with self._mutex:
             session = self._held(lease)
             session.records[record.checkpoint_id] = record
@@ -149,17 +136,17 @@ class InMemoryCheckpointer(BaseCheckpointer):
             session.last_seq = record.seq
             session.touched = time.monotonic()
 
-    async def _read_head(self, session_id: str) -> StoredCheckpoint | None:
+    async def read_head(self, session_id: str) -> StoredCheckpoint | None:
         with self._mutex:
             session = self._live(session_id)
             return None if session is None else session.head
 
-    async def _read_checkpoint(self, session_id: str, checkpoint_id: str) -> StoredCheckpoint | None:
+    async def read_checkpoint(self, session_id: str, checkpoint_id: str) -> StoredCheckpoint | None:
         with self._mutex:
             session = self._live(session_id)
             return None if session is None else session.records.get(checkpoint_id)
 
-    async def _read_writes(
+    async def read_writes(
         self, session_id: str, ranges: Mapping[str, tuple[int, int]]
     ) -> list[StoredWrite]:
         with self._mutex:
@@ -183,7 +170,7 @@ class InMemoryCheckpointer(BaseCheckpointer):
                 found.extend(log.writes[start:stop])
             return found
 
-    async def _read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:
+    async def read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:
         with self._mutex:
             session = self._live(session_id)
             if session is None:
@@ -198,63 +185,102 @@ class InMemoryCheckpointer(BaseCheckpointer):
                 record = parent
             return chain
 
-    async def _read_records_from(self, session_id: str, min_seq: int) -> list[StoredCheckpoint]:
+    async def read_records_from(self, session_id: str, min_seq: int) -> list[StoredCheckpoint]:
         with self._mutex:
             session = self._live(session_id)
             if session is None:
                 return []
             return sorted((r for r in session.records.values() if r.seq >= min_seq), key=lambda r: r.seq)
 
-    async def _count(self, session_id: str) -> int:
+    async def count(self, session_id: str) -> int:
         with self._mutex:
             session = self._live(session_id)
             return 0 if session is None else len(session.records)
 
-    async def _delete(
+    async def delete_ids(
         self,
         lease: Lease,
+        ids: Iterable[str],
         *,
         drop_writes: Iterable[WriteRange],
         head: StoredCheckpoint,
-        drop_ids: set[str] | None = None,
-        keep_ids: set[str] | None = None,
         add_writes: Sequence[StoredWrite] = (),
     ) -> None:
         with self._mutex:
             session = self._held(lease)
-            if keep_ids is not None:
-                session.records = {k: r for k, r in session.records.items() if k in keep_ids}
-            for checkpoint_id in drop_ids or ():
+            for checkpoint_id in ids:
                 session.records.pop(checkpoint_id, None)
-            ranges = list(drop_writes)
-            for name, log in list(session.fields.items()):
-                spans = [(lo, hi) for f, lo, hi in ranges if f is None or f == name]
-                if not spans:
-                    continue
-                kept = [w for w in log.writes if not any(lo <= w.seq <= hi for lo, hi in spans)]
-                if kept:
-                    session.fields[name] = _FieldLog([w.seq for w in kept], kept)
-                else:
-                    del session.fields[name]
-            for write in add_writes:
-                log = session.fields.setdefault(write.field, _FieldLog())
-                at = bisect.bisect_left(log.seqs, write.seq)
-                log.seqs.insert(at, write.seq)
-                log.writes.insert(at, write)
+            self._replace_writes(session, drop_writes, add_writes)
             session.head = head
             session.touched = time.monotonic()
 
-    async def _delete_session(self, lease: Lease) -> None:
+    async def keep_only(
+        self, lease: Lease, ids: Iterable[str], *, drop_writes: Iterable[WriteRange], head: StoredCheckpoint
+    ) -> None:
+        with self._mutex:
+            session = self._held(lease)
+            kept = set(ids)
+            session.records = {key: record for key, record in session.records.items() if key in kept}
+            self._replace_writes(session, drop_writes, ())
+            session.head = head
+            session.touched = time.monotonic()
+
+    @staticmethod
+    def _replace_writes(session: _Session, drop: Iterable[WriteRange], add: Sequence[StoredWrite]) -> None:
+        ranges = list(drop)
+        for name, log in list(session.fields.items()):
+            spans = [(lo, hi) for f, lo, hi in ranges if f is None or f == name]
+            if not spans:
+                continue
+            kept = [w for w in log.writes if not any(lo <= w.seq <= hi for lo, hi in spans)]
+            if kept:
+                session.fields[name] = _FieldLog([w.seq for w in kept], kept)
+            else:
+                del session.fields[name]
+        for write in add:
+            log = session.fields.setdefault(write.field, _FieldLog())
+            at = bisect.bisect_left(log.seqs, write.seq)
+            log.seqs.insert(at, write.seq)
+            log.writes.insert(at, write)
+
+    async def delete_session(self, lease: Lease) -> None:
         with self._mutex:
             if lease.session_id not in self._sessions:
                 return  # already gone: deleting twice is not an error
             self._held(lease)
             del self._sessions[lease.session_id]
 
-    async def _session_ids(self) -> list[str]:
+    async def session_ids(self) -> list[str]:
         with self._mutex:
             self._expire_all()
             return [sid for sid, s in self._sessions.items() if s.records]
 
-    async def _stats(self) -> dict[str, int]:
+    async def stats(self) -> dict[str, int]:
         return self.get_stats()
+
+
+class InMemoryCheckpointer(Checkpointer):
+    """Checkpoints in this process's memory (an :class:`InMemoryStore`).
+
+    Accepts every :class:`Checkpointer` option; ``max_checkpoints_per_session``
+    and ``ttl_seconds`` are the seed's.
+    """
+
+    store: InMemoryStore
+
+    def __init__(
+        self,
+        max_checkpoints_per_session: int | None = None,
+        ttl_seconds: float | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            InMemoryStore(ttl_seconds),
+            max_checkpoints_per_session=max_checkpoints_per_session,
+            ttl_seconds=ttl_seconds,
+            **options,
+        )
+
+    def get_stats(self) -> dict[str, int]:
+        """Sessions, checkpoints, writes and bytes held (encoded writes and metadata)."""
+        return self.store.get_stats()

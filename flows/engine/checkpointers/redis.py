@@ -46,7 +46,7 @@ deadline):
   same grant instead of "busy";
 * ``write`` rewrites the same record under the same id and seq, the same
   members of the same zsets and sets (no duplicates), the same head;
-* ``delete`` removes what is already removed and sets the same head;
+* ``delete`` removes what is already removed, adds the same chunks again and sets the same head;
 * ``delete_session`` leaves a mark (``del``: its token) in a released session
   hash, so its replay succeeds instead of finding the lease gone.
 
@@ -84,8 +84,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "RedisCheckpointer needs the 'redis' package: pip install 'django-persistent-flows[redis]'"
     ) from exc
 
-from ..errors import CheckpointerUnavailable, LeaseLost
-from .base import SESSION_ID_PATTERN, BaseCheckpointer, WriteRange
+from ..errors import CheckpointerUnavailable
+from ..ids import SESSION_ID_PATTERN
+from .checkpointer import Checkpointer
+from .store import WriteRange, lease_lost
 from .delta import window_start
 from .redis_retry import retry_options
 from .types import CHUNK, EXTEND, SET, Lease, LeaseGrant, StoredCheckpoint, StoredWrite
@@ -369,29 +371,12 @@ class _Link:
     scripts: dict[str, AsyncScript]
 
 
-class RedisCheckpointer(BaseCheckpointer):
-    """Checkpoints in Redis, shared by every process and host using the same server.
-
-    ``prefix`` namespaces every key; ``ttl`` (seconds) expires a session that has
-    not been written for that long, all its keys together. Other options are
-    :class:`BaseCheckpointer`'s. The server URL may carry redis-py's query
-    options (``socket_timeout``, ``ssl_cert_reqs``...); ``rediss://`` uses TLS.
-    """
+class RedisStore:
+    """Sessions in Redis: one hash, two sorted sets and a zset per field per session (see above)."""
 
     backend_name = "Redis"
 
-    def __init__(
-        self,
-        redis_url: str = "redis://localhost:6379/0",
-        prefix: str = "flows:",
-        ttl: float | None = None,
-        *,
-        max_checkpoints_per_session: int | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(
-            max_checkpoints_per_session=max_checkpoints_per_session, ttl_seconds=ttl, **options
-        )
+    def __init__(self, redis_url: str = "redis://localhost:6379/0", prefix: str = "flows:", ttl: float | None = None) -> None:
         self.redis_url = redis_url
         self.safe_url = redact_url(redis_url)
         try:
@@ -408,7 +393,7 @@ class RedisCheckpointer(BaseCheckpointer):
         self._links_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"<RedisCheckpointer {self.safe_url} prefix={self.prefix!r}>"
+        return f"<RedisStore {self.safe_url} prefix={self.prefix!r}>"
 
     # ------------------------------------------------------------------ connections
 
@@ -460,9 +445,9 @@ class RedisCheckpointer(BaseCheckpointer):
     def _base(self, session_id: str) -> str:
         return f"{self.prefix}{{{session_id}}}"
 
-    # ------------------------------------------------------------------ store I/O
+    # ------------------------------------------------------------------ the Store protocol
 
-    async def _try_acquire(self, session_id: str, lease_seconds: float, take_over: bool = False) -> LeaseGrant | None:
+    async def try_acquire(self, session_id: str, lease_seconds: float, take_over: bool = False) -> LeaseGrant | None:
         reply = await self._run(
             "acquire",
             [self._base(session_id), self._fence],
@@ -474,31 +459,31 @@ class RedisCheckpointer(BaseCheckpointer):
         record = None if head is None else _unpack_record(session_id, head)
         return LeaseGrant(int(token), record, int(last_seq))
 
-    async def _renew(self, lease: Lease, lease_seconds: float) -> bool:
+    async def renew(self, lease: Lease, lease_seconds: float) -> bool:
         args = [lease.token, _millis(lease_seconds), self._ttl_ms]
         return bool(await self._run("renew", [self._base(lease.session_id)], args))
 
-    async def _release(self, lease: Lease) -> None:
+    async def release(self, lease: Lease) -> None:
         await self._run("release", [self._base(lease.session_id)], [lease.token, self._ttl_ms])
 
-    async def _write(self, lease: Lease, record: StoredCheckpoint, writes: list[StoredWrite]) -> None:
+    async def write(self, lease: Lease, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> None:
         args: list[Any] = [lease.token, self._ttl_ms, record.checkpoint_id, record.seq, _pack_record(record)]
         for write in writes:
             args += (write.field, _pack_write(write))
         if not await self._run("write", [self._base(lease.session_id)], args):
-            raise _lease_lost(lease)
+            raise lease_lost(lease)
 
-    async def _read_head(self, session_id: str) -> StoredCheckpoint | None:
+    async def read_head(self, session_id: str) -> StoredCheckpoint | None:
         data = await self._run("read_head", [self._base(session_id)])
         return None if data is None else _unpack_record(session_id, data)
 
-    async def _read_checkpoint(self, session_id: str, checkpoint_id: str) -> StoredCheckpoint | None:
+    async def read_checkpoint(self, session_id: str, checkpoint_id: str) -> StoredCheckpoint | None:
         link = self._link()
         with self._unavailable():
             data = await link.client.hget(f"{self._base(session_id)}:cp", checkpoint_id)
         return None if data is None else _unpack_record(session_id, data)
 
-    async def _read_writes(
+    async def read_writes(
         self, session_id: str, ranges: Mapping[str, tuple[int, int]]
     ) -> list[StoredWrite]:
         if not ranges:
@@ -513,47 +498,61 @@ class RedisCheckpointer(BaseCheckpointer):
             for member in members
         ]
 
-    async def _read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:
+    async def read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:
         if limit <= 1 or start.parent_id is None:
             return [start]
         replies = await self._run("read_chain", [self._base(session_id)], [start.parent_id, limit - 1])
         return [start, *(_unpack_record(session_id, data) for data in replies)]
 
-    async def _read_records_from(self, session_id: str, min_seq: int) -> list[StoredCheckpoint]:
+    async def read_records_from(self, session_id: str, min_seq: int) -> list[StoredCheckpoint]:
         replies = await self._run("read_from", [self._base(session_id)], [min_seq])
         return [_unpack_record(session_id, data) for data in replies]
 
-    async def _count(self, session_id: str) -> int:
+    async def count(self, session_id: str) -> int:
         link = self._link()
         with self._unavailable():
             return int(await link.client.zcard(f"{self._base(session_id)}:seq"))
 
-    async def _delete(
+    async def delete_ids(
         self,
         lease: Lease,
+        ids: Iterable[str],
         *,
         drop_writes: Iterable[WriteRange],
         head: StoredCheckpoint,
-        drop_ids: set[str] | None = None,
-        keep_ids: set[str] | None = None,
         add_writes: Sequence[StoredWrite] = (),
     ) -> None:
-        ids = sorted(keep_ids if keep_ids is not None else drop_ids or ())
-        mode = "keep" if keep_ids is not None else "drop"
+        await self._delete(lease, "drop", ids, drop_writes, head, add_writes)
+
+    async def keep_only(
+        self, lease: Lease, ids: Iterable[str], *, drop_writes: Iterable[WriteRange], head: StoredCheckpoint
+    ) -> None:
+        await self._delete(lease, "keep", ids, drop_writes, head, ())
+
+    async def _delete(
+        self,
+        lease: Lease,
+        mode: str,
+        ids: Iterable[str],
+        drop_writes: Iterable[WriteRange],
+        head: StoredCheckpoint,
+        add_writes: Sequence[StoredWrite],
+    ) -> None:
+        chosen = sorted(ids)
         ranges = list(drop_writes)
-        args: list[Any] = [lease.token, self._ttl_ms, head.checkpoint_id, mode, len(ids), *ids, len(ranges)]
+        args: list[Any] = [lease.token, self._ttl_ms, head.checkpoint_id, mode, len(chosen), *chosen, len(ranges)]
         for name, lo, hi in ranges:
             args += ("*" if name is None else f"={name}", lo, hi)
         for write in add_writes:
             args += (write.field, write.seq, _pack_write(write))
         if not await self._run("delete", [self._base(lease.session_id)], args):
-            raise _lease_lost(lease)
+            raise lease_lost(lease)
 
-    async def _delete_session(self, lease: Lease) -> None:
+    async def delete_session(self, lease: Lease) -> None:
         if not await self._run("delete_session", [self._base(lease.session_id)], [lease.token]):
-            raise _lease_lost(lease)
+            raise lease_lost(lease)
 
-    async def _session_ids(self) -> list[str]:
+    async def session_ids(self) -> list[str]:
         """Sessions with checkpoints, found by SCAN (expired ones are gone already)."""
         link = self._link()
         start, end = len(self.prefix) + 1, -len("}:cp")
@@ -565,13 +564,45 @@ class RedisCheckpointer(BaseCheckpointer):
                     found.append(session_id)
         return sorted(set(found))
 
-    async def _stats(self) -> dict[str, int]:
-        bases = [self._base(session_id) for session_id in await self._session_ids()]
+    async def stats(self) -> dict[str, int]:
+        bases = [self._base(session_id) for session_id in await self.session_ids()]
         totals = [0, 0, 0, 0]
         for at in range(0, len(bases), _STATS_BATCH):
             reply = await self._run("stats", bases[at : at + _STATS_BATCH])
             totals = [total + int(value) for total, value in zip(totals, reply)]
         return dict(zip(("sessions", "checkpoints", "writes", "bytes"), totals))
+
+
+class RedisCheckpointer(Checkpointer):
+    """Checkpoints in Redis, shared by every process and host using the same server.
+
+    ``prefix`` namespaces every key; ``ttl`` (seconds) expires a session that has
+    not been written for that long, all its keys together. Other options are
+    :class:`Checkpointer`'s. The server URL may carry redis-py's query
+    options (``socket_timeout``, ``ssl_cert_reqs``...); ``rediss://`` uses TLS.
+    """
+
+    store: RedisStore
+
+    def __init__(
+        self,
+        redis_url: str = "redis://localhost:6379/0",
+        prefix: str = "flows:",
+        ttl: float | None = None,
+        *,
+        max_checkpoints_per_session: int | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            RedisStore(redis_url, prefix, ttl),
+            max_checkpoints_per_session=max_checkpoints_per_session,
+            ttl_seconds=ttl,
+            **options,
+        )
+        self.redis_url, self.safe_url, self.prefix = redis_url, self.store.safe_url, prefix
+
+    def __repr__(self) -> str:
+        return f"<RedisCheckpointer {self.safe_url} prefix={self.prefix!r}>"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -597,10 +628,6 @@ def _millis(seconds: float) -> int:
 
 def _glob_escape(text: str) -> str:
     return "".join("\\" + ch if ch in "\\*?[]" else ch for ch in text)
-
-
-def _lease_lost(lease: Lease) -> LeaseLost:
-    return LeaseLost(f"session {lease.session_id!r}: this worker's lease was taken over; write refused")
 
 
 def _pack_record(record: StoredCheckpoint) -> bytes:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
+from .store import WriteRange
 from .types import CheckpointMetadata
-
-#: A drop range: (field or None for every field, lowest seq, highest seq), inclusive.
-WriteRange = tuple[str | None, int, int]
 
 
 def runs(seqs: Sequence[int]) -> Iterable[tuple[int, int]]:

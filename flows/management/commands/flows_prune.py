@@ -38,7 +38,9 @@ class Command(BaseCommand):
             checkpointer = flow_or_error(name).checkpointer
             assert checkpointer is not None
             if keep is None and older_than is None and checkpointer.max_checkpoints_per_session is None:
-                raise CommandError("give --keep and/or --older-than (flow %r sets no max_checkpoints_per_session)" % name)
+                raise CommandError(
+                    f"give --keep and/or --older-than (flow {name!r} sets no max_checkpoints_per_session)"
+                )
             try:
                 deleted = run_sync(checkpointer.aprune(options["session"], keep=keep, older_than=older_than))
             except FlowError as exc:

@@ -39,9 +39,10 @@ class Command(BaseCommand):
             self.stdout.write(_count(recovered.enqueued, "enqueued again"))
             self.stdout.write(_count(recovered.failed, "ended failed (they ran in a process that stopped)"))
         if options["prune"]:
-            seconds = parse_duration(options["older_than"]) if options["older_than"] else flows_settings.EVENTS_TTL_SECONDS
+            older_than = options["older_than"]
+            seconds = parse_duration(older_than) if older_than else flows_settings.EVENTS_TTL_SECONDS
             limit = timezone.now() - dt.timedelta(seconds=float(seconds))
-            deleted, by_model = Run.objects.filter(status__in=RUN_ENDED, finished_at__lt=limit).delete()
+            _, by_model = Run.objects.filter(status__in=RUN_ENDED, finished_at__lt=limit).delete()
             runs = by_model.get("flows.Run", 0)
             if redis_log.enabled():
                 self.stdout.write(f"{runs} run(s) deleted (their events in Redis expire by themselves)")

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def flows_registry(settings):
-    settings.FLOWS = {"REGISTRY": {"seed": "tests.flows_fixtures.seed_flow", "approval": "tests.django.flows.approval_flow"}}
+    settings.FLOWS = {
+        "REGISTRY": {"seed": "tests.flows_fixtures.seed_flow", "approval": "tests.django.flows.approval_flow"},
+    }
     registry.clear_cache()
     yield
     registry.clear_cache()

@@ -20,5 +20,5 @@ def test_nothing_registered(run, settings):
 
 def test_broken_flow_is_a_command_error(run, settings):
     settings.FLOWS = {"REGISTRY": {"bad": "tests.django.flows.returns_a_string"}}
-    with pytest.raises(CommandError, match="'bad'.*cannot be loaded"):
+    with pytest.raises(CommandError, match=r"'bad'.*cannot be loaded"):
         run("flows_list")

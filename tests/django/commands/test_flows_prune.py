@@ -42,6 +42,9 @@ def test_errors(run, args, message):
         run("flows_prune", *args)
 
 
-@pytest.mark.parametrize("text, seconds", [("90", 90), ("45s", 45), ("30m", 1800), ("12h", 43200), ("7d", 604800), ("2w", 1209600), ("1.5h", 5400)])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("90", 90), ("45s", 45), ("30m", 1800), ("12h", 43200), ("7d", 604800), ("2w", 1209600), ("1.5h", 5400)],
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds

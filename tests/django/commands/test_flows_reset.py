@@ -14,7 +14,7 @@ def test_reset_deletes_the_checkpoints(run):
 
 
 def test_resetting_a_session_that_does_not_exist_fails(run):
-    with pytest.raises(CommandError, match="^no session 'ghost' of flow 'seed': nothing to reset$"):
+    with pytest.raises(CommandError, match=r"^no session 'ghost' of flow 'seed': nothing to reset$"):
         run("flows_reset", "seed", "ghost")
     run("flows_invoke", "seed", "s1", "--input", '{"counter": 0}')
     assert "2 checkpoint(s) deleted" in run("flows_reset", "seed", "s1")

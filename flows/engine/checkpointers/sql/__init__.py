@@ -15,6 +15,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "(or the extra of your driver: postgres, asyncpg, mysql, aiomysql, aiosqlite)"
     ) from exc
 
-from .store import SQLCheckpointer
+from .store import SQLCheckpointer, SQLStore
 
-__all__ = ["SQLCheckpointer"]
+__all__ = ["SQLCheckpointer", "SQLStore"]

@@ -1,6 +1,6 @@
 """SQLCheckpointer: checkpoints in PostgreSQL, MySQL/MariaDB or SQLite.
 
-Only the store I/O of :class:`BaseCheckpointer` lives here: lease and
+:class:`SQLStore` is the :class:`~..store.Store` of those databases: lease and
 retention primitives as functions of a connection run by :class:`Database`
 (in a worker thread for sync drivers, on the loop for async ones), reads as
 compiled statements (:meth:`Database.fetch`), and the checkpoint save through
@@ -10,14 +10,14 @@ the database family's writer (:mod:`.writers`). Semantics mirror
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy import Connection, Insert, bindparam, func, insert
 
-from ...errors import LeaseLost
-from ..base import BaseCheckpointer
+from ..checkpointer import Checkpointer
 from ..delta import window_start
-from ..retention import WriteRange, runs
+from ..retention import runs
+from ..store import WriteRange, lease_lost
 from ..types import Lease, LeaseGrant, StoredCheckpoint, StoredWrite
 from . import scripts
 from .database import Database
@@ -33,23 +33,8 @@ _BATCH = 256
 _MAX_LIMIT = 2**31 - 1
 
 
-def _lost(lease: Lease) -> LeaseLost:
-    return LeaseLost(f"session {lease.session_id!r}: this worker's lease was taken over; write refused")
-
-
-class SQLCheckpointer(BaseCheckpointer):
-    """Checkpoints in a SQL database through SQLAlchemy 2 Core.
-
-    ``connection_string`` is any SQLAlchemy URL of PostgreSQL (``psycopg2``,
-    ``asyncpg``), MySQL/MariaDB (``pymysql``, ``aiomysql``) or SQLite (built-in
-    ``sqlite3``, ``aiosqlite``). Tables named ``{table_prefix}sessions``,
-    ``…checkpoints`` and ``…writes`` are created on first use. ``pool_size`` and
-    ``max_overflow`` size the connection pool (one per event loop for async
-    drivers); ``connect_args`` and ``engine_options`` go to SQLAlchemy as is.
-    ``sqlite_synchronous`` is SQLite's ``PRAGMA synchronous`` (``NORMAL``: no
-    fsync per commit in WAL mode; ``FULL``: one).
-    Every :class:`BaseCheckpointer` option is accepted.
-    """
+class SQLStore:
+    """Sessions in the three tables ``{table_prefix}sessions``, ``…checkpoints`` and ``…writes``."""
 
     def __init__(
         self,
@@ -59,24 +44,19 @@ class SQLCheckpointer(BaseCheckpointer):
         table_prefix: str = "flows_",
         pool_size: int = 10,
         max_overflow: int = 10,
-        max_checkpoints_per_session: int | None = None,
         ttl_seconds: float | None = None,
         connect_args: dict[str, Any] | None = None,
         engine_options: dict[str, Any] | None = None,
         sqlite_synchronous: str = "NORMAL",
-        **options: Any,
+        busy_timeout: float = 30.0,
     ) -> None:
-        super().__init__(
-            max_checkpoints_per_session=max_checkpoints_per_session,
-            ttl_seconds=ttl_seconds,
-            **options,
-        )
+        self.ttl_seconds = ttl_seconds
         self.db = Database(
             connection_string,
             echo=echo,
             pool_size=pool_size,
             max_overflow=max_overflow,
-            busy_timeout=self.busy_timeout,
+            busy_timeout=busy_timeout,
             connect_args=connect_args,
             engine_options=engine_options,
             sqlite_synchronous=sqlite_synchronous,
@@ -88,7 +68,7 @@ class SQLCheckpointer(BaseCheckpointer):
         self.db.prepare = lambda conn: self._create_tables(conn, family)
 
     def __repr__(self) -> str:
-        return f"<SQLCheckpointer {self.db.safe_url} prefix={self.tables.prefix!r}>"
+        return f"<SQLStore {self.db.safe_url} prefix={self.tables.prefix!r}>"
 
     async def aclose(self) -> None:
         """Closes the connection pools; the checkpointer reconnects if used again."""
@@ -100,34 +80,34 @@ class SQLCheckpointer(BaseCheckpointer):
 
     # ------------------------------------------------------------------ leases
 
-    async def _try_acquire(self, session_id: str, lease_seconds: float, take_over: bool = False) -> LeaseGrant | None:
+    async def try_acquire(self, session_id: str, lease_seconds: float, take_over: bool = False) -> LeaseGrant | None:
         with_ttl = self.ttl_seconds is not None
         return await self.db.script(lambda: scripts.acquire(self.sql, session_id, lease_seconds, take_over),
                                     transaction=with_ttl)
 
-    async def _renew(self, lease: Lease, lease_seconds: float) -> bool:
+    async def renew(self, lease: Lease, lease_seconds: float) -> bool:
         return await self.db.script(lambda: scripts.renew(self.sql, lease.session_id, lease.token, lease_seconds))
 
-    async def _release(self, lease: Lease) -> None:
+    async def release(self, lease: Lease) -> None:
         await self.db.script(lambda: scripts.release(self.sql, lease.session_id, lease.token))
 
     # ------------------------------------------------------------------ writing
 
-    async def _write(self, lease: Lease, record: StoredCheckpoint, writes: list[StoredWrite]) -> None:
+    async def write(self, lease: Lease, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> None:
         if not await self._save(lease.token, record, writes):
-            raise _lost(lease)
+            raise lease_lost(lease)
 
     # ------------------------------------------------------------------ reading
 
-    async def _read_head(self, session_id: str) -> StoredCheckpoint | None:
+    async def read_head(self, session_id: str) -> StoredCheckpoint | None:
         rows = await self.db.fetch(self.sql.read_head, {"sid": session_id})
         return stored_checkpoint(session_id, rows[0]) if rows else None
 
-    async def _read_checkpoint(self, session_id: str, checkpoint_id: str) -> StoredCheckpoint | None:
+    async def read_checkpoint(self, session_id: str, checkpoint_id: str) -> StoredCheckpoint | None:
         rows = await self.db.fetch(self.sql.read_checkpoint, {"sid": session_id, "cid": checkpoint_id})
         return stored_checkpoint(session_id, rows[0]) if rows else None
 
-    async def _read_writes(self, session_id: str, ranges: Mapping[str, tuple[int, int]]) -> list[StoredWrite]:
+    async def read_writes(self, session_id: str, ranges: Mapping[str, tuple[int, int]]) -> list[StoredWrite]:
         if not ranges:
             return []
         items = list(ranges.items())
@@ -138,7 +118,7 @@ class SQLCheckpointer(BaseCheckpointer):
         rows = await self.db.fetch(self.sql.read_writes(len(items)), params)
         return [StoredWrite(int(seq), name, op, bytes(blob)) for seq, name, op, blob in rows]
 
-    async def _read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:
+    async def read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:
         if limit < 1:
             return []
         if limit == 1 or start.parent_id is None:
@@ -147,45 +127,59 @@ class SQLCheckpointer(BaseCheckpointer):
         rows = await self.db.fetch(self.sql.read_chain, params)
         return [start, *(stored_checkpoint(session_id, row) for row in rows)]
 
-    async def _read_records_from(self, session_id: str, min_seq: int) -> list[StoredCheckpoint]:
+    async def read_records_from(self, session_id: str, min_seq: int) -> list[StoredCheckpoint]:
         rows = await self.db.fetch(self.sql.read_from, {"sid": session_id, "seq": min_seq})
         return [stored_checkpoint(session_id, row) for row in rows]
 
-    async def _count(self, session_id: str) -> int:
+    async def count(self, session_id: str) -> int:
         rows = await self.db.fetch(self.sql.count, {"sid": session_id})
         return int(rows[0][0])
 
     # ------------------------------------------------------------------ deleting
 
-    async def _delete(
+    async def delete_ids(
         self,
         lease: Lease,
+        ids: Iterable[str],
         *,
         drop_writes: Iterable[WriteRange],
         head: StoredCheckpoint,
-        drop_ids: set[str] | None = None,
-        keep_ids: set[str] | None = None,
         add_writes: Sequence[StoredWrite] = (),
     ) -> None:
-        sql, sid = self.sql, lease.session_id
-        adding, added = self._insert_writes(sid, add_writes)
-        fence = {"sid": sid, "token": lease.token, "seq": head.seq, "cid": head.checkpoint_id}
-        write_ranges = list(drop_writes)
-        doomed = sorted(drop_ids or ())
+        doomed = sorted(ids)
+        adding, added = self._insert_writes(lease.session_id, add_writes)
+
+        def change(conn: Connection) -> None:
+            for start in range(0, len(doomed), _BATCH):
+                conn.execute(self.sql.delete_ids, {"sid": lease.session_id, "ids": doomed[start : start + _BATCH]})
+            self._delete_ranges(conn, self.tables.writes, lease.session_id, list(drop_writes))
+            if added:
+                conn.execute(adding, added)
+
+        await self._fenced(lease, head, change)
+
+    async def keep_only(
+        self, lease: Lease, ids: Iterable[str], *, drop_writes: Iterable[WriteRange], head: StoredCheckpoint
+    ) -> None:
+        kept, sid = set(ids), lease.session_id
+
+        def change(conn: Connection) -> None:
+            seqs = [seq for seq, cid in conn.execute(self.sql.list_seqs, {"sid": sid}) if cid not in kept]
+            spans: list[WriteRange] = [(None, lo, hi) for lo, hi in runs(sorted(seqs))]
+            self._delete_ranges(conn, self.tables.checkpoints, sid, spans)
+            self._delete_ranges(conn, self.tables.writes, sid, list(drop_writes))
+
+        await self._fenced(lease, head, change)
+
+    async def _fenced(self, lease: Lease, head: StoredCheckpoint, change: Callable[[Connection], None]) -> None:
+        """Runs ``change`` in one transaction that first points the head at ``head`` under ``lease``."""
+        fence = {"sid": lease.session_id, "token": lease.token, "seq": head.seq, "cid": head.checkpoint_id}
 
         def work(conn: Connection) -> None:
             with self.db.transaction(conn, write=True):
-                if conn.execute(sql.fence_head, fence).rowcount != 1:
-                    raise _lost(lease)
-                if keep_ids is not None:
-                    seqs = [seq for seq, cid in conn.execute(sql.list_seqs, {"sid": sid}) if cid not in keep_ids]
-                    spans: list[tuple[str | None, int, int]] = [(None, lo, hi) for lo, hi in runs(sorted(seqs))]
-                    self._delete_ranges(conn, self.tables.checkpoints, sid, spans)
-                for start in range(0, len(doomed), _BATCH):
-                    conn.execute(sql.delete_ids, {"sid": sid, "ids": doomed[start : start + _BATCH]})
-                self._delete_ranges(conn, self.tables.writes, sid, write_ranges)
-                if added:
-                    conn.execute(adding, added)
+                if conn.execute(self.sql.fence_head, fence).rowcount != 1:
+                    raise lease_lost(lease)
+                change(conn)
 
         await self.db.run(work)
 
@@ -205,13 +199,13 @@ class SQLCheckpointer(BaseCheckpointer):
         for start in range(0, len(ranges), _BATCH):
             conn.execute(self.sql.delete_ranges(table, ranges[start : start + _BATCH]), {"sid": session_id})
 
-    async def _delete_session(self, lease: Lease) -> None:
+    async def delete_session(self, lease: Lease) -> None:
         params = {"sid": lease.session_id, "token": lease.token}
 
         def work(conn: Connection) -> None:
             with self.db.transaction(conn, write=True):
                 if conn.execute(self.sql.delete_session, params).rowcount != 1:
-                    raise _lost(lease)
+                    raise lease_lost(lease)
                 conn.execute(self.sql.purge_writes, params)
                 conn.execute(self.sql.purge_checkpoints, params)
 
@@ -237,17 +231,69 @@ class SQLCheckpointer(BaseCheckpointer):
             if len(candidates) < 1000:
                 return
 
-    async def _session_ids(self) -> list[str]:
+    async def session_ids(self) -> list[str]:
         def work(conn: Connection) -> list[str]:
             self._purge_expired(conn)
             return list(conn.execute(self.sql.session_ids).scalars())
 
         return await self.db.run(work)
 
-    async def _stats(self) -> dict[str, int]:
+    async def stats(self) -> dict[str, int]:
         def work(conn: Connection) -> dict[str, int]:
             self._purge_expired(conn)
             row = conn.execute(self.sql.stats).one()
             return {key: int(value) for key, value in row._mapping.items()}
 
         return await self.db.run(work)
+
+
+class SQLCheckpointer(Checkpointer):
+    """Checkpoints in a SQL database through SQLAlchemy 2 Core (an :class:`SQLStore`).
+
+    ``connection_string`` is any SQLAlchemy URL of PostgreSQL (``psycopg2``,
+    ``asyncpg``), MySQL/MariaDB (``pymysql``, ``aiomysql``) or SQLite (built-in
+    ``sqlite3``, ``aiosqlite``). Tables named ``{table_prefix}sessions``,
+    ``…checkpoints`` and ``…writes`` are created on first use. ``pool_size`` and
+    ``max_overflow`` size the connection pool (one per event loop for async
+    drivers); ``connect_args`` and ``engine_options`` go to SQLAlchemy as is.
+    ``sqlite_synchronous`` is SQLite's ``PRAGMA synchronous`` (``NORMAL``: no
+    fsync per commit in WAL mode; ``FULL``: one).
+    Every :class:`Checkpointer` option is accepted.
+    """
+
+    store: SQLStore
+
+    def __init__(
+        self,
+        connection_string: str,
+        echo: bool = False,
+        *,
+        table_prefix: str = "flows_",
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        max_checkpoints_per_session: int | None = None,
+        ttl_seconds: float | None = None,
+        connect_args: dict[str, Any] | None = None,
+        engine_options: dict[str, Any] | None = None,
+        sqlite_synchronous: str = "NORMAL",
+        **options: Any,
+    ) -> None:
+        store = SQLStore(
+            connection_string,
+            echo,
+            table_prefix=table_prefix,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            ttl_seconds=ttl_seconds,
+            connect_args=connect_args,
+            engine_options=engine_options,
+            sqlite_synchronous=sqlite_synchronous,
+            busy_timeout=options.get("busy_timeout", 30.0),
+        )
+        super().__init__(
+            store, max_checkpoints_per_session=max_checkpoints_per_session, ttl_seconds=ttl_seconds, **options
+        )
+        self.db, self.tables = store.db, store.tables
+
+    def __repr__(self) -> str:
+        return f"<SQLCheckpointer {self.db.safe_url} prefix={self.tables.prefix!r}>"

@@ -1,9 +1,11 @@
-"""The checkpointer contract: shared logic here, only I/O in the stores.
+"""``Checkpointer``: everything about checkpoints except where the bytes live.
 
-A store (memory, Redis, SQL, Django) implements the small ``_``-prefixed async
-primitives at the bottom of :class:`BaseCheckpointer`. Everything else — deltas,
-serialisation and codecs, session leases and waiting, forks, materialisation,
-retention — lives here once, so every backend materialises the same states.
+One concrete class over a :class:`~.store.Store` (memory, Redis, SQL, the
+Django ORM, or your own): deltas, serialisation and codecs, session leases
+and waiting, forks, materialisation, compaction, retention and history live
+here once, so every backend materialises the same states. The backends'
+public classes (``InMemoryCheckpointer``, ``RedisCheckpointer``...) are this
+class with their store built from their constructor's arguments.
 
 Storage model
     Every checkpoint has a ``seq``, increasing within its session. A checkpoint
@@ -25,30 +27,29 @@ import datetime as dt
 import json
 import logging
 import math
-import re
 import time
-from abc import ABC, abstractmethod
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, AsyncIterator, Collection, Iterable, Mapping, Sequence
 
 from ..errors import (
     CheckpointerUnavailable,
     CheckpointNotFound,
-    InvalidSessionId,
     LeaseLost,
     RunSuperseded,
     SerializationError,
     SessionBusy,
     StateTooLarge,
 )
-from ..ids import new_id
+from ..ids import new_id, validate_session_id
 from ..serde import COMPACT_JSON, DEFAULT_SERIALIZER, JsonSerializer
+from ..values import NotReadOnly, fresh, frozen, read_only
 from . import delta
 from .codec import BlobCodec
 from .leases import KeepAlive
-from ..values import NotReadOnly, fresh, frozen, read_only
 from .readcache import MUTABLE, READ_ONLY, SCALARS, ReadCache
-from .retention import WriteRange, runs, unneeded_writes
+from .retention import runs, unneeded_writes
+from .store import Store, WriteRange
 from .types import (
     CHUNK,
     EXTEND,
@@ -63,7 +64,6 @@ from .types import (
 )
 
 logger = logging.getLogger("flows.engine")
-SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,255}\Z")  # \Z: no trailing newline
 ON_BUSY_CHOICES = ("wait", "reject", "interrupt", "rollback")
 #: the strategies that take a busy session over from the call holding it
 TAKE_OVER = ("interrupt", "rollback")
@@ -80,16 +80,8 @@ def _adopt(items: list) -> tuple[tuple, int]:
         return tuple(fresh(items)), MUTABLE
 
 
-def validate_session_id(session_id: Any) -> str:
-    if not isinstance(session_id, str) or not SESSION_ID_PATTERN.match(session_id):
-        raise InvalidSessionId(
-            f"invalid session id {session_id!r}: use 1-255 characters from A-Z a-z 0-9 _ . : -"
-        )
-    return session_id
-
-
-class BaseCheckpointer(ABC):
-    """Persists checkpoints and provides the per-session lock.
+class Checkpointer:
+    """Persists checkpoints in ``store`` and provides the per-session lock.
 
     Options shared by every backend:
 
@@ -106,6 +98,7 @@ class BaseCheckpointer(ABC):
 
     def __init__(
         self,
+        store: Store,
         *,
         max_checkpoints_per_session: int | None = None,
         ttl_seconds: float | None = None,
@@ -123,6 +116,7 @@ class BaseCheckpointer(ABC):
             raise ValueError("ttl_seconds must be positive")
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
+        self.store = store
         self.max_checkpoints_per_session = max_checkpoints_per_session
         self.ttl_seconds = ttl_seconds
         self.max_state_bytes = max_state_bytes
@@ -154,9 +148,9 @@ class BaseCheckpointer(ABC):
         deadline = time.monotonic() + limit
         pause = 0.001
         while True:
-            grant = await self._try_acquire(session_id, self.lease_seconds)
+            grant = await self.store.try_acquire(session_id, self.lease_seconds)
             if grant is None and on_busy in TAKE_OVER:
-                grant = await self._try_acquire(session_id, self.lease_seconds, take_over=True)
+                grant = await self.store.try_acquire(session_id, self.lease_seconds, take_over=True)
                 if grant is not None:
                     self._supersede(session_id)
             if grant is not None:
@@ -171,7 +165,7 @@ class BaseCheckpointer(ABC):
             pause = min(pause * 2, 0.05)
 
     async def arelease(self, lease: Lease) -> None:
-        await self._release(lease)
+        await self.store.release(lease)
 
     def _supersede(self, session_id: str) -> None:
         """The lease was taken from its holder: one in this process stops now."""
@@ -195,7 +189,7 @@ class BaseCheckpointer(ABC):
         process is cancelled at its next await and raises :class:`RunSuperseded`.
         """
         lease = await self.aacquire(session_id, on_busy=on_busy, timeout=timeout)
-        keeper = KeepAlive(self, lease)
+        keeper = KeepAlive(self.store.renew, lease, self.lease_seconds)
         task = asyncio.current_task()
         if task is not None:
             self._holders[session_id] = (lease, task)
@@ -210,7 +204,7 @@ class BaseCheckpointer(ABC):
                 del self._holders[session_id]
             keeper.stop()
             try:
-                await self._release(lease)
+                await self.store.release(lease)
             except CheckpointerUnavailable as error:
                 # the lease expires by itself; the block's own outcome is what matters
                 logger.warning("could not release the lease on session %r: %s", session_id, error)
@@ -245,11 +239,55 @@ class BaseCheckpointer(ABC):
             raise LeaseLost(f"the lease on session {lease.session_id!r} was lost; not writing")
         seq = lease.last_seq + 1
         is_delta = parent is not None and parent.seq == lease.last_seq
-        if is_delta:
-            assert parent is not None
-            bases = dict(parent.bases)
-            sizes = dict(parent.sizes)
-            items = changes.items()
+        writes, bases, sizes = self._encode_writes(seq, parent if is_delta else None, state, changes, serializer)
+        if self.max_state_bytes is not None:
+            total = sum(sizes.values())
+            if total > self.max_state_bytes:
+                raise StateTooLarge(
+                    f"session {lease.session_id!r}: the state would take {total} bytes, "
+                    f"over max_state_bytes={self.max_state_bytes}"
+                )
+        created = time.time()
+        meta = _metadata(
+            lease.session_id, seq, created, parent, run_id=run_id, node=node, step=step, changes=changes,
+            attempt=attempt, dispatch_id=dispatch_id, next=next, interrupt=interrupt, bases=bases, sizes=sizes,
+            schedule=schedule,
+        )
+        record = StoredCheckpoint(
+            session_id=lease.session_id,
+            checkpoint_id=meta.checkpoint_id,
+            seq=seq,
+            parent_id=meta.parent_id,
+            created_at=created,
+            run_id=run_id,
+            node=node,
+            blob=self._encode_meta(meta, serializer),
+            status=_status(meta),
+        )
+        await self.store.write(lease, record, writes)
+        lease.head = record
+        lease.last_seq = seq
+        if seq % delta.SPAN == 0:
+            await self._compact(lease, meta)
+        if self._retain_every and meta.depth > self.max_checkpoints_per_session and (
+            meta.depth % self._retain_every == 0
+        ):
+            await self._retain(lease, keep=self.max_checkpoints_per_session, cutoff=None)
+        return meta
+
+    def _encode_writes(
+        self,
+        seq: int,
+        parent: CheckpointMetadata | None,
+        state: Mapping[str, Any],
+        changes: Mapping[str, Change],
+        serializer: JsonSerializer,
+    ) -> tuple[list[StoredWrite], dict[str, int], dict[str, int]]:
+        """The checkpoint's writes with each field's base seq and stored size: only ``changes``
+        on top of ``parent``, or (``parent`` ``None``: a first checkpoint or a fork) the whole ``state``."""
+        if parent is not None:
+            bases, sizes = dict(parent.bases), dict(parent.sizes)
+            items: Iterable[tuple[str, Change]] = changes.items()
         else:
             bases, sizes = {}, {}
             items = ((name, Change(SET, value)) for name, value in state.items())
@@ -263,57 +301,7 @@ class BaseCheckpointer(ABC):
                 sizes[name] = len(blob)
             else:
                 sizes[name] = sizes.get(name, 0) + len(blob)
-        if self.max_state_bytes is not None:
-            total = sum(sizes.values())
-            if total > self.max_state_bytes:
-                raise StateTooLarge(
-                    f"session {lease.session_id!r}: the state would take {total} bytes, "
-                    f"over max_state_bytes={self.max_state_bytes}"
-                )
-        created = time.time()
-        checkpoint_id = new_id()
-        meta = CheckpointMetadata(
-            checkpoint_id=checkpoint_id,
-            session_id=lease.session_id,
-            run_id=run_id,
-            parent_id=parent.checkpoint_id if parent else None,
-            created_at=dt.datetime.fromtimestamp(created, dt.timezone.utc),
-            node=node,
-            prev_node=parent.node if parent else None,
-            step=step,
-            updated_fields=tuple(changes),
-            attempt=attempt,
-            dispatch_id=dispatch_id,
-            next=tuple(next),
-            interrupt=tuple(interrupt),
-            seq=seq,
-            depth=parent.depth + 1 if parent else 1,
-            origin=parent.origin if parent else checkpoint_id,
-            bases=bases,
-            sizes=sizes,
-            schedule=schedule or {},
-        )
-        record = StoredCheckpoint(
-            session_id=lease.session_id,
-            checkpoint_id=meta.checkpoint_id,
-            seq=seq,
-            parent_id=meta.parent_id,
-            created_at=created,
-            run_id=run_id,
-            node=node,
-            blob=self._encode_meta(meta, serializer),
-            status="interrupted" if interrupt else "running" if next else "idle",
-        )
-        await self._write(lease, record, writes)
-        lease.head = record
-        lease.last_seq = seq
-        if seq % delta.SPAN == 0:
-            await self._compact(lease, meta)
-        if self._retain_every and meta.depth > self.max_checkpoints_per_session and (
-            meta.depth % self._retain_every == 0
-        ):
-            await self._retain(lease, keep=self.max_checkpoints_per_session, cutoff=None)
-        return meta
+        return writes, bases, sizes
 
     async def _compact(self, lease: Lease, meta: CheckpointMetadata) -> None:
         """Replaces each field's run of extends in the window just completed by one chunk (:mod:`.delta`).
@@ -325,7 +313,7 @@ class BaseCheckpointer(ABC):
         lo = delta.window_start(hi)
         decode, encode = self.codec.decode, self.codec.encode
         try:
-            writes = await self._read_writes(lease.session_id, {name: (lo, hi) for name in meta.bases})
+            writes = await self.store.read_writes(lease.session_id, {name: (lo, hi) for name in meta.bases})
             runs_of: dict[str, list[StoredWrite]] = {}
             done: set[str] = set()  # compacted already (a retried call)
             for write in writes:
@@ -347,7 +335,7 @@ class BaseCheckpointer(ABC):
                     chunks.append(StoredWrite(run[0].seq, name, CHUNK, encode(blob)))
             if chunks:
                 assert lease.head is not None
-                await self._delete(lease, drop_writes=drops, head=lease.head, add_writes=chunks)
+                await self.store.delete_ids(lease, (), drop_writes=drops, head=self._with_status(lease.head), add_writes=chunks)
         except CheckpointerUnavailable as error:
             logger.warning("could not compact session %r: %s", lease.session_id, error)
 
@@ -367,7 +355,7 @@ class BaseCheckpointer(ABC):
         query = {name: (lo, hi) for name in fields}
         decode, loads = self.codec.decode, serializer.loads
         by_seq: dict[int, list[tuple[str, str, Any]]] = {}
-        for write in await self._read_writes(session_id, query) if query else []:
+        for write in await self.store.read_writes(session_id, query) if query else []:
             if write.op == CHUNK:
                 found = [(seq, EXTEND, raw) for seq, raw in delta.chunk_writes(decode(write.blob), lo, hi)]
             elif lo <= write.seq <= hi:
@@ -425,17 +413,17 @@ class BaseCheckpointer(ABC):
         if self.max_checkpoints_per_session is not None:
             limit = min(limit, self.max_checkpoints_per_session)
         if before is None:
-            start = await self._read_head(session_id)
+            start = await self.store.read_head(session_id)
         else:
-            cursor = await self._read_checkpoint(session_id, before)
+            cursor = await self.store.read_checkpoint(session_id, before)
             if cursor is None:
                 raise CheckpointNotFound(f"no checkpoint {before!r} in session {session_id!r}")
             start = None
             if cursor.parent_id is not None:
-                start = await self._read_checkpoint(session_id, cursor.parent_id)
+                start = await self.store.read_checkpoint(session_id, cursor.parent_id)
         if start is None:
             return []
-        records = await self._read_chain(session_id, start, limit)
+        records = await self.store.read_chain(session_id, start, limit)
         return [self.decode_metadata(record, serializer) for record in records]
 
     async def alist_all(
@@ -447,13 +435,13 @@ class BaseCheckpointer(ABC):
         for a turn's hot path.
         """
         validate_session_id(session_id)
-        return [self.decode_metadata(record, serializer) for record in await self._read_records_from(session_id, 0)]
+        return [self.decode_metadata(record, serializer) for record in await self.store.read_records_from(session_id, 0)]
 
     async def _find(self, session_id: str, checkpoint_id: str | None) -> StoredCheckpoint | None:
         validate_session_id(session_id)
         if checkpoint_id is None:
-            return await self._read_head(session_id)
-        record = await self._read_checkpoint(session_id, checkpoint_id)
+            return await self.store.read_head(session_id)
+        record = await self.store.read_checkpoint(session_id, checkpoint_id)
         if record is None:
             raise CheckpointNotFound(f"no checkpoint {checkpoint_id!r} in session {session_id!r}")
         return record
@@ -503,7 +491,7 @@ class BaseCheckpointer(ABC):
             elif name in wanted:
                 ranges[name] = (seq, seq)  # for ``changes`` only: the cache holds it already
                 changes_only.add(name)
-        writes = await self._read_writes(session_id, ranges) if ranges else []
+        writes = await self.store.read_writes(session_id, ranges) if ranges else []
         decode, loads = self.codec.decode, serializer.loads
         by_field: dict[str, list[tuple[str, bytes]]] = {}
         changes: dict[str, Change] = {}
@@ -555,8 +543,8 @@ class BaseCheckpointer(ABC):
         """
         async with self.alock(session_id) as lease:
             if checkpoint_id is None:
-                count = await self._count(session_id)
-                await self._delete_session(lease)
+                count = await self.store.count(session_id)
+                await self.store.delete_session(lease)
                 lease.head, lease.last_seq = None, 0
                 return count
             return await self.adelete_held(lease, checkpoint_id)
@@ -568,12 +556,12 @@ class BaseCheckpointer(ABC):
         then taken again at once (:class:`SessionBusy` if someone was faster).
         """
         session_id = lease.session_id
-        target = await self._read_checkpoint(session_id, checkpoint_id)
+        target = await self.store.read_checkpoint(session_id, checkpoint_id)
         if target is None:
             raise CheckpointNotFound(f"no checkpoint {checkpoint_id!r} in session {session_id!r}")
         doomed = {target.checkpoint_id}
         seqs = [target.seq]
-        for record in await self._read_records_from(session_id, target.seq + 1):
+        for record in await self.store.read_records_from(session_id, target.seq + 1):
             if record.parent_id in doomed:
                 doomed.add(record.checkpoint_id)
                 seqs.append(record.seq)
@@ -581,20 +569,20 @@ class BaseCheckpointer(ABC):
         if head is not None and head.checkpoint_id in doomed:
             head = None
             if target.parent_id is not None:
-                head = await self._read_checkpoint(session_id, target.parent_id)
+                head = await self.store.read_checkpoint(session_id, target.parent_id)
             if head is None:
-                count = await self._count(session_id)
+                count = await self.store.count(session_id)
                 await self._empty_held(lease)
                 return count
         ranges: list[WriteRange] = [(None, lo, hi) for lo, hi in runs(sorted(seqs))]
-        await self._delete(lease, drop_ids=doomed, drop_writes=ranges, head=head)
+        await self.store.delete_ids(lease, doomed, drop_writes=ranges, head=self._with_status(head))
         lease.head = head
         return len(doomed)
 
     async def _empty_held(self, lease: Lease) -> None:
         """Deletes the whole session, and takes its lease again (the same ``Lease``, a new token)."""
-        await self._delete_session(lease)
-        grant = await self._try_acquire(lease.session_id, self.lease_seconds)
+        await self.store.delete_session(lease)
+        grant = await self.store.try_acquire(lease.session_id, self.lease_seconds)
         if grant is None:
             lease.lost = True
             raise SessionBusy(f"session {lease.session_id!r} was taken by another call while it was emptied")
@@ -623,7 +611,7 @@ class BaseCheckpointer(ABC):
         if keep is not None and keep < 1:
             raise ValueError("keep must be at least 1")
         cutoff = None if older_than is None else time.time() - older_than
-        session_ids = [session_id] if session_id is not None else await self._session_ids()
+        session_ids = [session_id] if session_id is not None else await self.store.session_ids()
         deleted = 0
         for sid in session_ids:
             async with self.alock(sid) as lease:
@@ -634,23 +622,19 @@ class BaseCheckpointer(ABC):
         head = lease.head
         if head is None:
             return 0
-        chain = await self._read_chain(lease.session_id, head, keep or 2**31)
+        chain = await self.store.read_chain(lease.session_id, head, keep or 2**31)
         kept = chain[:1]  # the head, always
         for record in chain[1:]:
             if cutoff is not None and record.created_at < cutoff:
                 break
             kept.append(record)
-        total = await self._count(lease.session_id)
+        total = await self.store.count(lease.session_id)
         if total <= len(kept):
             return 0
         metas = [self.decode_metadata(record, full=False) for record in kept]
         ranges = unneeded_writes(metas, upto=lease.last_seq)
-        await self._delete(
-            lease,
-            drop_ids=None,
-            keep_ids={record.checkpoint_id for record in kept},
-            drop_writes=ranges,
-            head=head,
+        await self.store.keep_only(
+            lease, {record.checkpoint_id for record in kept}, drop_writes=ranges, head=self._with_status(head)
         )
         return total - len(kept)
 
@@ -658,7 +642,7 @@ class BaseCheckpointer(ABC):
 
     async def aget_stats(self) -> dict[str, int]:
         """Sessions, checkpoints, writes and bytes held by the store."""
-        return await self._stats()
+        return await self.store.stats()
 
     # ------------------------------------------------------------------ encoding
 
@@ -716,89 +700,79 @@ class BaseCheckpointer(ABC):
             schedule=from_jsonable(schedule) if full else {},
         )
 
-    # ------------------------------------------------------------------ store I/O
+    def status_of(self, record: StoredCheckpoint | None) -> str:
+        """What a session whose head is ``record`` is doing: ``idle``, ``running`` or ``interrupted``.
 
-    @abstractmethod
-    async def _try_acquire(self, session_id: str, lease_seconds: float, take_over: bool = False) -> LeaseGrant | None:
-        """Takes the session's lease if it is free or expired (with ``take_over``, even if held),
-        with a new, higher token.
-
-        Returns the token, the head record and the session's highest seq ever
-        written, or ``None`` when a live lease is held by someone else.
+        Interrupt values may hold types registered on the engine only; when the
+        default serializer cannot read them the question is still pending, and
+        only "interrupted or running" is lost, so such a head reads as running.
         """
+        if record is None:
+            return "idle"
+        if record.status:
+            return record.status
+        try:
+            return _status(self.decode_metadata(record))
+        except TypeError:
+            return "running" if self.decode_metadata(record, full=False).next else "idle"
 
-    @abstractmethod
-    async def _renew(self, lease: Lease, lease_seconds: float) -> bool:
-        """Extends the lease; ``False`` if it was taken over (token changed)."""
+    def _with_status(self, record: StoredCheckpoint) -> StoredCheckpoint:
+        """``record`` with its status filled in (records read back from a store may not carry it)."""
+        return record if record.status else replace(record, status=self.status_of(record))
 
-    @abstractmethod
-    async def _release(self, lease: Lease) -> None:
-        """Frees the lease if ``lease.token`` still holds it."""
+    async def aclose(self) -> None:
+        """Closes the store's connections, if it holds any."""
+        close = getattr(self.store, "aclose", None)
+        if close is not None:
+            await close()
 
-    @abstractmethod
-    async def _write(self, lease: Lease, record: StoredCheckpoint, writes: list[StoredWrite]) -> None:
-        """Atomically stores ``record`` and ``writes`` and makes ``record`` the head.
 
-        Must raise :class:`LeaseLost` and write nothing when the session's lease
-        token is no longer ``lease.token``. Refreshes the session's TTL.
-        """
+#: the former name, kept for code written against it
+BaseCheckpointer = Checkpointer
 
-    @abstractmethod
-    async def _read_head(self, session_id: str) -> StoredCheckpoint | None:
-        """The head record, ``None`` for an unknown or expired session."""
 
-    @abstractmethod
-    async def _read_checkpoint(self, session_id: str, checkpoint_id: str) -> StoredCheckpoint | None: ...
+def _status(meta: CheckpointMetadata) -> str:
+    return "interrupted" if meta.interrupt else "running" if meta.next else "idle"
 
-    @abstractmethod
-    async def _read_writes(
-        self, session_id: str, ranges: Mapping[str, tuple[int, int]]
-    ) -> list[StoredWrite]:
-        """The writes of each field with ``lo <= seq <= hi``, in seq order per field, each field's
-        led by its chunk that begins before ``lo`` in ``lo``'s window, if there is one
-        (:func:`.delta.window_start`): it may hold writes of the range."""
 
-    @abstractmethod
-    async def _read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:
-        """``start`` and its ancestors, newest first, at most ``limit``; stops at a missing parent."""
-
-    @abstractmethod
-    async def _read_records_from(self, session_id: str, min_seq: int) -> list[StoredCheckpoint]:
-        """Every record of the session with ``seq >= min_seq``, in seq order."""
-
-    @abstractmethod
-    async def _count(self, session_id: str) -> int:
-        """How many checkpoints the session holds."""
-
-    @abstractmethod
-    async def _delete(
-        self,
-        lease: Lease,
-        *,
-        drop_writes: Iterable[WriteRange],
-        head: StoredCheckpoint,
-        drop_ids: set[str] | None = None,
-        keep_ids: set[str] | None = None,
-        add_writes: Sequence[StoredWrite] = (),
-    ) -> None:
-        """Atomically (and fenced like :meth:`_write`) deletes the records in
-        ``drop_ids`` — or, with ``keep_ids``, every record not in it — and the
-        writes in ``drop_writes``, then stores ``add_writes`` (chunks replacing
-        some of them), and points the session's head at ``head``.
-        """
-
-    @abstractmethod
-    async def _delete_session(self, lease: Lease) -> None:
-        """Deletes every record and write of the session, and its lease.
-
-        Fenced like :meth:`_write`, except that a session already gone is not
-        an error (a retried delete after a lost reply must succeed).
-        """
-
-    @abstractmethod
-    async def _session_ids(self) -> list[str]:
-        """Every live session id (expired ones may be purged on the way)."""
-
-    @abstractmethod
-    async def _stats(self) -> dict[str, int]:
-        """``{"sessions", "checkpoints", "writes", "bytes"}`` held by the store."""
+def _metadata(
+    session_id: str,
+    seq: int,
+    created: float,
+    parent: CheckpointMetadata | None,
+    *,
+    run_id: str,
+    node: str | None,
+    step: int,
+    changes: Mapping[str, Change],
+    attempt: int,
+    dispatch_id: str | None,
+    next: Sequence[str],
+    interrupt: Sequence[dict[str, Any]],
+    bases: Mapping[str, int],
+    sizes: Mapping[str, int],
+    schedule: Mapping[str, Any] | None,
+) -> CheckpointMetadata:
+    """A new checkpoint's metadata, as the child of ``parent`` (``None``: the session's first)."""
+    checkpoint_id = new_id()
+    return CheckpointMetadata(
+        checkpoint_id=checkpoint_id,
+        session_id=session_id,
+        run_id=run_id,
+        parent_id=parent.checkpoint_id if parent else None,
+        created_at=dt.datetime.fromtimestamp(created, dt.timezone.utc),
+        node=node,
+        prev_node=parent.node if parent else None,
+        step=step,
+        updated_fields=tuple(changes),
+        attempt=attempt,
+        dispatch_id=dispatch_id,
+        next=tuple(next),
+        interrupt=tuple(interrupt),
+        seq=seq,
+        depth=parent.depth + 1 if parent else 1,
+        origin=parent.origin if parent else checkpoint_id,
+        bases=bases,
+        sizes=sizes,
+        schedule=schedule or {},
+    )

@@ -1,0 +1,126 @@
+"""The ``Store`` protocol: the I/O a :class:`~.checkpointer.Checkpointer` needs, and nothing else.
+
+A store keeps three things per session: its lease (who may write, with a
+token that only grows), its checkpoint records (:class:`StoredCheckpoint`,
+the head among them) and its field writes (:class:`StoredWrite`). Everything
+else — deltas, serialisation, codecs, waiting for a busy session, forks,
+materialisation, compaction, retention — is the checkpointer's, the same for
+every store. docs/backends/writing-a-store.md walks through writing one.
+
+Fencing: every method that changes a session takes the caller's
+:class:`Lease` and must change nothing, raising :class:`LeaseLost` (see
+:func:`lease_lost`), when the session's token is no longer ``lease.token``.
+Each such method is atomic: all of it happens, or none.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Protocol, Sequence, runtime_checkable
+
+from ..errors import LeaseLost
+from .types import Lease, LeaseGrant, StoredCheckpoint, StoredWrite
+
+#: A drop range: (field, or ``None`` for every field, lowest seq, highest seq), inclusive.
+WriteRange = tuple[str | None, int, int]
+
+
+def lease_lost(lease: Lease) -> LeaseLost:
+    """The error a fenced store method raises when ``lease`` no longer holds its session."""
+    return LeaseLost(f"session {lease.session_id!r}: this worker's lease was taken over; write refused")
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where a checkpointer's sessions live; every method is a coroutine."""
+
+    # -- the lease ---------------------------------------------------------------
+
+    async def try_acquire(self, session_id: str, lease_seconds: float, take_over: bool = False) -> LeaseGrant | None:
+        """Takes the session's lease if it is free or expired (with ``take_over``, even if held)
+        under a new, higher token; ``None`` when someone else holds a live lease.
+
+        Returns the token, the head record and the highest seq the session ever
+        wrote (it never goes down while the session exists). A session never
+        seen before is created, empty.
+        """
+        ...
+
+    async def renew(self, lease: Lease, lease_seconds: float) -> bool:
+        """Extends the lease; ``False`` if it was taken over (the token changed)."""
+        ...
+
+    async def release(self, lease: Lease) -> None:
+        """Frees the lease if ``lease.token`` still holds it (not an error otherwise)."""
+        ...
+
+    # -- writing (fenced) ---------------------------------------------------------
+
+    async def write(self, lease: Lease, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> None:
+        """Stores ``record`` and ``writes``, makes ``record`` the head and refreshes the session's TTL."""
+        ...
+
+    async def delete_ids(
+        self,
+        lease: Lease,
+        ids: Iterable[str],
+        *,
+        drop_writes: Iterable[WriteRange],
+        head: StoredCheckpoint,
+        add_writes: Sequence[StoredWrite] = (),
+    ) -> None:
+        """Deletes the records ``ids`` and the writes in ``drop_writes``, then stores
+        ``add_writes`` (chunks that replace some of them), and makes ``head`` the head."""
+        ...
+
+    async def keep_only(
+        self, lease: Lease, ids: Iterable[str], *, drop_writes: Iterable[WriteRange], head: StoredCheckpoint
+    ) -> None:
+        """Deletes every record not in ``ids`` and the writes in ``drop_writes``; ``head`` is the head."""
+        ...
+
+    async def delete_session(self, lease: Lease) -> None:
+        """Deletes every record and write of the session, and its lease.
+
+        A session already gone is not an error: a retried delete after a lost
+        reply must succeed.
+        """
+        ...
+
+    # -- reading ----------------------------------------------------------------
+
+    async def read_head(self, session_id: str) -> StoredCheckpoint | None:
+        """The head record; ``None`` for an unknown or expired session."""
+        ...
+
+    async def read_checkpoint(self, session_id: str, checkpoint_id: str) -> StoredCheckpoint | None:
+        """One record by id; ``None`` when the session has no such checkpoint."""
+        ...
+
+    async def read_writes(self, session_id: str, ranges: Mapping[str, tuple[int, int]]) -> list[StoredWrite]:
+        """The writes of each field with ``lo <= seq <= hi``, in seq order per field.
+
+        Each field's are led by its ``chunk`` write that begins before ``lo``
+        in ``lo``'s window (:func:`.delta.window_start`), if there is one: it
+        may hold writes of the range.
+        """
+        ...
+
+    async def read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:
+        """``start`` and its ancestors, newest first, at most ``limit``; stops at a missing parent."""
+        ...
+
+    async def read_records_from(self, session_id: str, min_seq: int) -> list[StoredCheckpoint]:
+        """Every record of the session with ``seq >= min_seq``, in seq order."""
+        ...
+
+    async def count(self, session_id: str) -> int:
+        """How many checkpoints the session holds."""
+        ...
+
+    async def session_ids(self) -> list[str]:
+        """Every live session with checkpoints (expired ones may be purged on the way)."""
+        ...
+
+    async def stats(self) -> dict[str, int]:
+        """``{"sessions", "checkpoints", "writes", "bytes"}`` held by the store."""
+        ...
