@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Test processes: pytest-xdist workers sharing one set of servers.
 WORKERS ?= 2
 
-.PHONY: run test venv bench clean
+.PHONY: run test lint venv bench clean
 
 # The demo's runtime alone (make run), then the test and development set on top (make test).
 $(BIN)/.installed: requirements.txt pyproject.toml
@@ -27,6 +27,11 @@ run: venv
 test: $(BIN)/.installed-dev
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/with-test-services $(BIN)/python -m pytest -n $(WORKERS) $(PYTEST_ARGS)
 
+# ruff and mypy, configured in pyproject.toml. Formatting is not checked (the code is not ruff-formatted).
+lint: $(BIN)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 # The peers (llmfy, langgraph) go into their own virtualenv, never into the project's.
 .venv-bench/.installed: requirements.txt requirements-dev.txt bench/requirements.txt pyproject.toml
 	$(PYTHON) -m venv .venv-bench
@@ -40,4 +45,4 @@ bench: .venv-bench/.installed
 		scripts/with-test-services .venv-bench/bin/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-bench build dist *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-bench build dist *.egg-info .pytest_cache .hypothesis .ruff_cache .mypy_cache

@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -25,6 +26,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -49,7 +51,8 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: self.cap + 1].count()
+        capped = self.object_list[: self.cap + 1]
+        return capped.count() if isinstance(capped, QuerySet) else len(capped)
 
 
 class FlowNameFilter(admin.SimpleListFilter):
@@ -303,7 +306,7 @@ class CheckpointAdmin(admin.ModelAdmin):
     def details(self, obj: Checkpoint) -> str:
         engine = _flow_or_none(obj.session.flow_name)
         if engine is None:
-            return _("The flow is not registered: the checkpoint cannot be decoded.")
+            return gettext("The flow is not registered: the checkpoint cannot be decoded.")
         try:
             checkpoint = engine.sync.get_checkpoint(obj.session.session_id, obj.checkpoint_id)
         except FlowError as exc:

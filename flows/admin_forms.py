@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from flows.engine import FlowEngine, InvalidInput
@@ -16,7 +17,7 @@ from flows.engine.ids import SESSION_ID_PATTERN
 from . import registry
 
 
-def parse_json(text: str, *, what: str) -> Any:
+def parse_json(text: str, *, what: str | Promise) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -49,7 +50,8 @@ class InvokeForm(forms.Form):
         self.add_error(field, str(error))
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         self._parse(data)
         self._check_against_the_schema(data)
         return data
@@ -94,7 +96,8 @@ class ResumeForm(forms.Form):
 class StartSessionForm(InvokeForm):
     """A new session of any registered flow."""
 
-    flow = forms.ChoiceField(label=_("Flow"))
+    # a declared field: the form's metaclass moves it to base_fields, it does not replace InvokeForm.flow
+    flow = forms.ChoiceField(label=_("Flow"))  # type: ignore[assignment]
     session_id = forms.CharField(
         label=_("Session id"), required=False, max_length=255,
         help_text=_("Leave empty for a new random id; the id of an existing session continues that session."),
@@ -105,7 +108,7 @@ class StartSessionForm(InvokeForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["flow"].choices = [(name, name) for name in registry.flow_names()]
+        cast(forms.ChoiceField, self.fields["flow"]).choices = [(name, name) for name in registry.flow_names()]
 
     def clean_session_id(self) -> str:
         session_id = self.cleaned_data["session_id"].strip() or f"admin-{uuid.uuid4().hex[:12]}"

@@ -78,7 +78,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         return []
     if not isinstance(raw, Mapping):
         return [_error(f"FLOWS must be a dict, not {type(raw).__name__}.", 1)]
-    errors = []
+    errors: list[CheckMessage] = []
     unknown = sorted(set(raw) - set(DEFAULTS))
     if unknown:
         errors.append(_error(f"FLOWS has unknown keys: {', '.join(map(str, unknown))}.", 1,
@@ -134,7 +134,7 @@ def _check_rates(rates: Any) -> list[CheckMessage]:
     """``THROTTLE_RATES``: scope -> ``"<n>/<second|minute|hour|day>"`` or ``None`` (no limit)."""
     if not isinstance(rates, Mapping):
         return [_error("FLOWS['THROTTLE_RATES'] must be a dict such as {'invoke': '60/minute'}.", 1)]
-    errors = []
+    errors: list[CheckMessage] = []
     for scope, rate in rates.items():
         number, _, period = rate.partition("/") if isinstance(rate, str) else ("", "", "")
         if rate is not None and not (number.isdigit() and period[:1] in ("s", "m", "h", "d")):
@@ -176,6 +176,7 @@ def _engine_of(target: Any) -> Any:
     """``target`` itself, or what the factory returns (given a throwaway store)."""
     if isinstance(target, FlowEngine) or not callable(target):
         return target
+    params: Mapping[str, inspect.Parameter]
     try:
         params = inspect.signature(target).parameters
     except (TypeError, ValueError):
@@ -188,7 +189,9 @@ def check_checkpointers(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
     """E004 / E005 / E006: every configured checkpointer can be built."""
     if not _settings_sound():
         return []
-    chosen = [(None, registry.checkpointer_settings())]
+    chosen: list[tuple[registry.FlowConfig | None, tuple[str, dict[str, Any]]]] = [
+        (None, registry.checkpointer_settings())
+    ]
     chosen += [(config, registry.checkpointer_settings(config))
                for config in registry.flow_configs().values() if config.checkpointer]
     errors: list[CheckMessage] = []
@@ -296,5 +299,7 @@ def _api_authentication() -> list[str]:
     if chosen is None:
         from rest_framework.settings import api_settings
 
-        return [f"{cls.__module__}.{cls.__qualname__}" for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+        # api_settings holds the classes (imported from REST_FRAMEWORK's strings)
+        return [cls if isinstance(cls, str) else f"{cls.__module__}.{cls.__qualname__}"
+                for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
     return [path if isinstance(path, str) else path.__qualname__ for path in chosen]

@@ -107,9 +107,9 @@ def _layout(names: list[str], edges: list[Edge]) -> tuple[dict[str, Box], float]
         for index, box in enumerate(placed):
             position[box.name] = index
     width = max(sum(box.width for box in row) + GAP * (len(row) - 1) for row in by_row.values()) + 2 * MARGIN
-    for row in by_row.values():
-        x = (width - (sum(box.width for box in row) + GAP * (len(row) - 1))) / 2
-        for box in row:
+    for row_boxes in by_row.values():
+        x = (width - (sum(box.width for box in row_boxes) + GAP * (len(row_boxes) - 1))) / 2
+        for box in row_boxes:
             box.x = x
             x += box.width + GAP
     return boxes, width

@@ -172,6 +172,7 @@ def load_engine(config: FlowConfig) -> FlowEngine:
 
 def _call_factory(factory: Callable[..., Any], config: FlowConfig) -> Any:
     """Calls a factory with the arguments it accepts: ``checkpointer``."""
+    params: Mapping[str, inspect.Parameter]
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):

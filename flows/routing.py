@@ -16,10 +16,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.urls import path
 
 from flows.live.consumers import SessionConsumer
 
-websocket_urlpatterns = [
-    path("ws/flows/<str:flow>/sessions/<str:session_id>/", SessionConsumer.as_asgi(), name="flows-session-socket"),
+if TYPE_CHECKING:
+    from channels.routing import URLRouter, _ExtendedURLPattern
+
+# The type is what channels' URLRouter takes; django-stubs types path() for views, not ASGI apps.
+websocket_urlpatterns: list[_ExtendedURLPattern | URLRouter] = [
+    path("ws/flows/<str:flow>/sessions/<str:session_id>/", SessionConsumer.as_asgi(), name="flows-session-socket"),  # type: ignore[arg-type, list-item]
 ]

@@ -14,7 +14,7 @@ whose connections persist between calls (``CONN_MAX_AGE``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Now
@@ -23,6 +23,9 @@ from . import registry
 from .checkpointer import DjangoCheckpointer, run_in_orm_thread
 from .conf import flows_settings
 from .engine.checkpointers import BaseCheckpointer, CheckpointMetadata
+
+if TYPE_CHECKING:
+    from .base_models import AbstractFlowSession
 
 
 class SessionNotFound(LookupError):
@@ -77,9 +80,10 @@ def session_status(recorded: str | None, head: CheckpointMetadata | None) -> str
     return "failed" if recorded == "failed" else "running"
 
 
-def _store_of(checkpointer: BaseCheckpointer | None) -> tuple[type[models.Model], str]:
+def _store_of(checkpointer: BaseCheckpointer | None) -> tuple[type[AbstractFlowSession], str]:
     if isinstance(checkpointer, DjangoCheckpointer):
-        return checkpointer.store.orm.Session, checkpointer.using
+        # the store types its models as plain Model; a session model subclasses AbstractFlowSession
+        return cast("type[AbstractFlowSession]", checkpointer.store.orm.Session), checkpointer.using
     from .models import FlowSession
 
     return FlowSession, "default"
@@ -92,7 +96,7 @@ def _checkpointer(flow_name: str) -> BaseCheckpointer | None:
         return None
 
 
-def session_model(flow_name: str) -> tuple[type[models.Model], str]:
+def session_model(flow_name: str) -> tuple[type[AbstractFlowSession], str]:
     """The session model of a flow and the database alias its rows live in."""
     return _store_of(_checkpointer(flow_name))
 
@@ -110,23 +114,23 @@ def failure_message(error: dict[str, Any]) -> str:
     return message
 
 
-def rows(flow_name: str) -> tuple[models.QuerySet, str]:
+def rows(flow_name: str) -> tuple[models.QuerySet[AbstractFlowSession], str]:
     """The flow's session rows, and the database alias to query them on."""
     model, using = session_model(flow_name)
     return model._default_manager.using(using).filter(flow_name=flow_name), using
 
 
-async def aget(flow_name: str, session_id: str) -> models.Model | None:
+async def aget(flow_name: str, session_id: str) -> AbstractFlowSession | None:
     """The session's row, or ``None``."""
     found, using = rows(flow_name)
     return await run_in_orm_thread(lambda: found.filter(session_id=session_id).first(), using=using)
 
 
-async def acreate(flow_name: str, session_id: str, owner_id: int | None) -> tuple[models.Model, bool]:
+async def acreate(flow_name: str, session_id: str, owner_id: int | None) -> tuple[AbstractFlowSession, bool]:
     """The session's row, created for ``owner_id`` if there is none; ``(row, created)``."""
     found, using = rows(flow_name)
 
-    def create() -> tuple[models.Model, bool]:
+    def create() -> tuple[AbstractFlowSession, bool]:
         try:
             with transaction.atomic(using=using):
                 return found.create(flow_name=flow_name, session_id=session_id, owner_id=owner_id), True

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -128,7 +129,7 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 # -- flows ------------------------------------------------------------------------------------
 
-FLOWS = {
+FLOWS: dict[str, Any] = {
     "REGISTRY": {
         "seed": "project.flows.seed.build_seed_flow",
         "support": "project.flows.support.build_support_flow",

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from flows.engine.checkpointers import Checkpointer, Lease, LeaseGrant, StoredCheckpoint, StoredWrite, WriteRange
 from flows.engine.checkpointers.delta import window_start
@@ -112,7 +113,8 @@ class DictStore:
         session = self.sessions.get(session_id)
         found: list[StoredWrite] = []
         for name, (lo, hi) in ranges.items():
-            mine = sorted((w for w in (session.writes.values() if session else ()) if w.field == name), key=lambda w: w.seq)
+            stored = session.writes.values() if session else ()
+            mine = sorted((w for w in stored if w.field == name), key=lambda w: w.seq)
             covering = [w for w in mine if w.op == CHUNK and window_start(lo) <= w.seq < lo]
             found += covering[-1:] + [w for w in mine if lo <= w.seq <= hi]
         return found
@@ -121,7 +123,7 @@ class DictStore:
         records = self.sessions[session_id].records if session_id in self.sessions else {}
         chain = [start]
         while len(chain) < limit and chain[-1].parent_id in records:
-            chain.append(records[chain[-1].parent_id])  # type: ignore[index]
+            chain.append(records[chain[-1].parent_id])
         return chain
 
     async def read_records_from(self, session_id: str, min_seq: int) -> list[StoredCheckpoint]:

@@ -73,7 +73,7 @@ async def connections_named(admin: aioredis.Redis, name: str) -> list[int]:
 class Relay:
     """A TCP relay to a real server, to cut its connections on demand."""
 
-    def __init__(self, server: asyncio.AbstractServer, writers: list[asyncio.StreamWriter]) -> None:
+    def __init__(self, server: asyncio.Server, writers: list[asyncio.StreamWriter]) -> None:
         self.server = server
         self.writers = writers
         self.port = server.sockets[0].getsockname()[1]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -25,7 +26,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 _SQLITE_FILE = os.path.join(tempfile.gettempdir(), f"flows-tests-{os.getpid()}.sqlite3")
 
-DATABASES = {
+DATABASES: dict[str, Any] = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": _SQLITE_FILE,

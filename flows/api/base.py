@@ -14,13 +14,18 @@ connection for every request. That is the whole difference from DRF's own
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.module_loading import import_string
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -56,7 +61,7 @@ def _classes(paths: Any) -> list[type]:
 class JSONErrors:
     """Errors answered by :mod:`.errors`, always as JSON, whatever the view renders otherwise."""
 
-    content_negotiation_class = Negotiation
+    content_negotiation_class: type[BaseContentNegotiation] = Negotiation
 
     def get_exception_handler(self) -> Any:
         return exception_handler
@@ -69,16 +74,16 @@ class JSONErrors:
 
 
 class FlowsAPIView(JSONErrors, APIView):
-    parser_classes = (JSONBodyParser,)
-    renderer_classes = (StateJSONRenderer,)
+    parser_classes: Sequence[type[BaseParser]] = (JSONBodyParser,)
+    renderer_classes: Sequence[type[BaseRenderer]] = (StateJSONRenderer,)
     schema = AutoSchema()
 
     # -- FLOWS settings, read per request ---------------------------------------------
 
     def get_authenticators(self) -> list[Any]:
         chosen = flows_settings.AUTHENTICATION_CLASSES
-        classes = api_settings.DEFAULT_AUTHENTICATION_CLASSES if chosen is None else _classes(chosen)
-        return [cls() for cls in classes]
+        # api_settings holds the classes already (imported from REST_FRAMEWORK's strings)
+        return [cls() for cls in _classes(api_settings.DEFAULT_AUTHENTICATION_CLASSES if chosen is None else chosen)]
 
     def get_permissions(self) -> list[Any]:
         return [cls() for cls in _classes(flows_settings.PERMISSION_CLASSES)]
@@ -93,7 +98,8 @@ class FlowsAPIView(JSONErrors, APIView):
         """The view, outside ``ATOMIC_REQUESTS`` (Django refuses it for async views, and no
         transaction may stay open while nodes run: checkpoints commit as they are saved)."""
         view = super().as_view(**initkwargs)
-        view._non_atomic_requests = set(settings.DATABASES)
+        for alias in settings.DATABASES:
+            view = transaction.non_atomic_requests(alias)(view)
         return view
 
     async def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
@@ -103,7 +109,7 @@ class FlowsAPIView(JSONErrors, APIView):
         self.headers = self.default_response_headers
         try:
             await run_in_orm_thread(lambda: self.initial(drf_request, *args, **kwargs))
-            method = drf_request.method.lower()
+            method = (drf_request.method or "").lower()
             handler = getattr(self, method, None) if method in self.http_method_names else None
             if handler is None:
                 handler = self.http_method_not_allowed

@@ -99,8 +99,9 @@ def from_engine(error: engine.FlowError) -> ApiError:
 
 def _from_drf(exc: exceptions.APIException) -> ApiError:
     headers = {}
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        headers["Retry-After"] = str(math.ceil(exc.wait))
+    # Throttled sets wait in __init__; djangorestframework-stubs do not declare it
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:  # type: ignore[attr-defined]
+        headers["Retry-After"] = str(math.ceil(exc.wait))  # type: ignore[attr-defined]
     if getattr(exc, "auth_header", None):  # set by APIView.handle_exception, as the status is
         headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
     if isinstance(exc, exceptions.ValidationError):

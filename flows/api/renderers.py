@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from rest_framework.exceptions import NotAcceptable
@@ -20,9 +21,14 @@ class StateJSONRenderer(JSONRenderer):
         try:
             return super().render(data, accepted_media_type, renderer_context)
         except UnicodeEncodeError:  # a lone surrogate (from "\\ud800" in a request): escape, do not fail
-            ascii_only = JSONRenderer()
-            ascii_only.encoder_class, ascii_only.ensure_ascii = self.encoder_class, True
-            return ascii_only.render(data, accepted_media_type, renderer_context)
+            return ASCIIStateJSONRenderer().render(data, accepted_media_type, renderer_context)
+
+
+class ASCIIStateJSONRenderer(JSONRenderer):
+    """The same JSON with every character past ASCII escaped: what a lone surrogate needs."""
+
+    encoder_class = StateJSONEncoder
+    ensure_ascii = True
 
 
 class EventStreamRenderer(BaseRenderer):
@@ -39,7 +45,8 @@ class EventStreamRenderer(BaseRenderer):
 class Negotiation(DefaultContentNegotiation):
     """DRF's, except that an unknown ``?format=`` is 406 (DRF answers 404, as for a missing page)."""
 
-    def filter_renderers(self, renderers: list[BaseRenderer], format: str) -> list[BaseRenderer]:
+    def filter_renderers(self, renderers: Iterable[BaseRenderer], format: str) -> list[BaseRenderer]:
+        renderers = list(renderers)
         matching = [renderer for renderer in renderers if renderer.format == format]
         if not matching:
             formats = ", ".join(renderer.format for renderer in renderers)

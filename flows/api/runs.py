@@ -135,8 +135,10 @@ class RunListView(FlowsAPIView):
         await accessible_row(request, flow, engine, session_id)
         paginator = RunCursor()
         rows = _runs(flow, session_id).values(*RUN_FIELDS)
-        page = await run_in_orm_thread(lambda: paginator.paginate_queryset(rows, request, self))
-        return paginator.get_paginated_response([run_data(run) for run in page])
+        page: list[dict[str, Any]] | None = await run_in_orm_thread(
+            lambda: paginator.paginate_queryset(rows, request, self)
+        )
+        return paginator.get_paginated_response([run_data(run) for run in page or ()])
 
     @documented(
         operation_id="runs_create", parameters=[FLOW, SESSION], request=s.RunRequest,

@@ -123,10 +123,14 @@ class StateField(serializers.Serializer):
 
 
 class Edge(serializers.Serializer):
-    source = serializers.CharField()
+    # Fields named like attributes of Field and Serializer (source, label; data, fields below): DRF's
+    # metaclass takes declared fields out of the class body, and the names are the JSON keys.
+    source = serializers.CharField()  # type: ignore[assignment]
     target = serializers.CharField()
     conditional = serializers.BooleanField()
-    label = serializers.CharField(allow_null=True, help_text="the condition's key for this target")
+    label = serializers.CharField(  # type: ignore[assignment]  # a declared field (see Edge.source)
+        allow_null=True, help_text="the condition's key for this target"
+    )
 
 
 class Flow(serializers.Serializer):
@@ -253,14 +257,18 @@ class ServerSentEvent(serializers.Serializer):
     id = serializers.CharField(help_text="increasing within the stream")
     event = serializers.ChoiceField(["run_started", "node_started", "chunk", "node_finished", "interrupted",
                                      "run_finished", "run_failed"])
-    data = serializers.CharField(help_text="the event as JSON: event, run_id, session_id, node, step, ...")
+    data = serializers.CharField(  # type: ignore[assignment]  # a declared field (see Edge.source)
+        help_text="the event as JSON: event, run_id, session_id, node, step, ..."
+    )
 
 
 class Error(serializers.Serializer):
     code = serializers.CharField(help_text="stable and machine-readable")
     detail = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False,
-                                   help_text="validation errors: field (a state field as input.<name>) -> messages")
+    fields = serializers.DictField(  # type: ignore[assignment]  # a declared field (see Edge.source)
+        child=serializers.ListField(child=serializers.CharField()), required=False,
+        help_text="validation errors: field (a state field as input.<name>) -> messages",
+    )
 
 
 class RunError(Error):

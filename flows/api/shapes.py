@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import operator
 import typing
-from typing import Any
-
-from django.db import models
+from typing import TYPE_CHECKING, Any
 
 from flows import registry
 from flows.engine import FlowEngine
 from flows.engine.checkpointers import Checkpoint, CheckpointMetadata
 from flows.sessions import session_status
+
+if TYPE_CHECKING:
+    from flows.base_models import AbstractFlowSession
 
 
 def type_name(annotation: Any) -> str:
@@ -50,7 +51,7 @@ def questions(meta: CheckpointMetadata | None) -> list[dict[str, Any]]:
     return [dict(q) for q in meta.interrupt] if meta is not None else []
 
 
-def session_summary(row: models.Model) -> dict[str, Any]:
+def session_summary(row: AbstractFlowSession) -> dict[str, Any]:
     return {
         "flow": row.flow_name,
         "session_id": row.session_id,
@@ -60,7 +61,7 @@ def session_summary(row: models.Model) -> dict[str, Any]:
     }
 
 
-def session_data(flow_name: str, session_id: str, row: models.Model | None,
+def session_data(flow_name: str, session_id: str, row: AbstractFlowSession | None,
                  head: CheckpointMetadata | None) -> dict[str, Any]:
     """A session in full; ``row`` is ``None`` for one its store knows but the site never recorded."""
     recorded = row.status if row is not None else None

@@ -12,10 +12,9 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.handlers.asgi import ASGIRequest
-from django.db import models
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import status
@@ -32,6 +31,9 @@ from flows.engine import CheckpointNotFound, FlowEngine, InvalidInput
 from flows.engine.checkpointers import CheckpointMetadata
 from flows.engine.ids import validate_session_id
 from flows.runs import starting
+
+if TYPE_CHECKING:
+    from flows.base_models import AbstractFlowSession
 
 from . import serializers as s
 from . import shapes
@@ -72,7 +74,9 @@ def session_gone(session_id: str) -> Exception:
     return sessions.SessionNotFound(session_id)
 
 
-async def accessible_row(request: Request, flow: str, engine: FlowEngine, session_id: str) -> models.Model | None:
+async def accessible_row(
+    request: Request, flow: str, engine: FlowEngine, session_id: str
+) -> AbstractFlowSession | None:
     """The session's row if the caller may reach the session; 404 otherwise.
 
     ``None`` for a session whose store has checkpoints but the site never
@@ -125,7 +129,7 @@ def json_input(engine: FlowEngine, data: dict[str, Any] | None, prefix: str) -> 
 async def claim_session(
     request: Request, flow: str, engine: FlowEngine, session_id: str, options: dict[str, Any],
     refuse: Callable[[], None] = lambda: None,
-) -> models.Model:
+) -> AbstractFlowSession:
     """The session's row for the caller's call (:func:`flows.runs.starting.claim_session`)."""
     return await starting.claim_session(flow, engine, session_id, request.user, options, refuse)
 
@@ -198,7 +202,7 @@ class SessionListView(FlowsAPIView):
         rows = rows.only("flow_name", "session_id", "status", "created_at", "updated_at")
         paginator = SessionCursor()
         page = await run_in_orm_thread(lambda: paginator.paginate_queryset(rows, request, self), using=using)
-        return paginator.get_paginated_response([shapes.session_summary(row) for row in page])
+        return paginator.get_paginated_response([shapes.session_summary(row) for row in page or ()])
 
     @documented(
         operation_id="sessions_create", summary="Start a session (no run yet)", parameters=[FLOW],

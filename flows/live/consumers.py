@@ -57,7 +57,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.user = self.scope.get("user")
         self.tasks: set[asyncio.Task[Any]] = set()
         self.seen: dict[str, int] = {}  # run id -> the last event id sent
-        await self.accept(self.scope.get("flows_subprotocol"))
+        subprotocol = self.scope.get("flows_subprotocol")  # set by TokenAuthMiddleware
+        await self.accept(subprotocol if isinstance(subprotocol, str) else None)
         refusal = await self.refusal()
         if refusal is not None:
             await self.close(code=refusal)
@@ -95,8 +96,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         for task in list(getattr(self, "tasks", ())):
             task.cancel()
-        if getattr(self, "group", None):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        group = getattr(self, "group", None)
+        if group:
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     def spawn(self, work: Any) -> None:
         task = asyncio.ensure_future(work)

@@ -23,7 +23,7 @@ from .stopping import RunStopped, watch
 logger = logging.getLogger("flows.runs")
 
 #: Runs still going, kept referenced until they end.
-_running: set[asyncio.Task[None]] = set()
+_running: set[asyncio.Task[Any]] = set()
 
 
 def running_runs() -> set[asyncio.Task[None]]:

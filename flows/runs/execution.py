@@ -61,10 +61,10 @@ def _claim(run_id: str) -> dict[str, Any] | None:
         status="running", worker=WORKER, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1
     ):
         return None
-    return Run.objects.filter(run_id=run_id).values(
+    return dict(Run.objects.filter(run_id=run_id).values(
         "pk", "flow_name", "session_id", "input", "has_resume", "resume", "checkpoint_id", "on_busy", "last_event",
         "stop_requested", "attempts", "engine_run_id", "base_checkpoint_id", "run_id",
-    ).get()
+    ).get())
 
 
 def _requeue(run: dict[str, Any]) -> bool:
@@ -78,10 +78,11 @@ def _requeue(run: dict[str, Any]) -> bool:
 def _ahead(run: dict[str, Any]) -> list[dict[str, Any]]:
     from flows.models import Run
 
-    return list(
-        Run.objects.filter(flow_name=run["flow_name"], session_id=run["session_id"], pk__lt=run["pk"],
-                           status__in=UNFINISHED).values("pk", "run_id", "status", "stop_requested")
-    )
+    return [
+        dict(row)
+        for row in Run.objects.filter(flow_name=run["flow_name"], session_id=run["session_id"], pk__lt=run["pk"],
+                                      status__in=UNFINISHED).values("pk", "run_id", "status", "stop_requested")
+    ]
 
 
 #: ``(run id, seconds from now)``: a run the queue must take (again)

@@ -59,8 +59,8 @@ async def follow_run(run_pk: int, key: RunKey, after: int = 0, *,
         async def ended() -> bool:
             return await run_in_orm_thread(_status, run_pk) in ENDED
 
-        async for row in redis_log.follow_run_stream(key, after, idle=idle, ended=ended):
-            yield None if row is None else StoredEvent(*row)
+        async for logged in redis_log.follow_run_stream(key, after, idle=idle, ended=ended):
+            yield None if logged is None else StoredEvent(*logged)
         return
     quiet = 0.0
     while True:

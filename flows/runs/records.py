@@ -10,12 +10,11 @@ With the Redis log (:mod:`.redis_log`) the events go to Redis just after.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from typing import Any
 
 from django.db import connections, router, transaction
-from django.db.models import sql
+from django.db.models import Field, Model, sql
 from django.utils import timezone
 
 from flows.events import dumps
@@ -38,6 +37,14 @@ def held(run_id: str, attempt: int | None) -> Any:
 
     rows = Run.objects.filter(run_id=run_id, status="running")
     return rows if attempt is None else rows.filter(attempts=attempt)
+
+
+def _column(model: type[Model], name: str | None = None) -> str:
+    """The column of a concrete field of ``model`` (its primary key without ``name``)."""
+    field = model._meta.pk if name is None else model._meta.get_field(name)
+    if not isinstance(field, Field) or field.column is None:
+        raise TypeError(f"{model.__name__}.{name} has no column")
+    return field.column
 
 
 def write(key: redis_log.RunKey, pk: int | None, create: dict[str, Any] | None, batch: list[Event],
@@ -109,18 +116,18 @@ def _in_one_statement(run_id: str, create: dict[str, Any] | None, batch: list[Ev
         update = held(run_id, attempt).query.chain(sql.UpdateQuery)
         update.add_update_values(run_fields)
         head, head_params = update.get_compiler(connection=connection).as_sql()
-    column = {name: quote(RunEvent._meta.get_field(name).column) for name in ("run", "seq", "event", "data",
-                                                                               "created_at")}
+    column = {name: quote(_column(RunEvent, name)) for name in ("run", "seq", "event", "data", "created_at")}
+    run_pk = quote(_column(Run))
     statement = (
-        f"WITH r AS ({head} RETURNING {quote(Run._meta.db_table)}.{quote(Run._meta.pk.column)}) "
+        f"WITH r AS ({head} RETURNING {quote(Run._meta.db_table)}.{run_pk}) "
         f"INSERT INTO {quote(RunEvent._meta.db_table)} "
         f"({column['run']}, {column['seq']}, {column['event']}, {column['data']}, {column['created_at']}) "
-        f"SELECT r.{quote(Run._meta.pk.column)}, v.seq, v.event, v.data, STATEMENT_TIMESTAMP() "
+        f"SELECT r.{run_pk}, v.seq, v.event, v.data, STATEMENT_TIMESTAMP() "
         f"FROM r, (VALUES {', '.join(['(%s::integer, %s, %s)'] * len(batch))}) AS v(seq, event, data) "
         f"RETURNING {column['run']}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(statement, [*head_params, *itertools.chain.from_iterable(batch)])
+        cursor.execute(statement, [*head_params, *(value for event in batch for value in event)])
         row = cursor.fetchone()
     if row is None:  # the fence held nothing: nothing was written
         raise RunTakenOver(run_id)

@@ -8,14 +8,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-from django.db import models
+from typing import TYPE_CHECKING, Any
 
 from flows import sessions
 from flows.checkpointer import run_in_orm_thread
 from flows.conf import flows_settings
 from flows.engine import CheckpointNotFound, FlowEngine, NothingToResume, SessionBusy
+
+if TYPE_CHECKING:
+    from flows.base_models import AbstractFlowSession
 
 from .detached import RunEvents, Stoppable
 from .recorder import current_recorder, new_recorder, new_run_id
@@ -28,7 +29,7 @@ STOP_WAIT_SECONDS = 5.0
 async def claim_session(
     flow: str, engine: FlowEngine, session_id: str, user: Any, options: dict[str, Any],
     refuse: Callable[[], None] = lambda: None,
-) -> models.Model:
+) -> AbstractFlowSession:
     """The session's row for a call, created for ``user`` on first use (the seed page's behaviour).
 
     Raises :class:`flows.sessions.SessionNotFound` for a session ``user`` may

@@ -140,7 +140,7 @@ def classify(state: SupportState) -> dict:
     if email := find_email(text):
         updates["email"] = email
     known = {**state, **updates}
-    updates["missing"] = [name for name in NEEDED.get(intent, ()) if not known.get(name)]
+    updates["missing"] = [name for name in NEEDED.get(intent or "", ()) if not known.get(name)]
     return updates
 
 
@@ -193,7 +193,9 @@ def order_status_of(order_id: str) -> str:
 
 
 async def order_status(state: SupportState) -> AsyncIterator[Any]:
-    draft = f"Order {state['order_id']} {order_status_of(state['order_id'])}. Anything else?"
+    order_id = state["order_id"]
+    assert order_id is not None  # routed here only once the order id is known
+    draft = f"Order {order_id} {order_status_of(order_id)}. Anything else?"
     async for item in say(draft, state, intent=""):
         yield item
 

@@ -75,16 +75,16 @@ async def session_keys(raw: aioredis.Redis, cp: RedisCheckpointer, session_id: s
 
 async def raw_values(raw: aioredis.Redis, keys: list[bytes]) -> list[bytes]:
     """Every stored byte string of ``keys``, read by type (never DUMP, which may compress)."""
-    values: list[bytes] = []
+    values: list[Any] = []  # bytes: ``raw`` does not decode replies (redis-py types them bytes | str)
     for key in keys:
-        kind = (await raw.type(key)).decode()
-        if kind == "string":
+        kind = await raw.type(key)
+        if kind == b"string":
             values.append(await raw.get(key))
-        elif kind == "hash":
+        elif kind == b"hash":
             values += (await raw.hgetall(key)).values()
-        elif kind == "zset":
+        elif kind == b"zset":
             values += await raw.zrange(key, 0, -1)
-        elif kind == "set":
+        elif kind == b"set":
             values += await raw.smembers(key)
     return values
 

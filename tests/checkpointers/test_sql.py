@@ -108,8 +108,8 @@ async def rows(cp: SQLCheckpointer, session_id: str) -> dict[str, Any]:
                 select(func.count()).select_from(c).where(c.c.session_id == session_id)
             ).scalar(),
             "writes": conn.execute(select(func.count()).select_from(w).where(w.c.session_id == session_id)).scalar(),
-            "blobs": [bytes(b) for b in conn.execute(select(c.c.blob).where(c.c.session_id == session_id)).scalars()]
-            + [bytes(b) for b in conn.execute(select(w.c.blob).where(w.c.session_id == session_id)).scalars()],
+            "blobs": [*map(bytes, conn.scalars(select(c.c.blob).where(c.c.session_id == session_id))),
+                      *map(bytes, conn.scalars(select(w.c.blob).where(w.c.session_id == session_id)))],
         }
 
     return await cp.db.run(work)
@@ -505,8 +505,8 @@ def test_sqlite_uses_wal_and_synchronous_normal(tmp_path):
 
         def pragmas(conn: Connection) -> tuple[str, int]:
             return (
-                conn.exec_driver_sql("PRAGMA journal_mode").scalar(),
-                conn.exec_driver_sql("PRAGMA synchronous").scalar(),
+                conn.exec_driver_sql("PRAGMA journal_mode").scalar_one(),
+                conn.exec_driver_sql("PRAGMA synchronous").scalar_one(),
             )
 
         try:
@@ -562,7 +562,9 @@ def test_sqlite_across_processes_never_fails_with_database_is_locked(tmp_path, d
     async def check() -> list[str]:
         cp = SQLCheckpointer(url)
         try:
-            return (await cp.aget(session_id)).state["messages"]
+            checkpoint = await cp.aget(session_id)
+            assert checkpoint is not None
+            return checkpoint.state["messages"]
         finally:
             await cp.aclose()
 

@@ -92,7 +92,8 @@ async def test_a_state_close_to_the_limit_is_saved(checkpointer):
 
 async def test_each_connection_keeps_its_server_limit(checkpointer):
     def read(conn: Connection) -> tuple[Any, int]:
-        return conn.connection.info.get(LIMIT_KEY), int(conn.exec_driver_sql("SELECT @@max_allowed_packet").scalar())
+        limit = int(conn.exec_driver_sql("SELECT @@max_allowed_packet").scalar_one())
+        return conn.connection.info.get(LIMIT_KEY), limit
 
     noted, actual = await server(checkpointer, read)
     assert noted == actual
@@ -113,6 +114,7 @@ async def test_the_measured_size_is_what_pymysql_sends(checkpointer):
 
     def measure(conn: Connection) -> tuple[int, int]:
         driver = conn.connection.driver_connection
+        assert driver is not None
         cursor = driver.cursor()
         try:
             sent = len(cursor.mogrify(text, args).encode(driver.encoding, "surrogateescape"))

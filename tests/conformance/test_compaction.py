@@ -53,7 +53,9 @@ async def _converse(flow: FlowEngine, session_id: str, turns: int = TURNS) -> di
         await flow.invoke({"messages": [_message(turn)], "transcript": f"Q{turn} "}, session_id=session_id)
         for meta in await flow.list_checkpoints(session_id, limit=4):
             if meta.checkpoint_id not in seen:
-                seen[meta.checkpoint_id] = await flow.get_state(session_id, meta.checkpoint_id)
+                state = await flow.get_state(session_id, meta.checkpoint_id)
+                assert state is not None
+                seen[meta.checkpoint_id] = state
     return seen
 
 

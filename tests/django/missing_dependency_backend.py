@@ -1,3 +1,4 @@
 """A checkpointer module whose own import needs a package that is not installed."""
 
-import flows_test_package_that_is_not_installed  # noqa: F401
+# missing on purpose: the system check under test reports it
+import flows_test_package_that_is_not_installed  # type: ignore[import-not-found]  # noqa: F401

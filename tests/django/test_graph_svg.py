@@ -15,10 +15,11 @@ SVG = "{http://www.w3.org/2000/svg}"
 def nodes_of(svg: str) -> dict[str, tuple[float, float]]:
     """Each drawn node's (x, y), read back from the SVG."""
     root = ElementTree.fromstring(svg)
-    found = {}
+    found: dict[str, tuple[float, float]] = {}
     for group in root.iter(SVG + "g"):
         rect = group.find(SVG + "rect")
-        found[group.get("data-node")] = (float(rect.get("x")), float(rect.get("y")))
+        assert rect is not None, "every node is a box"
+        found[group.get("data-node", "")] = (float(rect.get("x", "nan")), float(rect.get("y", "nan")))
     return found
 
 

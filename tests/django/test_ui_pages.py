@@ -18,7 +18,9 @@ def flows_registry(settings):
 
 def config_of(response) -> dict:
     html = response.content.decode()
-    return json.loads(re.search(r'<script id="flows-config" type="application/json">(.*?)</script>', html, re.S)[1])
+    found = re.search(r'<script id="flows-config" type="application/json">(.*?)</script>', html, re.S)
+    assert found is not None, "the page has no flows-config"
+    return json.loads(found[1])
 
 
 def test_the_pages_need_a_signed_in_user(client):

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
+from websockets.typing import Origin, Subprotocol
 
 from tests.backends import service_url
 from tests.servers import another_server, fresh_postgres_database, start_server
@@ -42,7 +43,8 @@ class Socket:
 @contextlib.contextmanager
 def socket(base: str, flow: str, session_id: str, token: str):
     url = base.replace("http://", "ws://") + f"/ws/flows/{flow}/sessions/{session_id}/"
-    with connect(url, origin=base, subprotocols=["flows", f"token.{token}"], open_timeout=10) as ws:
+    with connect(url, origin=Origin(base), subprotocols=[Subprotocol("flows"), Subprotocol(f"token.{token}")],
+                 open_timeout=10) as ws:
         yield Socket(ws)
 
 

@@ -62,7 +62,7 @@ class Watcher:
         self.received: queue.Queue[tuple[int, str, dict]] = queue.Queue()
         self.connected = threading.Event()
         self._closing = False
-        self._response = None
+        self._response: httpx.Response | None = None
         self._thread = threading.Thread(target=self._read, args=(http, url), daemon=True)
         self._thread.start()
         assert self.connected.wait(30), "the stream did not open"

@@ -81,8 +81,11 @@ class Watched:
         context.on("page", self.watch)
 
     def watch(self, page) -> None:
-        page.on("console", lambda message: message.type == "error" and self.errors.append(
-            f"{message.text} ({message.location.get('url', '')})"))
+        def console(message) -> None:
+            if message.type == "error":
+                self.errors.append(f"{message.text} ({message.location.get('url', '')})")
+
+        page.on("console", console)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
 
     def new_page(self):
