@@ -3,42 +3,92 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import re
 import uuid
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass
+from typing import (
+    Any, AsyncIterator, Callable, Concatenate, Iterable, Iterator, Mapping, ParamSpec, Sequence, TypeVar, cast,
+)
 
 from .checkpointers.checkpointer import TAKE_OVER, Checkpointer
-from .ids import validate_session_id
 from .checkpointers.types import Checkpoint, CheckpointMetadata, Lease
+from .compiled import CompiledFlow, Emit, RunRequest
 from .errors import CheckpointNotFound, GraphValidationError, InvalidInput, NothingToResume
 from .graph import Edge, Graph
 from .hooks import EVENT_HOOKS, FlowEngineHooks
+from .ids import validate_session_id
 from .primitives import INPUT_NODE, START
 from .retry import RetryPolicy
-from .runner import INTERRUPT_KEY, Emit, Run
+from .runner import INTERRUPT_KEY, Run
 from .schedule import Schedule
 from .serde import JsonSerializer
 from .state import Field, StateSchema
-
-if TYPE_CHECKING:
-    from .sync import SyncFlow
+from .sync import run_sync
 
 _UNSET: Any = object()
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One call of :meth:`FlowEngine.invoke` / :meth:`FlowEngine.stream`: what it asks."""
+    """The arguments of :meth:`FlowEngine.invoke` and :meth:`FlowEngine.stream`, defined once.
 
-    apply_state: Mapping[str, Any] | None
+    ``resume`` answers a pending interrupt; ``checkpoint_id`` continues from an
+    older checkpoint, forking a new branch; ``run_id`` names the run the call
+    starts (random when omitted); ``on_busy`` says what to do when another
+    call holds the session (``wait``, ``reject``, ``interrupt``, ``rollback``).
+    """
+
+    apply_state: Mapping[str, Any] | None = None
+    session_id: str | None = None
+    _: KW_ONLY
+    max_steps: int | None = None
+    resume: Any = _UNSET
+    checkpoint_id: str | None = None
+    on_busy: str | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """A :class:`Call` checked, with its defaults resolved."""
+
     session_id: str | None
-    max_steps: int | None
+    updates: dict[str, Any] | None
     resume: Any
     checkpoint_id: str | None
-    on_busy: str | None
-    run_id: str | None
+    on_busy: str
+    max_steps: int
+    run_id: str
+    emit: Emit | None
+
+
+def _called_with(make: Callable[P, Call]) -> Callable[[Callable[[Any, Call], R]], Callable[Concatenate[Any, P], R]]:
+    """Gives a method ``(self, call)`` the signature of ``make`` (``Call``): ``invoke`` and ``stream`` share it."""
+
+    def decorate(method: Callable[[Any, Call], R]) -> Callable[Concatenate[Any, P], R]:
+        wrapper: Callable[..., Any]
+        if inspect.iscoroutinefunction(method):  # stays a coroutine function (a node may be one)
+
+            async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+                return await method(self, make(*args, **kwargs))  # type: ignore[misc]
+
+        else:  # an async generator function: its generator is handed back as is, so aclose() reaches it
+
+            def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+                return method(self, make(*args, **kwargs))
+
+        functools.update_wrapper(wrapper, method)
+        parameters = list(inspect.signature(method).parameters.values())[:1]
+        parameters += inspect.signature(make).parameters.values()
+        wrapper.__signature__ = inspect.signature(method).replace(parameters=parameters)  # type: ignore[attr-defined]
+        return cast(Callable[Concatenate[Any, P], R], wrapper)
+
+    return decorate
 
 
 class FlowEngine:
@@ -73,6 +123,7 @@ class FlowEngine:
         self._hooks: list[FlowEngineHooks] = []
         self._hook_calls: dict[str, list[Callable[..., Any]]] = {}
         self._on_checkpoint: list[Callable[..., Any]] = []
+        self._compiled: CompiledFlow | None = None
         if hooks is not None:
             self.add_hooks(hooks)
 
@@ -87,6 +138,7 @@ class FlowEngine:
         if "on_checkpoint" in active:
             self._on_checkpoint.append(hooks.on_checkpoint)
         self._hooks.append(hooks)
+        self._compiled = None  # the next run sees these hooks too
         return self
 
     @property
@@ -132,10 +184,19 @@ class FlowEngine:
 
     def build(self) -> "FlowEngine":
         """Validates the graph; raises :class:`GraphValidationError` naming the problem."""
+        self.compiled()
+        return self
+
+    def compiled(self) -> CompiledFlow:
+        """The flow as its runs see it (validated and built on first use)."""
         if not self._built:
             self._graph.validate()
             self._built = True
-        return self
+        if self._compiled is None:
+            self._compiled = CompiledFlow(
+                self._graph, self._schema, self.serializer, self.checkpointer, tuple(self._on_checkpoint)
+            )
+        return self._compiled
 
     def _check_not_built(self) -> None:
         if self._built:
@@ -176,47 +237,25 @@ class FlowEngine:
 
     # -- running --------------------------------------------------------------------
 
-    async def invoke(
-        self,
-        apply_state: Mapping[str, Any] | None = None,
-        session_id: str | None = None,
-        *,
-        max_steps: int | None = None,
-        resume: Any = _UNSET,
-        checkpoint_id: str | None = None,
-        on_busy: str | None = None,
-        run_id: str | None = None,
-    ) -> dict[str, Any]:
+    @_called_with(Call)
+    async def invoke(self, call: Call) -> dict[str, Any]:
         """Runs the flow and returns its state (with ``"__interrupt__"`` when paused).
 
         With a checkpointer and ``session_id``: a new session starts from START;
         a finished head starts a new run with ``apply_state`` merged in; an
-        unfinished head continues exactly where it stopped. ``resume`` answers
-        a pending interrupt; ``checkpoint_id`` continues from an older
-        checkpoint, forking a new branch. ``run_id`` names the run this call
-        starts (random when omitted); a call that continues an unfinished run
-        keeps that run's id.
+        unfinished head continues exactly where it stopped. The arguments are
+        :class:`Call`'s; a call that continues an unfinished run keeps that
+        run's id.
         """
-        call = Call(apply_state, session_id, max_steps, resume, checkpoint_id, on_busy, run_id)
         return await self._run(call, None)
 
-    async def stream(
-        self,
-        apply_state: Mapping[str, Any] | None = None,
-        session_id: str | None = None,
-        *,
-        max_steps: int | None = None,
-        resume: Any = _UNSET,
-        checkpoint_id: str | None = None,
-        on_busy: str | None = None,
-        run_id: str | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
+    @_called_with(Call)
+    async def stream(self, call: Call) -> AsyncIterator[dict[str, Any]]:
         """Same as :meth:`invoke`, yielding events live; a failure is yielded, then raised.
 
         Leaving the loop early cancels the run; it resumes from its last
         checkpoint on the next call.
         """
-        call = Call(apply_state, session_id, max_steps, resume, checkpoint_id, on_busy, run_id)
         queue: asyncio.Queue = asyncio.Queue()
 
         async def emit(event: dict[str, Any]) -> None:
@@ -239,10 +278,21 @@ class FlowEngine:
                 await asyncio.gather(runner, return_exceptions=True)
 
     async def _run(self, call: Call, stream_emit: Emit | None) -> dict[str, Any]:
-        self.build()
-        session_id, resume, checkpoint_id = call.session_id, call.resume, call.checkpoint_id
-        if session_id is not None:
-            validate_session_id(session_id)
+        flow = self.compiled()
+        request = self._request(call, stream_emit)
+        if self.checkpointer is None or request.session_id is None:
+            if request.resume is not _UNSET or request.checkpoint_id is not None:
+                raise InvalidInput("resume and checkpoint_id need a checkpointer and a session_id")
+            run = Run(flow, self._run_request(request, None, {}, Schedule(), None, request.run_id))
+            await run.start(request.updates)
+            return await run.execute()
+        async with self.checkpointer.alock(request.session_id, on_busy=request.on_busy) as lease:
+            return await self._run_session(flow, lease, request)
+
+    def _request(self, call: Call, stream_emit: Emit | None) -> _Request:
+        """Checks ``call`` and resolves its defaults."""
+        if call.session_id is not None:
+            validate_session_id(call.session_id)
         if call.run_id is not None and not RUN_ID_PATTERN.fullmatch(str(call.run_id)):
             raise InvalidInput(f"invalid run id {call.run_id!r}: use 1-64 characters from A-Z a-z 0-9 _ . : -")
         if call.apply_state is not None and not isinstance(call.apply_state, Mapping):
@@ -250,37 +300,44 @@ class FlowEngine:
         updates = dict(call.apply_state) if call.apply_state else None
         if updates:
             self._schema.check_input(updates, "the input")
-        emit = self._emitter(stream_emit)
         if call.max_steps is not None and (isinstance(call.max_steps, bool) or call.max_steps < 1):
             raise InvalidInput(f"max_steps must be at least 1, not {call.max_steps!r}")
-        steps = call.max_steps if call.max_steps is not None else self.max_steps
-        new_run_id = call.run_id or uuid.uuid4().hex
-        if self.checkpointer is None or session_id is None:
-            if resume is not _UNSET or checkpoint_id is not None:
-                raise InvalidInput("resume and checkpoint_id need a checkpointer and a session_id")
-            run = Run(self, run_id=new_run_id, session_id=session_id, state={}, schedule=Schedule(),
-                      parent=None, lease=None, emit=emit, max_steps=steps)
-            await run.start(updates)
-            return await run.execute()
-        on_busy = call.on_busy or "wait"
-        async with self.checkpointer.alock(session_id, on_busy=on_busy) as lease:
-            return await self._run_session(lease, updates, checkpoint_id, resume, emit, steps, new_run_id, on_busy)
+        return _Request(
+            session_id=call.session_id,
+            updates=updates,
+            resume=call.resume,
+            checkpoint_id=call.checkpoint_id,
+            on_busy=call.on_busy or "wait",
+            max_steps=call.max_steps if call.max_steps is not None else self.max_steps,
+            run_id=call.run_id or uuid.uuid4().hex,
+            emit=self._emitter(stream_emit),
+        )
 
-    async def _run_session(self, lease: Lease, updates, checkpoint_id, resume, emit, steps, new_run_id,
-                           on_busy) -> dict:
+    @staticmethod
+    def _run_request(
+        request: _Request,
+        lease: Lease | None,
+        state: dict[str, Any],
+        schedule: Schedule,
+        parent: CheckpointMetadata | None,
+        run_id: str,
+    ) -> RunRequest:
+        return RunRequest(run_id, request.session_id, state, schedule, parent, lease, request.emit, request.max_steps)
+
+    async def _run_session(self, flow: CompiledFlow, lease: Lease, request: _Request) -> dict[str, Any]:
         checkpointer = self.checkpointer
         assert checkpointer is not None
-        session_id = lease.session_id
+        session_id, resume, updates = lease.session_id, request.resume, request.updates
         starts_over = False
-        if checkpoint_id is not None:
-            start = await checkpointer.aget_metadata(session_id, checkpoint_id, serializer=self.serializer)
+        if request.checkpoint_id is not None:
+            start = await checkpointer.aget_metadata(session_id, request.checkpoint_id, serializer=self.serializer)
         elif lease.head is not None:
             start = checkpointer.decode_metadata(lease.head, self.serializer)
-            if on_busy in TAKE_OVER and resume is _UNSET and _in_progress(start):
+            if request.on_busy in TAKE_OVER and resume is _UNSET and _in_progress(start):
                 # The new input takes precedence over the run left unfinished (interrupted
                 # just now, or earlier): it starts a new run on what that one checkpointed,
                 # or, with "rollback", on what was there before it.
-                if on_busy == "rollback":
+                if request.on_busy == "rollback":
                     start = await self._roll_back(lease, start)
                 starts_over = start is not None and _in_progress(start)
         else:
@@ -291,8 +348,7 @@ class FlowEngine:
         if start is None or start.finished or starts_over:
             if resume is not _UNSET:
                 raise NothingToResume(f"session {session_id!r} has no pending interrupt to resume")
-            run = Run(self, run_id=new_run_id, session_id=session_id, state=state, schedule=Schedule(),
-                      parent=start, lease=lease, emit=emit, max_steps=steps)
+            run = Run(flow, self._run_request(request, lease, state, Schedule(), start, request.run_id))
             await run.start(updates)
             return await run.execute()
         unknown = sorted({t.node for t in schedule.current + schedule.following} - set(self._graph.nodes))
@@ -301,8 +357,7 @@ class FlowEngine:
                 f"session {session_id!r} is waiting to run {unknown}, which this flow does not have "
                 "(was the graph changed?); reset the session or fork from an earlier checkpoint"
             )
-        run = Run(self, run_id=start.run_id, session_id=session_id, state=state, schedule=schedule,
-                  parent=start, lease=lease, emit=emit, max_steps=steps)
+        run = Run(flow, self._run_request(request, lease, state, schedule, start, start.run_id))
         if start.interrupt:
             if resume is _UNSET:
                 # New input while a question is pending: keep both, run nothing.
@@ -419,7 +474,6 @@ class FlowEngine:
         continues with its successors (pending questions are dropped). Without
         it, what was pending stays pending.
         """
-        self.build()
         checkpointer = self._require_checkpointer()
         if as_node is not None and as_node not in self._graph.nodes:
             raise InvalidInput(f"as_node {as_node!r} is not a node of this flow")
@@ -430,16 +484,15 @@ class FlowEngine:
             head = checkpointer.decode_metadata(lease.head, self.serializer) if lease.head else None
             state = await checkpointer.amaterialise(head, self.serializer, shared=self._schema.appending) if head else {}
             schedule = Schedule.from_json(dict(head.schedule)) if head else Schedule()
-            run = Run(self, run_id=head.run_id if head else uuid.uuid4().hex, session_id=session_id,
-                      state=state, schedule=schedule, parent=head, lease=lease, emit=None,
-                      max_steps=self.max_steps)
+            run_id = head.run_id if head else uuid.uuid4().hex
+            run = Run(self.compiled(), RunRequest(run_id, session_id, state, schedule, head, lease, None, self.max_steps))
             changes = self._schema.merge(state, dict(values), "update_state", True)
             interrupt = head.interrupt if head else ()
             if as_node is not None:
                 interrupt = ()
                 schedule.current = [t for t in schedule.current if t.node != as_node]
                 for target in await run.successors(as_node, state):
-                    run._route(as_node, target)
+                    run.route(as_node, target)
                 schedule.normalise()
             await run.save(as_node or "__update__", changes, interrupt=interrupt)
             assert run.parent is not None
@@ -456,9 +509,50 @@ class FlowEngine:
     @property
     def sync(self) -> "SyncFlow":
         """Blocking versions of the methods, for sync code (views, commands, a shell)."""
-        from .sync import SyncFlow
-
         return SyncFlow(self)
+
+
+class SyncFlow:
+    """The blocking twin of a :class:`FlowEngine`: same methods, same arguments (see :mod:`.sync`)."""
+
+    def __init__(self, flow: FlowEngine) -> None:
+        self._flow = flow
+
+    def invoke(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return run_sync(self._flow.invoke(*args, **kwargs))
+
+    def stream(self, *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Yields events as they happen (each one fetched from the background loop)."""
+        events = self._flow.stream(*args, **kwargs)
+        try:
+            while True:
+                try:
+                    yield run_sync(events.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:
+            run_sync(events.aclose())
+
+    def get_state(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        return run_sync(self._flow.get_state(*args, **kwargs))
+
+    def get_metadata(self, *args: Any, **kwargs: Any) -> CheckpointMetadata | None:
+        return run_sync(self._flow.get_metadata(*args, **kwargs))
+
+    def get_checkpoint(self, *args: Any, **kwargs: Any) -> Checkpoint | None:
+        return run_sync(self._flow.get_checkpoint(*args, **kwargs))
+
+    def list_checkpoints(self, *args: Any, **kwargs: Any) -> list[CheckpointMetadata]:
+        return run_sync(self._flow.list_checkpoints(*args, **kwargs))
+
+    def update_state(self, *args: Any, **kwargs: Any) -> CheckpointMetadata:
+        return run_sync(self._flow.update_state(*args, **kwargs))
+
+    def delete_checkpoints(self, *args: Any, **kwargs: Any) -> int:
+        return run_sync(self._flow.delete_checkpoints(*args, **kwargs))
+
+    def reset_session(self, *args: Any, **kwargs: Any) -> None:
+        return run_sync(self._flow.reset_session(*args, **kwargs))
 
 
 def _in_progress(meta: CheckpointMetadata) -> bool:

@@ -12,21 +12,18 @@ from __future__ import annotations
 import asyncio
 import inspect
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from . import interrupts
-from .checkpointers.types import Change, CheckpointMetadata, Lease
 from .checkpointers import delta
+from .checkpointers.types import Change
+from .compiled import CompiledFlow, RunRequest
 from .errors import FlowError, InvalidInput, MaxStepsExceeded, NodeError, NodeTimeout, RouteError
 from .graph import NODE_ASYNC, NODE_ASYNC_GEN, NODE_GEN, NODE_PLAIN, Node
 from .primitives import END, START, Send
+from .schedule import NO_ARG, Task
 from .values import fresh
-from .schedule import NO_ARG, Schedule, Task
 
-if TYPE_CHECKING:
-    from .flow import FlowEngine
-
-Emit = Callable[[dict[str, Any]], Awaitable[None]]
 INTERRUPT_KEY = "__interrupt__"
 _DONE = object()
 
@@ -43,32 +40,20 @@ class _Outcome:
 class Run:
     """One call's execution of a run, from a schedule and a state."""
 
-    def __init__(
-        self,
-        flow: "FlowEngine",
-        *,
-        run_id: str,
-        session_id: str | None,
-        state: dict[str, Any],
-        schedule: Schedule,
-        parent: CheckpointMetadata | None,
-        lease: Lease | None,
-        emit: Emit | None,
-        max_steps: int,
-    ) -> None:
+    def __init__(self, flow: CompiledFlow, request: RunRequest) -> None:
         self.flow = flow
-        self.graph = flow._graph
-        self.run_id = run_id
-        self.session_id = session_id
-        self.state = state
-        self.schedule = schedule
-        self.parent = parent
+        self.graph = flow.graph
+        self.run_id = request.run_id
+        self.session_id = request.session_id
+        self.state = request.state
+        self.schedule = request.schedule
+        self.parent = request.parent
         #: the checkpoint this call started from (the head, or the fork point): what it writes comes after
-        self.base_checkpoint_id = parent.checkpoint_id if parent is not None else None
-        self.lease = lease
-        self.emit = emit
-        self.max_steps = max_steps
-        self.track = lease is not None
+        self.base_checkpoint_id = request.parent.checkpoint_id if request.parent is not None else None
+        self.lease = request.lease
+        self.emit = request.emit
+        self.max_steps = request.max_steps
+        self.track = request.lease is not None
         #: the input state of a superstep resumed half-way (see Schedule.base)
         self.resumed_base: dict[str, Any] | None = None
 
@@ -94,7 +79,8 @@ class Run:
         if self.lease is None:
             return None
         flow = self.flow
-        meta = await flow.checkpointer.aput(  # type: ignore[union-attr]
+        assert flow.checkpointer is not None  # a lease comes from it
+        meta = await flow.checkpointer.aput(
             self.lease,
             parent=self.parent,
             state=self.state,
@@ -110,7 +96,7 @@ class Run:
             serializer=flow.serializer,
         )
         self.parent = meta
-        for hook in flow._on_checkpoint:
+        for hook in flow.on_checkpoint:
             await _call(hook, meta)
         return meta.checkpoint_id
 
@@ -118,13 +104,13 @@ class Run:
 
     async def start(self, updates: dict[str, Any] | None) -> None:
         """Begins a new run: merges the input, schedules START's targets, saves."""
-        changes = self.flow._schema.merge(self.state, updates or {}, "the input", self.track)
+        changes = self.flow.schema.merge(self.state, updates or {}, "the input", self.track)
         try:
             targets = await self.successors(START, self.state)
         except Exception as error:  # the user's condition after START failed
             raise error if isinstance(error, FlowError) else RouteError(START, error) from error
         for target in targets:
-            self._route(START, target)
+            self.route(START, target)
         self.schedule.normalise()
         await self.save(START, changes, step=0)
 
@@ -209,7 +195,7 @@ class Run:
         state = dict(self.state)  # merged aside: a failing condition leaves nothing half-applied
         try:
             if len(updates) == 1:
-                changes = self.flow._schema.merge(state, updates[0], origin, self.track)
+                changes = self.flow.schema.merge(state, updates[0], origin, self.track)
             else:
                 changes = self._merge_many(state, updates, origin)
         except InvalidInput as error:  # the node wrote what its schema refuses: the node failed
@@ -225,7 +211,7 @@ class Run:
             return
         self.state = state
         for target in targets:
-            self._route(task.node, target)
+            self.route(task.node, target)
         if self.graph.nodes[task.node].interrupt_after:
             self.schedule.after.append(
                 {"id": f"{task.id}:after", "node": task.node, "value": {"when": "after", "node": task.node}}
@@ -241,12 +227,13 @@ class Run:
         touched = {name for update in updates for name in update}
         before = {name: state.get(name, delta.MISSING) for name in touched}
         for update in updates:
-            self.flow._schema.merge(state, update, origin, False)
+            self.flow.schema.merge(state, update, origin, False)
         if not self.track:
             return {}
         return {name: delta.diff(before[name], state[name]) for name in touched}
 
-    def _route(self, source: str, target: str | Send) -> None:
+    def route(self, source: str, target: str | Send) -> None:
+        """Schedules ``target`` after ``source`` finished (a join waits for all its predecessors)."""
         if isinstance(target, Send):
             self.schedule.schedule(Task(target.node, arg=target.state))
             return

@@ -1,4 +1,4 @@
-"""Driving flows from sync code (Django views, admin actions, commands, a shell).
+"""Driving flows from sync code (Django views, admin actions, commands, a shell): :func:`run_sync`.
 
 Calls run on one background event loop per process, so connection pools bound
 to that loop are reused between calls. Calling from inside a running event
@@ -11,10 +11,7 @@ import asyncio
 import os
 import threading
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Awaitable, Iterator, TypeVar
-
-if TYPE_CHECKING:
-    from .flow import FlowEngine
+from typing import Awaitable, TypeVar
 
 T = TypeVar("T")
 
@@ -63,46 +60,3 @@ def run_sync(awaitable: Awaitable[T]) -> T:
 
 async def _as_coroutine(awaitable: Awaitable[T]) -> T:
     return await awaitable
-
-
-class SyncFlow:
-    """The blocking twin of a :class:`FlowEngine`: same methods, same arguments."""
-
-    def __init__(self, flow: "FlowEngine") -> None:
-        self._flow = flow
-
-    def invoke(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return run_sync(self._flow.invoke(*args, **kwargs))
-
-    def stream(self, *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        """Yields events as they happen (each one fetched from the background loop)."""
-        events = self._flow.stream(*args, **kwargs)
-        try:
-            while True:
-                try:
-                    yield run_sync(events.__anext__())
-                except StopAsyncIteration:
-                    return
-        finally:
-            run_sync(events.aclose())
-
-    def get_state(self, *args: Any, **kwargs: Any):
-        return run_sync(self._flow.get_state(*args, **kwargs))
-
-    def get_metadata(self, *args: Any, **kwargs: Any):
-        return run_sync(self._flow.get_metadata(*args, **kwargs))
-
-    def get_checkpoint(self, *args: Any, **kwargs: Any):
-        return run_sync(self._flow.get_checkpoint(*args, **kwargs))
-
-    def list_checkpoints(self, *args: Any, **kwargs: Any):
-        return run_sync(self._flow.list_checkpoints(*args, **kwargs))
-
-    def update_state(self, *args: Any, **kwargs: Any):
-        return run_sync(self._flow.update_state(*args, **kwargs))
-
-    def delete_checkpoints(self, *args: Any, **kwargs: Any):
-        return run_sync(self._flow.delete_checkpoints(*args, **kwargs))
-
-    def reset_session(self, *args: Any, **kwargs: Any):
-        return run_sync(self._flow.reset_session(*args, **kwargs))
