@@ -46,7 +46,7 @@ async def test_the_compiled_flow_is_frozen_and_follows_hooks_added_later():
     compiled = flow.compiled()
     assert isinstance(compiled, CompiledFlow) and compiled.checkpointer is flow.checkpointer
     with pytest.raises(dataclasses.FrozenInstanceError):
-        compiled.checkpointer = None  # type: ignore[misc]
+        compiled.checkpointer = None
     await flow.invoke({"log": []}, session_id="s")
     seen: list[str] = []
 
