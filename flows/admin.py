@@ -35,9 +35,8 @@ from flows.engine import FlowError, InvalidInput, run_sync
 from . import registry
 from .admin_forms import InvokeForm, ResumeForm, StartSessionForm
 from .conf import flows_settings
-from .display import pretty_json
+from .display import pretty_json, shown_history
 from .graph_svg import graph_svg
-from .history import ahistory
 from .models import Checkpoint, FlowSession
 from .runs.recorder import current_origin
 
@@ -137,8 +136,8 @@ class FlowSessionAdmin(admin.ModelAdmin):
 
         async def read() -> tuple[Any, Any]:
             state = await engine.get_state(session.session_id)
-            history = await ahistory(engine, session.session_id, limit=HISTORY_PAGE, before=before)
-            return state, history
+            page = await engine.history(session.session_id, limit=HISTORY_PAGE, before=before)
+            return state, shown_history(page)
 
         try:
             state, history = run_sync(read())

@@ -17,6 +17,7 @@ from .checkpointers.types import Checkpoint, CheckpointMetadata, Lease
 from .compiled import CompiledFlow, Emit, RunRequest
 from .errors import CheckpointNotFound, GraphValidationError, InvalidInput, NothingToResume
 from .graph import Edge, Graph
+from .history import HistoryPage, ahistory
 from .hooks import EVENT_HOOKS, FlowEngineHooks
 from .ids import validate_session_id
 from .primitives import INPUT_NODE, START
@@ -459,6 +460,12 @@ class FlowEngine:
         """The head's history, newest first (metadata only; see :meth:`get_checkpoint`)."""
         return await self._require_checkpointer().alist(
             session_id, limit=limit, before=before, serializer=self.serializer
+        )
+
+    async def history(self, session_id: str, *, limit: int = 20, before: str | None = None) -> HistoryPage:
+        """A page of the head's history, newest first, with what each checkpoint changed (old → new)."""
+        return await ahistory(
+            self._require_checkpointer(), session_id, serializer=self.serializer, limit=limit, before=before
         )
 
     async def list_all_checkpoints(self, session_id: str) -> list[CheckpointMetadata]:

@@ -1,10 +1,11 @@
 """A page of a session's history with what each checkpoint changed, old → new.
 
-For the admin timeline. A page of ``k`` checkpoints costs a constant number of
-reads whatever the history length: the page's metadata (one list), the state
-just before the page (one materialisation), and the page's own writes (one
-read); values are then folded forward in memory, oldest first. Works with every
-checkpointer, since it only uses the store contract.
+For timelines (the admin's, say). A page of ``k`` checkpoints costs a constant
+number of reads whatever the history length: the page's metadata (one list),
+the state just before the page (one materialisation), and the page's own
+writes (one :meth:`Checkpointer.aread_writes`); values are then folded forward
+in memory, oldest first. The values are the flow's own (how to show them as
+text is the caller's business: ``flows.display`` does it for the admin).
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flows.engine import CheckpointNotFound, FlowEngine
-from flows.engine.checkpointers import BaseCheckpointer, CheckpointMetadata
-from flows.engine.checkpointers.delta import fold
-from flows.engine.checkpointers.types import SET
-from flows.engine.serde import JsonSerializer
-from flows.events import dumps
+from .checkpointers.checkpointer import Checkpointer
+from .checkpointers.delta import fold
+from .checkpointers.types import SET, CheckpointMetadata
+from .errors import CheckpointNotFound
+from .serde import DEFAULT_SERIALIZER, JsonSerializer
 
 _MISSING: Any = object()
 
@@ -40,21 +40,6 @@ class FieldChange:
     def is_append(self) -> bool:
         return self.op != SET and not self.is_new
 
-    # as JSON, the way the API and the head state show values
-    @property
-    def old_json(self) -> str:
-        return "" if self.is_new else dumps(self.old)
-
-    @property
-    def new_json(self) -> str:
-        return dumps(self.new)
-
-    @property
-    def appended_json(self) -> str:
-        """The appended items (a list's new items without the brackets, a string's new text)."""
-        text = dumps(self.written)
-        return text[1:-1] if isinstance(self.written, list) and self.written else text
-
 
 @dataclass(frozen=True)
 class HistoryEntry:
@@ -69,17 +54,15 @@ class HistoryPage:
     next_before: str | None
 
 
-def serializer_of(engine: FlowEngine) -> JsonSerializer:
-    """The engine's serializer (it knows the flow's registered types)."""
-    return engine.serializer
-
-
-async def ahistory(engine: FlowEngine, session_id: str, *, limit: int = 20, before: str | None = None) -> HistoryPage:
-    """The newest ``limit`` checkpoints of the head's history (older than ``before``)."""
-    checkpointer = engine.checkpointer
-    if checkpointer is None:
-        return HistoryPage([], None)
-    serializer = serializer_of(engine)
+async def ahistory(
+    checkpointer: Checkpointer,
+    session_id: str,
+    *,
+    serializer: JsonSerializer = DEFAULT_SERIALIZER,
+    limit: int = 20,
+    before: str | None = None,
+) -> HistoryPage:
+    """The newest ``limit`` checkpoints of the head's history (older than ``before``), with their changes."""
     metas = await checkpointer.alist(session_id, limit=limit + 1, before=before, serializer=serializer)
     page, older = metas[:limit], metas[limit:]
     if not page:
@@ -109,7 +92,7 @@ async def ahistory(engine: FlowEngine, session_id: str, *, limit: int = 20, befo
 
 
 async def _page_writes(
-    checkpointer: BaseCheckpointer, serializer: JsonSerializer, session_id: str, page: list[CheckpointMetadata]
+    checkpointer: Checkpointer, serializer: JsonSerializer, session_id: str, page: list[CheckpointMetadata]
 ) -> dict[int, list[tuple[str, str, Any]]]:
     """The decoded writes of the page's checkpoints, by seq (one store read)."""
     seqs = {meta.seq for meta in page}
