@@ -1,9 +1,13 @@
 """Abstract storage models, importable without ``flows`` in ``INSTALLED_APPS``.
 
 Like ``django.contrib.sessions.base_session``: a site that wants its own tables
-(another app label, extra columns) subclasses these and points a
-``DjangoCheckpointer`` subclass at them; ``flows.models`` holds the concrete
-models the app ships with.
+(another app label, extra columns) subclasses these in one of its apps, as
+``FlowSession``, ``Checkpoint`` and ``CheckpointWrite``, and hands them to
+``DjangoCheckpointer(session_model=..., checkpoint_model=..., write_model=...)``;
+``flows.models`` holds the concrete models the app ships with. The relations
+between the three name their targets without an app label, so Django resolves
+them in the app of each concrete subclass (a subclass may also override the
+``session`` / ``head`` field to point elsewhere).
 
 Storage model (see ``flows.engine.checkpointers.checkpointer``): a checkpoint row keeps
 the indexed columns plus the encoded metadata; a write row keeps one field's
@@ -45,7 +49,7 @@ class AbstractFlowSession(models.Model):
         null=True,
         blank=True,
         on_delete=models.CASCADE,
-        related_name="flow_sessions",
+        related_name="%(app_label)s_sessions",
         db_index=False,  # led by the (owner, -updated_at) index
     )
     status = models.CharField(
@@ -56,7 +60,7 @@ class AbstractFlowSession(models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     head = models.ForeignKey(
-        "flows.Checkpoint",
+        "Checkpoint",  # this app's: see the module docstring
         verbose_name=_("head checkpoint"),
         to_field="checkpoint_id",
         null=True,
@@ -97,7 +101,7 @@ class AbstractCheckpoint(models.Model):
     """A checkpoint: the columns queries need, plus the encoded metadata blob."""
 
     session = models.ForeignKey(
-        "flows.FlowSession", on_delete=models.CASCADE, related_name="checkpoints", db_index=False
+        "FlowSession", on_delete=models.CASCADE, related_name="checkpoints", db_index=False
     )
     checkpoint_id = models.CharField(_("checkpoint id"), max_length=64, unique=True)
     seq = models.BigIntegerField()
@@ -123,7 +127,7 @@ class AbstractCheckpointWrite(models.Model):
     """One field's write at a ``seq``: ``set`` replaces, ``extend`` appends."""
 
     session = models.ForeignKey(
-        "flows.FlowSession", on_delete=models.CASCADE, related_name="writes", db_index=False
+        "FlowSession", on_delete=models.CASCADE, related_name="writes", db_index=False
     )
     seq = models.BigIntegerField()
     field = models.CharField(max_length=255)

@@ -29,11 +29,14 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from asgiref.sync import sync_to_async
+from django.apps import apps
 from django.db import connections, models
 
 from flows.engine.checkpointers import Checkpointer, Lease, LeaseGrant, StoredCheckpoint, StoredWrite, WriteRange
 
 T = TypeVar("T")
+#: a storage model, its ``"app_label.ModelName"``, or ``None`` for flows' own
+ModelRef = type[models.Model] | str | None
 
 #: Threads in the shared ORM pool: the most database connections flows holds per process.
 DEFAULT_THREADS = 8
@@ -121,7 +124,7 @@ class DjangoStore:
         flow_name: str,
         using: str,
         ttl_seconds: float | None,
-        models: tuple[type[models.Model] | None, type[models.Model] | None, type[models.Model] | None],
+        models: tuple[ModelRef, ModelRef, ModelRef],
         executor: Executor | None = None,
     ) -> None:
         self.flow_name = flow_name
@@ -139,8 +142,10 @@ class DjangoStore:
         if self._orm is None:
             from .store import OrmStore
 
-            session_model, checkpoint_model, write_model = self._models
-            if None in self._models:
+            session_model, checkpoint_model, write_model = (
+                apps.get_model(model) if isinstance(model, str) else model for model in self._models
+            )
+            if None in (session_model, checkpoint_model, write_model):
                 from .models import Checkpoint, CheckpointWrite, FlowSession
 
                 session_model = session_model or FlowSession
@@ -239,9 +244,9 @@ class DjangoCheckpointer(Checkpointer):
     Sessions are ``FlowSession`` rows keyed by ``(flow_name, session_id)``; a
     row's ``status`` follows its head checkpoint (running, interrupted, idle).
     Accepts every ``Checkpointer`` option. ``session_model``,
-    ``checkpoint_model`` and ``write_model`` swap in a site's own tables
-    (subclasses of ``flows.base_models``); ``executor`` replaces the shared
-    thread pool.
+    ``checkpoint_model`` and ``write_model`` (classes or ``"app_label.Model"``)
+    swap in a site's own tables (subclasses of ``flows.base_models``);
+    ``executor`` replaces the shared thread pool.
     """
 
     store: DjangoStore
@@ -253,9 +258,9 @@ class DjangoCheckpointer(Checkpointer):
         max_checkpoints_per_session: int | None = None,
         ttl_seconds: float | None = None,
         *,
-        session_model: type[models.Model] | None = None,
-        checkpoint_model: type[models.Model] | None = None,
-        write_model: type[models.Model] | None = None,
+        session_model: ModelRef = None,
+        checkpoint_model: ModelRef = None,
+        write_model: ModelRef = None,
         executor: Executor | None = None,
         **options: Any,
     ) -> None:

@@ -22,7 +22,8 @@ from django.db.models.functions import Now
 from . import registry
 from .checkpointer import DjangoCheckpointer, run_in_orm_thread
 from .conf import flows_settings
-from .engine.checkpointers import BaseCheckpointer, CheckpointMetadata
+from .engine.checkpointers import Checkpointer, CheckpointMetadata
+from .engine.checkpointers.checkpointer import head_status
 
 if TYPE_CHECKING:
     from .base_models import AbstractFlowSession
@@ -73,14 +74,11 @@ def session_status(recorded: str | None, head: CheckpointMetadata | None) -> str
     says which). A worker that crashed mid-run leaves "running" until the
     session is run again.
     """
-    if head is None or head.finished:
-        return "idle"
-    if head.interrupt:
-        return "interrupted"
-    return "failed" if recorded == "failed" else "running"
+    status = head_status(head)
+    return "failed" if status == "running" and recorded == "failed" else status
 
 
-def _store_of(checkpointer: BaseCheckpointer | None) -> tuple[type[AbstractFlowSession], str]:
+def _store_of(checkpointer: Checkpointer | None) -> tuple[type[AbstractFlowSession], str]:
     if isinstance(checkpointer, DjangoCheckpointer):
         # the store types its models as plain Model; a session model subclasses AbstractFlowSession
         return cast("type[AbstractFlowSession]", checkpointer.store.orm.Session), checkpointer.using
@@ -89,7 +87,7 @@ def _store_of(checkpointer: BaseCheckpointer | None) -> tuple[type[AbstractFlowS
     return FlowSession, "default"
 
 
-def _checkpointer(flow_name: str) -> BaseCheckpointer | None:
+def _checkpointer(flow_name: str) -> Checkpointer | None:
     try:
         return registry.get_checkpointer(flow_name)
     except registry.FlowNotFound:  # a flow run outside the registry: the default table

@@ -86,18 +86,18 @@ def backend_specs(tmp_dir: str) -> dict[str, Any]:
 
         return make
 
-    def django_orm(database: str, alias: str):
+    def django_orm(database: str, alias: str, models_app: str | None = None):
         # A new flow name isolates each test's sessions and stats in the shared tables.
         def make() -> BackendSpec:
             from tests.django.support import database_settings
 
             if database != "sqlite":
                 service_url(database)
+            options = {"flow_name": f"t{unique()}", "using": alias, "database": database_settings(alias)}
+            if models_app:
+                options["models_app"] = models_app
             return BackendSpec(
-                f"django-{database}",
-                "tests.django.support:create_checkpointer",
-                (),
-                {"flow_name": f"t{unique()}", "using": alias, "database": database_settings(alias)},
+                f"django-{models_app or database}", "tests.django.support:create_checkpointer", (), options
             )
 
         return make
@@ -120,6 +120,8 @@ def backend_specs(tmp_dir: str) -> dict[str, Any]:
         "mariadb-aiomysql": server_sql("mariadb", "aiomysql"),
         "django-sqlite": django_orm("sqlite", "default"),
         "django-postgres": django_orm("postgres", "postgres"),
+        # flows.base_models subclassed in another app (tests/storeapp), on SQLite
+        "django-storeapp": django_orm("sqlite", "default", "storeapp"),
     }
 
 
@@ -128,7 +130,7 @@ DURABLE = {
     "redis", "sqlite", "sqlite-aiosqlite",
     "postgres-psycopg2", "postgres-asyncpg", "mariadb-pymysql", "mariadb-aiomysql",
 }
-DURABLE |= {"django-sqlite", "django-postgres"}
+DURABLE |= {"django-sqlite", "django-postgres", "django-storeapp"}
 
 
 def selected_backends() -> list[str]:
@@ -152,7 +154,7 @@ def backend_params(durable_only: bool = False) -> list:
     """
     import pytest
 
-    marks = {"django-sqlite": [pytest.mark.django_db(transaction=True)]}
+    marks = {name: [pytest.mark.django_db(transaction=True)] for name in ("django-sqlite", "django-storeapp")}
     if os.environ.get(SERVICE_ENV["postgres"]):
         marks["django-postgres"] = [pytest.mark.django_db(transaction=True, databases=["postgres"])]
     names = [name for name in selected_backends() if name in DURABLE or not durable_only]

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_tasks_db",
     "flows",
+    "tests.storeapp",  # the storage models in a second app (the django-storeapp conformance backend)
 ]
 
 MIDDLEWARE = [

@@ -24,18 +24,27 @@ def database_settings(alias: str) -> dict[str, Any]:
     return {key: value for key, value in connections[alias].settings_dict.items() if key != "TEST"}
 
 
-def create_checkpointer(*, database: dict[str, Any] | None = None, **kwargs: Any):
-    """A ``DjangoCheckpointer``; in a fresh process, Django is configured on ``database``."""
+def create_checkpointer(*, database: dict[str, Any] | None = None, models_app: str | None = None, **kwargs: Any):
+    """A ``DjangoCheckpointer``; in a fresh process, Django is configured on ``database``.
+
+    ``models_app`` names an app whose ``FlowSession``, ``Checkpoint`` and
+    ``CheckpointWrite`` replace flows' own (``"storeapp"``: tests/storeapp).
+    """
     from django.apps import apps
 
     if not apps.ready:
         if not settings.configured:
             using = kwargs.get("using", "default")
             databases = {"default": database, using: database} if database else {}
-            settings.configure(
-                DATABASES=databases, INSTALLED_APPS=MINIMAL_APPS, USE_TZ=True, SECRET_KEY="flows-tests"
-            )
+            installed = MINIMAL_APPS + ([f"tests.{models_app}"] if models_app else [])
+            settings.configure(DATABASES=databases, INSTALLED_APPS=installed, USE_TZ=True, SECRET_KEY="flows-tests")
         django.setup()
     from flows.checkpointer import DjangoCheckpointer
 
+    if models_app:
+        kwargs.update(
+            session_model=f"{models_app}.FlowSession",
+            checkpoint_model=f"{models_app}.Checkpoint",
+            write_model=f"{models_app}.CheckpointWrite",
+        )
     return DjangoCheckpointer(**kwargs)

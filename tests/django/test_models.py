@@ -55,3 +55,31 @@ def test_abstract_bases_import_without_the_app_installed():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_abstract_models_subclassed_in_another_app_keep_their_relations_there():
+    from asgiref.sync import sync_to_async
+
+    from flows.checkpointer import DjangoCheckpointer
+    from tests.flows_fixtures import seed_flow
+    from tests.storeapp import models as own
+
+    assert own.Checkpoint._meta.get_field("session").related_model is own.FlowSession
+    assert own.CheckpointWrite._meta.get_field("session").related_model is own.FlowSession
+    assert own.FlowSession._meta.get_field("head").related_model is own.Checkpoint
+    assert FlowSession._meta.get_field("head").related_model is Checkpoint  # flows' own stay flows'
+
+    checkpointer = DjangoCheckpointer(
+        "own-tables", session_model="storeapp.FlowSession", checkpoint_model=own.Checkpoint,
+        write_model="storeapp.CheckpointWrite",
+    )
+    flow = seed_flow(checkpointer)
+    await flow.invoke({"messages": ["hi"], "status": "s", "counter": 0}, session_id="mine")
+
+    def counts() -> tuple:
+        row = own.FlowSession.objects.get(flow_name="own-tables", session_id="mine")
+        return (row.head.node, row.checkpoints.count(), row.writes.count() > 0, row.tenant,
+                FlowSession.objects.filter(flow_name="own-tables").exists())
+
+    assert await sync_to_async(counts)() == ("count", 2, True, "", False)

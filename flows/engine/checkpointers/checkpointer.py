@@ -262,7 +262,7 @@ class Checkpointer:
             run_id=run_id,
             node=node,
             blob=self._encode_meta(meta, serializer),
-            status=_status(meta),
+            status=head_status(meta),
         )
         await self.store.write(lease, record, writes)
         lease.head = record
@@ -712,7 +712,7 @@ class Checkpointer:
         if record.status:
             return record.status
         try:
-            return _status(self.decode_metadata(record))
+            return head_status(self.decode_metadata(record))
         except TypeError:
             return "running" if self.decode_metadata(record, full=False).next else "idle"
 
@@ -731,7 +731,14 @@ class Checkpointer:
 BaseCheckpointer = Checkpointer
 
 
-def _status(meta: CheckpointMetadata) -> str:
+def head_status(meta: CheckpointMetadata | None) -> str:
+    """What a session whose head is ``meta`` is doing: ``idle``, ``running`` or ``interrupted``.
+
+    The one place this is decided; a Django session row adds ``failed`` on top
+    (``flows.sessions.session_status``).
+    """
+    if meta is None:
+        return "idle"
     return "interrupted" if meta.interrupt else "running" if meta.next else "idle"
 
 
