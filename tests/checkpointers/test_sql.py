@@ -494,6 +494,84 @@ async def test_reads_take_a_constant_number_of_queries(make, monkeypatch):
     assert "RECURSIVE" in sent[-1].upper()
 
 
+# ------------------------------------------------------------------ durability of each commit
+
+#: Makes the session's own setting synchronous, whatever the test server's default.
+_SYNCHRONOUS = {
+    "postgres-psycopg2": {"options": "-c synchronous_commit=on"},
+    "postgres-asyncpg": {"server_settings": {"synchronous_commit": "on"}},
+}
+
+
+@pytest.mark.parametrize("backend", list(_SYNCHRONOUS))
+async def test_postgres_commits_only_the_release_and_compaction_lazily(make, backend):
+    """On PostgreSQL a release and a compaction commit without waiting for the
+    WAL flush (synchronous_commit off for their transaction only); the lease's
+    acquire and every checkpoint stay synchronous. The test servers run with
+    fsync off, so flushes cannot be counted there (bench table 3b counts them
+    on durable servers): triggers record, row by row, the setting in force in
+    the transaction that changes it."""
+    cp = make(connect_args=_SYNCHRONOUS[backend])
+    await cp.aget_stats()  # creates the tables
+    prefix = cp.tables.prefix
+    log, function = f"{prefix}sync_log", f"{prefix}log_sync"
+    setup = [
+        f"CREATE TABLE {log} (id BIGSERIAL PRIMARY KEY, tbl TEXT, op TEXT, old JSONB, new JSONB, sync TEXT)",
+        f"""CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO {log} (tbl, op, old, new, sync) VALUES (TG_TABLE_NAME, TG_OP,
+                CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE to_jsonb(OLD) END,
+                CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE to_jsonb(NEW) END,
+                current_setting('synchronous_commit'));
+            RETURN NULL;
+        END $$""",
+        *(f"CREATE TRIGGER {table.name}_sync AFTER INSERT OR UPDATE OR DELETE ON {table.name} "
+          f"FOR EACH ROW EXECUTE FUNCTION {function}()"
+          for table in (cp.tables.sessions, cp.tables.checkpoints, cp.tables.writes)),
+    ]
+
+    def run(statements: list[str]) -> Callable[[Connection], Any]:
+        def work(conn: Connection) -> Any:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+            conn.commit()
+
+        return work
+
+    await cp.db.run(run(setup))
+    try:
+        talk, empty = sid(), sid()
+        await put_turns(cp, talk, 70)  # seq 64 compacts the extends of seqs 1..63
+        async with cp.alock(empty):
+            pass  # released without a checkpoint: the session row goes
+        assert len((await cp.aget(talk)).state["messages"]) == 70
+
+        def read(conn: Connection) -> list[Any]:
+            return list(conn.exec_driver_sql(f"SELECT tbl, op, old, new, sync FROM {log} ORDER BY id"))
+
+        seen: dict[str, set[str]] = {}
+        for tbl, op, old, new, sync in await cp.db.run(read):
+            if tbl == cp.tables.sessions.name:
+                if op == "DELETE" or new["lease_until"] is None:
+                    kind = "release"  # of a session without checkpoints (its row goes), or of any other
+                elif op == "INSERT" or new["lease_token"] != old["lease_token"]:
+                    kind = "acquire"
+                elif new["last_seq"] != old["last_seq"]:
+                    kind = "checkpoint"
+                else:
+                    kind = "compaction"  # the head re-fenced, unchanged
+            elif tbl == cp.tables.checkpoints.name:
+                kind = "checkpoint"
+            elif op == "DELETE" or new["op"] == "chunk":
+                kind = "compaction"
+            else:
+                kind = "checkpoint"
+            seen.setdefault(kind, set()).add(sync)
+        assert seen == {"acquire": {"on"}, "checkpoint": {"on"}, "release": {"off"}, "compaction": {"off"}}
+    finally:
+        await cp.db.run(run([f"DROP FUNCTION {function}() CASCADE", f"DROP TABLE {log}"]))
+
+
 # ------------------------------------------------------------------ loops, threads, processes
 
 

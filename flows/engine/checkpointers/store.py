@@ -11,6 +11,23 @@ Fencing: every method that changes a session takes the caller's
 :class:`Lease` and must change nothing, raising :class:`LeaseLost` (see
 :func:`lease_lost`), when the session's token is no longer ``lease.token``.
 Each such method is atomic: all of it happens, or none.
+
+Durability: once a fenced method or :meth:`Store.try_acquire` returns, what it
+did must survive a crash of the store's server (as far as the server is
+configured to), with two exceptions a store may commit lazily — not waiting
+for its disk, as PostgreSQL's ``synchronous_commit = off`` does — because
+losing them in a crash loses nothing but time:
+
+* :meth:`Store.release`: a lost release leaves the lease to expire after
+  ``lease_seconds``;
+* a compaction, :meth:`Store.delete_ids` with no ``ids`` (only
+  ``drop_writes`` and the ``add_writes`` chunks that replace them): a lost one
+  leaves the writes uncompacted, and every read stays exact either way.
+
+Even lazy, each stays atomic, and it may not be reordered after a later
+durable change of the same session (a write-ahead log flushed by the next
+durable commit keeps both properties). The lease's acquire is never lazy: a
+lost acquire could hand the same token to two workers after a crash.
 """
 
 from __future__ import annotations
@@ -50,7 +67,7 @@ class Store(Protocol):
         ...
 
     async def release(self, lease: Lease) -> None:
-        """Frees the lease if ``lease.token`` still holds it (not an error otherwise)."""
+        """Frees the lease if ``lease.token`` still holds it (not an error otherwise); may commit lazily."""
         ...
 
     # -- writing (fenced) ---------------------------------------------------------
@@ -69,7 +86,10 @@ class Store(Protocol):
         add_writes: Sequence[StoredWrite] = (),
     ) -> None:
         """Deletes the records ``ids`` and the writes in ``drop_writes``, then stores
-        ``add_writes`` (chunks that replace some of them), and makes ``head`` the head."""
+        ``add_writes`` (chunks that replace some of them), and makes ``head`` the head.
+
+        Without ``ids`` it is a compaction (the same states in fewer writes),
+        which may commit lazily (see the module's docstring)."""
         ...
 
     async def keep_only(

@@ -75,10 +75,14 @@ def renew(sql: Statements, session_id: str, token: int, lease_seconds: float) ->
 
 
 def release(sql: Statements, session_id: str, token: int) -> Script:
-    """Frees the lease if the token still holds it. Two single statements, each
-    atomic: a session that never got a checkpoint goes, any other just has its
-    lease cleared."""
+    """Frees the lease if the token still holds it: a session that never got a
+    checkpoint goes, any other just has its lease cleared. Two single
+    statements, each atomic; on PostgreSQL one, committed lazily (a release
+    lost in a crash only leaves the lease to expire)."""
     params = {"sid": session_id, "token": token}
+    if sql.release_lazy is not None:
+        yield sql.release_lazy, params
+        return
     if (yield sql.release_empty, params).rowcount == 0:
         yield sql.release, params
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     Select,
     TextClause,
+    Update,
     and_,
     bindparam,
     cast,
@@ -46,6 +47,15 @@ NOW = {
     "mysql": "UNIX_TIMESTAMP(NOW(6))",
     "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
 }
+
+
+#: PostgreSQL: evaluated inside a statement, makes the statement's transaction
+#: commit without waiting for its WAL flush (``SET LOCAL synchronous_commit TO
+#: OFF`` without a round trip of its own). Only for commits whose loss in a
+#: crash costs nothing but time (docs/backends/sql.md, "Durability"): a later
+#: synchronous commit flushes the WAL up to itself, so nothing durable ever
+#: depends on a lost lazy commit, and the transaction stays atomic.
+LAZY_COMMIT = "set_config('synchronous_commit', 'off', true)"
 
 
 def padded(count: int) -> int:
@@ -130,6 +140,16 @@ class Statements:
         self.release = (
             update(s).where(s.c.session_id == sid, s.c.lease_token == token).values(lease_until=None)
         )
+        #: PostgreSQL: both halves of the release in one statement (disjoint on
+        #: ``head_seq``, so exactly one applies), committed lazily (:data:`LAZY_COMMIT`).
+        self.release_lazy: Update | None = None
+        if family == "postgresql":
+            lazy = literal_column(LAZY_COMMIT).is_not(None)
+            mine = (s.c.session_id == sid, s.c.lease_token == token)
+            gone = delete(s).where(*mine, s.c.head_seq.is_(None), lazy).returning(s.c.session_id).cte("gone")
+            self.release_lazy = (
+                update(s).where(*mine, s.c.head_seq.is_not(None), lazy).values(lease_until=None).add_cte(gone)
+            )
 
         # -- writing
         self.fence_write = (
@@ -139,6 +159,12 @@ class Statements:
         )
         self.fence_head = (
             update(s).where(held).values(head_seq=bindparam("seq"), head_id=bindparam("cid"), updated_at=now)
+        )
+        #: ``fence_head`` for a transaction that may commit lazily (a compaction):
+        #: on PostgreSQL it turns ``synchronous_commit`` off for its transaction.
+        self.fence_head_lazy = (
+            self.fence_head.where(literal_column(LAZY_COMMIT).is_not(None))
+            if family == "postgresql" else self.fence_head
         )
         self.insert_checkpoint = insert(c)
         self.insert_writes = insert(w)

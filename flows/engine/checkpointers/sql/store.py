@@ -156,7 +156,8 @@ class SQLStore:
             if added:
                 conn.execute(adding, added)
 
-        await self._fenced(lease, head, change)
+        # Without ids it is a compaction (same state, fewer rows): committed lazily.
+        await self._fenced(lease, head, change, lazy=not doomed)
 
     async def keep_only(
         self, lease: Lease, ids: Iterable[str], *, drop_writes: Iterable[WriteRange], head: StoredCheckpoint
@@ -171,13 +172,17 @@ class SQLStore:
 
         await self._fenced(lease, head, change)
 
-    async def _fenced(self, lease: Lease, head: StoredCheckpoint, change: Callable[[Connection], None]) -> None:
-        """Runs ``change`` in one transaction that first points the head at ``head`` under ``lease``."""
+    async def _fenced(
+        self, lease: Lease, head: StoredCheckpoint, change: Callable[[Connection], None], *, lazy: bool = False
+    ) -> None:
+        """Runs ``change`` in one transaction that first points the head at ``head`` under ``lease``
+        (``lazy``: one whose commit need not wait for the disk, see :data:`.statements.LAZY_COMMIT`)."""
         fence = {"sid": lease.session_id, "token": lease.token, "seq": head.seq, "cid": head.checkpoint_id}
+        fence_head = self.sql.fence_head_lazy if lazy else self.sql.fence_head
 
         def work(conn: Connection) -> None:
             with self.db.transaction(conn, write=True):
-                if conn.execute(self.sql.fence_head, fence).rowcount != 1:
+                if conn.execute(fence_head, fence).rowcount != 1:
                     raise lease_lost(lease)
                 change(conn)
 
