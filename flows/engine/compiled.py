@@ -8,8 +8,9 @@ this module only, never on the engine.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from .checkpointers.checkpointer import Checkpointer
 from .checkpointers.types import CheckpointMetadata, Lease
@@ -18,6 +19,8 @@ from .schedule import Schedule
 from .serde import JsonSerializer
 from .state import StateSchema
 
+#: when a run's checkpoints are written (docs/engine.md, "Durability")
+DURABILITY_MODES = ("sync", "async", "exit")
 #: receives each event of a run as it happens
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -47,3 +50,5 @@ class RunRequest:
     lease: Lease | None
     emit: Emit | None
     max_steps: int
+    #: when checkpoints are written: ``sync``, ``async`` or ``exit`` (see docs/engine.md)
+    durability: str = "sync"

@@ -7,14 +7,19 @@ import functools
 import inspect
 import re
 import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import (
-    Any, AsyncIterator, Callable, Concatenate, Iterable, Iterator, Mapping, ParamSpec, Sequence, TypeVar, cast,
+    Any,
+    Concatenate,
+    ParamSpec,
+    TypeVar,
+    cast,
 )
 
 from .checkpointers.checkpointer import TAKE_OVER, Checkpointer
 from .checkpointers.types import Checkpoint, CheckpointMetadata, Lease
-from .compiled import CompiledFlow, Emit, RunRequest
+from .compiled import DURABILITY_MODES, CompiledFlow, Emit, RunRequest
 from .errors import CheckpointNotFound, GraphValidationError, InvalidInput, NothingToResume
 from .graph import Edge, Graph
 from .history import HistoryPage, ahistory
@@ -41,7 +46,8 @@ class Call:
     ``resume`` answers a pending interrupt; ``checkpoint_id`` continues from an
     older checkpoint, forking a new branch; ``run_id`` names the run the call
     starts (random when omitted); ``on_busy`` says what to do when another
-    call holds the session (``wait``, ``reject``, ``interrupt``, ``rollback``).
+    call holds the session (``wait``, ``reject``, ``interrupt``, ``rollback``);
+    ``durability`` overrides the flow's for this call (``sync``, ``async``, ``exit``).
     """
 
     apply_state: Mapping[str, Any] | None = None
@@ -52,6 +58,7 @@ class Call:
     checkpoint_id: str | None = None
     on_busy: str | None = None
     run_id: str | None = None
+    durability: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +73,7 @@ class _Request:
     max_steps: int
     run_id: str
     emit: Emit | None
+    durability: str
 
 
 def _called_with(make: Callable[P, Call]) -> Callable[[Callable[[Any, Call], R]], Callable[Concatenate[Any, P], R]]:
@@ -109,14 +117,18 @@ class FlowEngine:
         max_steps: int = 100,
         types: Iterable[type] | None = None,
         hooks: FlowEngineHooks | None = None,
+        durability: str = "sync",
     ) -> None:
         if checkpointer is not None and not isinstance(checkpointer, Checkpointer):
             raise TypeError("checkpointer must be a Checkpointer (InMemoryCheckpointer, RedisCheckpointer, ...)")
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
+        if durability not in DURABILITY_MODES:
+            raise ValueError(f"durability must be one of {DURABILITY_MODES}, not {durability!r}")
         self.state_schema = state_schema
         self.checkpointer = checkpointer
         self.max_steps = max_steps
+        self.durability = durability
         self.serializer = JsonSerializer(types or ())
         self._schema = StateSchema(state_schema)
         self._graph = Graph()
@@ -128,7 +140,7 @@ class FlowEngine:
         if hooks is not None:
             self.add_hooks(hooks)
 
-    def add_hooks(self, hooks: FlowEngineHooks) -> "FlowEngine":
+    def add_hooks(self, hooks: FlowEngineHooks) -> FlowEngine:
         """Adds lifecycle hooks (several may be added; each is called in turn)."""
         if not isinstance(hooks, FlowEngineHooks):
             raise TypeError("hooks must be a FlowEngineHooks instance")
@@ -158,7 +170,7 @@ class FlowEngine:
         timeout: float | None = None,
         interrupt_before: bool = False,
         interrupt_after: bool = False,
-    ) -> "FlowEngine":
+    ) -> FlowEngine:
         self._check_not_built()
         self._graph.add_node(
             name, func, stream=stream, retry=retry, timeout=timeout,
@@ -166,7 +178,7 @@ class FlowEngine:
         )
         return self
 
-    def add_edge(self, source: str | Sequence[str], target: str | Sequence[str]) -> "FlowEngine":
+    def add_edge(self, source: str | Sequence[str], target: str | Sequence[str]) -> FlowEngine:
         """``target`` may be a list (fan-out); a node with several static predecessors is a join."""
         self._check_not_built()
         self._graph.add_edge(source, target)
@@ -177,13 +189,13 @@ class FlowEngine:
         source: str,
         condition: Callable[..., Any],
         targets: Sequence[str] | Mapping[str, str] | None = None,
-    ) -> "FlowEngine":
+    ) -> FlowEngine:
         """``condition(state)`` returns a target, a key of ``targets``, ``END``, a ``Send`` or a list."""
         self._check_not_built()
         self._graph.add_branch(source, condition, targets)
         return self
 
-    def build(self) -> "FlowEngine":
+    def build(self) -> FlowEngine:
         """Validates the graph; raises :class:`GraphValidationError` naming the problem."""
         self.compiled()
         return self
@@ -303,6 +315,8 @@ class FlowEngine:
             self._schema.check_input(updates, "the input")
         if call.max_steps is not None and (isinstance(call.max_steps, bool) or call.max_steps < 1):
             raise InvalidInput(f"max_steps must be at least 1, not {call.max_steps!r}")
+        if call.durability is not None and call.durability not in DURABILITY_MODES:
+            raise InvalidInput(f"durability must be one of {DURABILITY_MODES}, not {call.durability!r}")
         return _Request(
             session_id=call.session_id,
             updates=updates,
@@ -312,6 +326,7 @@ class FlowEngine:
             max_steps=call.max_steps if call.max_steps is not None else self.max_steps,
             run_id=call.run_id or uuid.uuid4().hex,
             emit=self._emitter(stream_emit),
+            durability=call.durability or self.durability,
         )
 
     @staticmethod
@@ -323,7 +338,10 @@ class FlowEngine:
         parent: CheckpointMetadata | None,
         run_id: str,
     ) -> RunRequest:
-        return RunRequest(run_id, request.session_id, state, schedule, parent, lease, request.emit, request.max_steps)
+        return RunRequest(
+            run_id, request.session_id, state, schedule, parent, lease, request.emit, request.max_steps,
+            request.durability,
+        )
 
     async def _run_session(self, flow: CompiledFlow, lease: Lease, request: _Request) -> dict[str, Any]:
         checkpointer = self.checkpointer
@@ -514,7 +532,7 @@ class FlowEngine:
         await self._require_checkpointer().adelete(session_id)
 
     @property
-    def sync(self) -> "SyncFlow":
+    def sync(self) -> SyncFlow:
         """Blocking versions of the methods, for sync code (views, commands, a shell)."""
         return SyncFlow(self)
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from . import interrupts
 from .checkpointers import delta
-from .checkpointers.types import Change
+from .checkpointers.types import EXTEND, SET, Change, PreparedPut
 from .compiled import CompiledFlow, RunRequest
 from .errors import FlowError, InvalidInput, MaxStepsExceeded, NodeError, NodeTimeout, RouteError
 from .graph import NODE_ASYNC, NODE_ASYNC_GEN, NODE_GEN, NODE_PLAIN, Node
@@ -25,6 +26,7 @@ from .schedule import NO_ARG, Task
 from .values import fresh
 
 INTERRUPT_KEY = "__interrupt__"
+logger = logging.getLogger("flows.engine")
 _DONE = object()
 
 
@@ -53,7 +55,13 @@ class Run:
         self.lease = request.lease
         self.emit = request.emit
         self.max_steps = request.max_steps
+        self.durability = request.durability
         self.track = request.lease is not None
+        #: ``async``: the write of the newest checkpoint, chained after the ones before it
+        self._writing: asyncio.Future[None] | None = None
+        #: ``exit``: what the run changed since its last write, and its last step's bookkeeping
+        self._held: dict[str, Change] = {}
+        self._held_step: dict[str, Any] | None = None
         #: the input state of a superstep resumed half-way (see Schedule.base)
         self.resumed_base: dict[str, Any] | None = None
 
@@ -76,18 +84,33 @@ class Run:
         interrupt: tuple[dict[str, Any], ...] = (),
         step: int | None = None,
     ) -> str | None:
+        """Checkpoints a step as the run's durability says; returns the checkpoint's id
+        (``None`` without a session, or while ``exit`` holds it back)."""
         if self.lease is None:
             return None
+        step = self.schedule.step if step is None else step
+        if self.durability == "exit":
+            self._held = _combined(self._held, changes)
+            self._held_step = {"node": node, "attempt": attempt, "dispatch_id": dispatch_id, "step": step}
+            if not interrupt:
+                return None
+            changes, self._held, self._held_step = self._held, {}, None
+        if self.durability == "async":
+            return await self._write_behind(node, changes, attempt, dispatch_id, interrupt, step)
+        return await self._write(node, changes, attempt, dispatch_id, interrupt, step)
+
+    def _put(self, node: str | None, changes: dict[str, Change], attempt: int, dispatch_id: str | None,
+             interrupt: tuple[dict[str, Any], ...], step: int) -> PreparedPut:
         flow = self.flow
-        assert flow.checkpointer is not None  # a lease comes from it
-        meta = await flow.checkpointer.aput(
+        assert flow.checkpointer is not None and self.lease is not None  # a lease comes from it
+        put = flow.checkpointer.prepare_put(
             self.lease,
             parent=self.parent,
             state=self.state,
             changes=changes,
             run_id=self.run_id,
             node=node,
-            step=self.schedule.step if step is None else step,
+            step=step,
             next=self.schedule.names(),
             interrupt=interrupt,
             schedule=self.schedule.to_json(flow.serializer.to_jsonable),
@@ -95,10 +118,40 @@ class Run:
             dispatch_id=dispatch_id,
             serializer=flow.serializer,
         )
-        self.parent = meta
-        for hook in flow.on_checkpoint:
+        self.parent = put.metadata
+        return put
+
+    async def _write(self, node: str | None, changes: dict[str, Change], attempt: int, dispatch_id: str | None,
+                     interrupt: tuple[dict[str, Any], ...], step: int) -> str:
+        await self._committed(self._put(node, changes, attempt, dispatch_id, interrupt, step))
+        return self.parent.checkpoint_id  # type: ignore[union-attr]  # just set by _put
+
+    async def _write_behind(self, node: str | None, changes: dict[str, Change], attempt: int,
+                            dispatch_id: str | None, interrupt: tuple[dict[str, Any], ...], step: int) -> str:
+        """``async``: writes the checkpoint while the next node runs. The write before it is
+        awaited first, so at most the newest checkpoint is ever unwritten (what a crash can re-run)."""
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            await writing  # a write that failed stops the run here
+        put = self._put(node, changes, attempt, dispatch_id, interrupt, step)
+        self._writing = asyncio.ensure_future(self._committed(put))
+        return put.metadata.checkpoint_id
+
+    async def _committed(self, put: PreparedPut) -> None:
+        assert self.flow.checkpointer is not None and self.lease is not None
+        meta = await self.flow.checkpointer.commit_put(self.lease, put)
+        for hook in self.flow.on_checkpoint:
             await _call(hook, meta)
-        return meta.checkpoint_id
+
+    async def flush(self) -> None:
+        """Writes what the run's durability still holds: before it returns, reports a question, or fails."""
+        if self._held_step is not None:
+            held, last = self._held, self._held_step
+            self._held, self._held_step = {}, None
+            await self._write(changes=held, interrupt=(), **last)
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            await writing
 
     # -- entry points -------------------------------------------------------------
 
@@ -133,6 +186,7 @@ class Run:
                 if asked:
                     return await self.pause(asked)
         except BaseException as error:
+            await self._flush_after(error)
             if not isinstance(error, asyncio.CancelledError):
                 await self.send("run_failed", error={"type": type(error).__name__, "message": str(error),
                                                      "node": getattr(error, "node", None)})
@@ -140,8 +194,23 @@ class Run:
                 await self.send("run_failed", error={"type": "RunSuperseded", "node": None,
                                                      "message": "a newer call took the session over"})
             raise
+        await self.flush()
         await self.send("run_finished", state=self.state)
         return self.state
+
+    async def _flush_after(self, error: BaseException) -> None:
+        """Writes what completed before ``error``, so a resume re-runs only what did not.
+
+        A write that fails too (the lease was taken over, the store is down)
+        is logged: the run's own error is what the caller must see.
+        """
+        try:
+            if isinstance(error, asyncio.CancelledError):  # stopped: still write what it finished
+                await asyncio.shield(self.flush())
+            else:
+                await self.flush()
+        except (FlowError, asyncio.CancelledError) as failure:
+            logger.warning("run %s: what it checkpointed last could not be written: %r", self.run_id, failure)
 
     # -- supersteps -----------------------------------------------------------------
 
@@ -154,7 +223,9 @@ class Run:
         """
         tasks = list(self.schedule.current)
         base, self.resumed_base = self.resumed_base or self.state, None
-        if self.schedule.base is None and self.parent is not None:
+        if self.durability == "exit" and len(tasks) > 1:
+            await self.flush()  # a branch re-run must find the state the fan-out started from
+        if self.schedule.base is None and self.parent is not None and (len(tasks) > 1 or self.durability != "exit"):
             self.schedule.base = self.parent.checkpoint_id
         asked: list[dict[str, Any]] = []
         errors: list[BaseException] = []
@@ -273,7 +344,9 @@ class Run:
         return await self._asking(questions, self.parent.checkpoint_id if self.parent else None)
 
     async def pause(self, questions: list[dict[str, Any]]) -> dict[str, Any]:
-        return await self._asking(questions, await self.save(questions[0]["node"], {}, interrupt=tuple(questions)))
+        checkpoint_id = await self.save(questions[0]["node"], {}, interrupt=tuple(questions))
+        await self.flush()  # a question is reported only once it is stored
+        return await self._asking(questions, checkpoint_id)
 
     async def _asking(self, questions: list[dict[str, Any]], checkpoint_id: str | None) -> dict[str, Any]:
         await self.send("interrupted", questions[0]["node"], interrupts=questions, checkpoint_id=checkpoint_id,
@@ -375,3 +448,17 @@ async def _call(func: Callable[..., Any], *args: Any) -> Any:
     if inspect.isawaitable(result):
         return await result
     return result
+
+
+def _combined(held: dict[str, Change], changes: dict[str, Change]) -> dict[str, Change]:
+    """What a run changed over several steps, as one write per field (``exit`` durability)."""
+    merged = dict(held)
+    for name, change in changes.items():
+        before = merged.get(name)
+        if before is None or change.op == SET:
+            merged[name] = change
+        elif before.op == SET:  # grew after it was set: set to the grown value
+            merged[name] = Change(SET, before.value + change.value)
+        else:
+            merged[name] = Change(EXTEND, before.value + change.value)
+    return merged

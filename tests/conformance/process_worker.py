@@ -5,8 +5,8 @@ rebuilds the checkpointer from the backend spec (tests.backends.BackendSpec)
 and drives one flow:
 
 * ``append NAME COUNT`` — COUNT invokes on SESSION, each appending one message;
-* ``crash`` — runs a -> b -> c; ``b`` SIGKILLs its own process the first time;
-  every node call is logged in DIR/calls;
+* ``crash [DURABILITY]`` — runs a -> b -> c; ``b`` SIGKILLs its own process the
+  first time; every node call is logged in DIR/calls;
 * ``stall NAME`` — one invoke; the first worker to reach the node writes
   DIR/started and waits for DIR/go; exits 3 if its write is refused with LeaseLost.
 """
@@ -26,7 +26,7 @@ from tests.flows_fixtures import AppState, seed_flow
 LEASE_LOST_EXIT = 3
 
 
-def crash_flow(checkpointer, folder: Path) -> FlowEngine:
+def crash_flow(checkpointer, folder: Path, durability: str = "sync") -> FlowEngine:
     def node(name: str):
         def run(state):
             with open(folder / "calls", "a") as log:
@@ -38,7 +38,7 @@ def crash_flow(checkpointer, folder: Path) -> FlowEngine:
 
         return run
 
-    flow = FlowEngine(AppState, checkpointer)
+    flow = FlowEngine(AppState, checkpointer, durability=durability)
     for name in "abc":
         flow.add_node(name, node(name))
     flow.add_edge(START, "a").add_edge("a", "b").add_edge("b", "c").add_edge("c", END)
@@ -67,7 +67,7 @@ async def main(mode: str, spec_json: str, session_id: str, folder: Path, *args: 
             for i in range(count):
                 await flow.invoke({"messages": [f"{name}-{i}"]}, session_id=session_id)
         elif mode == "crash":
-            await crash_flow(checkpointer, folder).invoke(
+            await crash_flow(checkpointer, folder, *args).invoke(
                 {"messages": ["go"]} if not (folder / "crashed").exists() else None, session_id=session_id
             )
         elif mode == "stall":

@@ -59,6 +59,7 @@ from .types import (
     CheckpointMetadata,
     Lease,
     LeaseGrant,
+    PreparedPut,
     StoredCheckpoint,
     StoredWrite,
 )
@@ -235,6 +236,35 @@ class Checkpointer:
         ``state`` in full, any other checkpoint only ``changes``. ``schedule`` is
         the engine's JSON-ready bookkeeping (already passed through ``serializer``).
         """
+        put = self.prepare_put(
+            lease, parent=parent, state=state, changes=changes, run_id=run_id, node=node, step=step, next=next,
+            interrupt=interrupt, schedule=schedule, attempt=attempt, dispatch_id=dispatch_id, serializer=serializer,
+        )
+        return await self.commit_put(lease, put)
+
+    def prepare_put(
+        self,
+        lease: Lease,
+        *,
+        parent: CheckpointMetadata | None,
+        state: Mapping[str, Any],
+        changes: Mapping[str, Change],
+        run_id: str,
+        node: str | None,
+        step: int,
+        next: Sequence[str] = (),
+        interrupt: Sequence[dict[str, Any]] = (),
+        schedule: Mapping[str, Any] | None = None,
+        attempt: int = 1,
+        dispatch_id: str | None = None,
+        serializer: JsonSerializer = DEFAULT_SERIALIZER,
+    ) -> PreparedPut:
+        """The first half of :meth:`aput`, with no I/O: encodes the checkpoint and claims its seq.
+
+        The checkpoints prepared under one lease must be committed
+        (:meth:`commit_put`) in the order they were prepared; the next one may
+        be prepared before the last is committed (``durability="async"``).
+        """
         if lease.lost:
             raise LeaseLost(f"the lease on session {lease.session_id!r} was lost; not writing")
         seq = lease.last_seq + 1
@@ -264,11 +294,16 @@ class Checkpointer:
             blob=self._encode_meta(meta, serializer),
             status=head_status(meta),
         )
-        await self.store.write(lease, record, writes)
-        lease.head = record
         lease.last_seq = seq
-        if seq % delta.SPAN == 0:
-            await self._compact(lease, meta)
+        return PreparedPut(meta, record, writes)
+
+    async def commit_put(self, lease: Lease, put: PreparedPut) -> CheckpointMetadata:
+        """The second half of :meth:`aput`: writes a prepared checkpoint and makes it the head."""
+        meta, record = put.metadata, put.record
+        await self.store.write(lease, record, put.writes)
+        lease.head = record
+        if record.seq % delta.SPAN == 0:
+            await self._compact(lease, meta, record)
         if self._retain_every and meta.depth > self.max_checkpoints_per_session and (
             meta.depth % self._retain_every == 0
         ):
@@ -303,7 +338,7 @@ class Checkpointer:
                 sizes[name] = sizes.get(name, 0) + len(blob)
         return writes, bases, sizes
 
-    async def _compact(self, lease: Lease, meta: CheckpointMetadata) -> None:
+    async def _compact(self, lease: Lease, meta: CheckpointMetadata, head: StoredCheckpoint) -> None:
         """Replaces each field's run of extends in the window just completed by one chunk (:mod:`.delta`).
 
         Only makes reads cheaper: when the store cannot be reached it is left
@@ -334,8 +369,7 @@ class Checkpointer:
                     drops.append((name, run[0].seq, hi))
                     chunks.append(StoredWrite(run[0].seq, name, CHUNK, encode(blob)))
             if chunks:
-                assert lease.head is not None
-                await self.store.delete_ids(lease, (), drop_writes=drops, head=self._with_status(lease.head), add_writes=chunks)
+                await self.store.delete_ids(lease, (), drop_writes=drops, head=head, add_writes=chunks)
         except CheckpointerUnavailable as error:
             logger.warning("could not compact session %r: %s", lease.session_id, error)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 SET = "set"
 EXTEND = "extend"
@@ -136,3 +137,11 @@ class LeaseGrant(NamedTuple):
     token: int
     head: StoredCheckpoint | None
     last_seq: int
+
+
+class PreparedPut(NamedTuple):
+    """A checkpoint encoded and given its seq, not written yet (``Checkpointer.prepare_put``)."""
+
+    metadata: CheckpointMetadata
+    record: StoredCheckpoint
+    writes: list[StoredWrite]
