@@ -18,6 +18,7 @@ Sections (see bench/sections/):
   history       head state and latest 5 checkpoints of one session among many
   rest          REST invoke latency and throughput (2 uvicorn workers, PostgreSQL) vs in process
   events        recording runs: cost per checkpointed step on and off; a log watcher's latency
+  durability    flows' durability modes (sync, async, exit) side by side per backend
 
 Servers and modes: the servers come from FLOWS_TEST_POSTGRES_URL /
 FLOWS_TEST_MARIADB_URL / FLOWS_TEST_REDIS_URL (scripts/with-test-services sets

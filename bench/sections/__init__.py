@@ -8,6 +8,7 @@ conversation  a long conversation (dict and str messages): µs per turn at turns
 history       head state and latest 5 checkpoints of one session among many
 rest          REST invoke latency and throughput over HTTP, next to the in-process invoke
 events        what recording runs costs a checkpointed step; how soon a watcher sees events
+durability    flows' durability modes (sync, async, exit) side by side
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class Config:
         return [s for s in self.systems if s in backend.systems]
 
 
-SECTIONS = ("engine", "steps", "conversation", "history", "rest", "events")
+SECTIONS = ("engine", "steps", "conversation", "history", "rest", "events", "durability")
 
 
 class Failures:
