@@ -244,10 +244,7 @@ def sql_measure(
 
     def measure_of(cp: Any) -> Callable[[], Awaitable[Size]]:
         async def measure() -> Size:
-            if system == "flows":
-                payload = (await cp.aget_stats())["bytes"]
-            else:
-                payload = sql_payload(system, family, query)
+            payload = (await cp.aget_stats())["bytes"] if system == "flows" else sql_payload(system, family, query)
             return Size(payload, disk() if disk else None)
 
         return measure
@@ -544,7 +541,7 @@ def redis_backend() -> Backend:
                 pipe = client.pipeline(transaction=False)
                 for key in found:
                     pipe.type(key)
-                strings = [k for k, kind in zip(found, await pipe.execute()) if kind == b"string"]
+                strings = [k for k, kind in zip(found, await pipe.execute(), strict=True) if kind == b"string"]
                 for key in strings:
                     pipe.strlen(key)
                 return Size(sum(await pipe.execute()), await memory())

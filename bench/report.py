@@ -36,12 +36,15 @@ def table(
     rows: Sequence[Sequence[str]],
     notes: Sequence[str] = (),
 ) -> None:
-    """Prints a titled table: the first column left-aligned, the others right-aligned."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    """Prints a titled table: the first column left-aligned, the others right-aligned.
+
+    Every row has one cell per header column (a row of another length is a bug: ValueError).
+    """
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
         first, *rest = (str(c) for c in cells)
-        return "  " + first.ljust(widths[0]) + "".join("  " + c.rjust(w) for c, w in zip(rest, widths[1:]))
+        return "  " + first.ljust(widths[0]) + "".join("  " + c.rjust(w) for c, w in zip(rest, widths[1:], strict=True))
 
     print(f"\n{title}")
     print(line(header))

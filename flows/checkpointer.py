@@ -25,8 +25,9 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.apps import apps
@@ -108,7 +109,11 @@ def _with_connection_hygiene(using: str, func: Callable[..., T], *args: Any, **k
 
 
 async def run_in_orm_thread(
-    func: Callable[..., T], *args: Any, using: str = "default", executor: Executor | None = None, **kwargs: Any
+    func: Callable[..., T],
+    *args: Any,
+    using: str = "default",
+    executor: ThreadPoolExecutor | None = None,
+    **kwargs: Any,
 ) -> T:
     """Awaits blocking ORM code ``func`` on the flows thread pool (see the module docstring)."""
     call = sync_to_async(_with_connection_hygiene, thread_sensitive=False, executor=executor or shared_executor())
@@ -125,7 +130,7 @@ class DjangoStore:
         using: str,
         ttl_seconds: float | None,
         models: tuple[ModelRef, ModelRef, ModelRef],
-        executor: Executor | None = None,
+        executor: ThreadPoolExecutor | None = None,
     ) -> None:
         self.flow_name = flow_name
         self.using = using
@@ -261,7 +266,7 @@ class DjangoCheckpointer(Checkpointer):
         session_model: ModelRef = None,
         checkpoint_model: ModelRef = None,
         write_model: ModelRef = None,
-        executor: Executor | None = None,
+        executor: ThreadPoolExecutor | None = None,
         **options: Any,
     ) -> None:
         if not flow_name or len(flow_name) > 100:

@@ -12,7 +12,6 @@ from .base_models import (
     AbstractFlowSession,
     SessionStatus,
 )
-
 from .events import StateJSONEncoder
 
 __all__ = ["Checkpoint", "CheckpointWrite", "FlowSession", "Run", "RunEvent", "RunStatus", "SessionStatus"]

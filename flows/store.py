@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connections, models, transaction
 from django.db.models import BooleanField, DateTimeField, ExpressionWrapper, F, Q, Sum, Value
 from django.db.models.functions import Length, Now
 
-from flows.engine.checkpointers.store import WriteRange
 from flows.engine.checkpointers.delta import window_start
+from flows.engine.checkpointers.store import WriteRange
 from flows.engine.checkpointers.types import CHUNK, LeaseGrant, StoredCheckpoint, StoredWrite
 from flows.engine.errors import LeaseLost
 
@@ -43,13 +44,13 @@ def _free() -> Q:
 
 
 def to_datetime(timestamp: float) -> dt.datetime:
-    value = dt.datetime.fromtimestamp(timestamp, dt.timezone.utc)
+    value = dt.datetime.fromtimestamp(timestamp, dt.UTC)
     return value if settings.USE_TZ else value.replace(tzinfo=None)
 
 
 def to_timestamp(value: dt.datetime) -> float:
     if value.tzinfo is None:  # USE_TZ=False: stored as naive UTC
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     return value.timestamp()
 
 
@@ -153,7 +154,9 @@ class OrmStore:
                     else Value(False)
                 ),
             )
-            .values_list("pk", "lease_token", "last_seq", "head_id", "free", "expired", *(f"head__{f}" for f in RECORD_FIELDS))
+            .values_list(
+                "pk", "lease_token", "last_seq", "head_id", "free", "expired", *(f"head__{f}" for f in RECORD_FIELDS)
+            )
             .first()
         )
         if row is None:
@@ -298,11 +301,11 @@ class OrmStore:
         sessions = quote(self.Session._meta.db_table)
         column = lambda model, name: quote(model._meta.get_field(name).column)  # noqa: E731
         cid, parent = column(self.Checkpoint, "checkpoint_id"), column(self.Checkpoint, "parent_id")
-        session_fk = column(self.Checkpoint, "session")
+        session_fk, session_pk = column(self.Checkpoint, "session"), column(self.Session, self.Session._meta.pk.name)
         sql = f"""
             WITH RECURSIVE flows_chain (cid, parent, n) AS (
                 SELECT c.{cid}, c.{parent}, 1
-                FROM {checkpoints} c JOIN {sessions} s ON s.{quote(self.Session._meta.pk.column)} = c.{session_fk}
+                FROM {checkpoints} c JOIN {sessions} s ON s.{session_pk} = c.{session_fk}
                 WHERE c.{cid} = %s AND s.{column(self.Session, "flow_name")} = %s
                   AND s.{column(self.Session, "session_id")} = %s
                 UNION ALL
@@ -365,7 +368,8 @@ class OrmStore:
     ) -> None:
         checkpoints = self.Checkpoint._default_manager.using(self.using).filter(session_id=session_pk)
         with self._fenced(session_pk, token, head) as deleted:
-            deleted.append(checkpoints.exclude(checkpoint_id__in=list(ids)).delete()[1].get(self.Checkpoint._meta.label, 0))
+            _, per_model = checkpoints.exclude(checkpoint_id__in=list(ids)).delete()
+            deleted.append(per_model.get(self.Checkpoint._meta.label, 0))
             self._delete_writes(session_pk, drop_writes)
 
     @contextmanager
@@ -410,7 +414,10 @@ class OrmStore:
         if self.ttl_seconds is not None:
             self._sessions().filter(_free(), expires_at__lt=Now()).delete()
         return list(
-            self._sessions().filter(self._alive(), head__isnull=False).order_by("pk").values_list("session_id", flat=True)
+            self._sessions()
+            .filter(self._alive(), head__isnull=False)
+            .order_by("pk")
+            .values_list("session_id", flat=True)
         )
 
     def stats(self) -> dict[str, int]:

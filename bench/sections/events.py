@@ -24,7 +24,8 @@ import asyncio
 import contextlib
 import statistics
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from peers import State, build, chain, message
 from report import ratio, table, us
@@ -160,7 +161,7 @@ async def _latencies(config: Config, engine: Any, emitted: dict[str, float], mod
         received: dict[str, float] = {}
         started = time.perf_counter()
 
-        async def watch() -> None:
+        async def watch(session: str, after: int, received: dict[str, float]) -> None:
             async for stored in follow.follow_session("bench-live", session, after):
                 if stored is None:
                     continue
@@ -173,7 +174,7 @@ async def _latencies(config: Config, engine: Any, emitted: dict[str, float], mod
                 if event["event"] == "run_finished":
                     return
 
-        watcher = asyncio.ensure_future(watch())
+        watcher = asyncio.ensure_future(watch(session, after, received))
         await engine.invoke({"counter": 0}, session_id=session)
         await asyncio.wait_for(watcher, 10)
         first.append((received["run_started"] - started) * 1e3)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from .errors import GraphValidationError, InvalidInput
 from .primitives import END, RESERVED, START, Send
@@ -75,7 +76,9 @@ class Graph:
         timeout = options["timeout"]
         if timeout is not None and timeout <= 0:
             raise GraphValidationError(f"node {name!r}: timeout must be positive")
-        self.nodes[name] = Node(name, func, kind, retry, timeout, options["interrupt_before"], options["interrupt_after"])
+        self.nodes[name] = Node(
+            name, func, kind, retry, timeout, options["interrupt_before"], options["interrupt_after"]
+        )
 
     def add_edge(self, source: str | Sequence[str], target: str | Sequence[str]) -> None:
         sources = [source] if isinstance(source, str) else list(source)
@@ -100,14 +103,17 @@ class Graph:
             raise GraphValidationError("END has no outgoing edges")
         if not callable(condition):
             raise GraphValidationError(f"the condition of {source!r} is not callable")
+        mapping: dict[str, str] | None
+        allowed: frozenset[str]
         if targets is None:
             mapping, allowed = None, frozenset()
         elif isinstance(targets, Mapping):
             mapping, allowed = dict(targets), frozenset(targets.values())
         else:
             mapping, allowed = None, frozenset(targets)
+        # not a callability test (B004): an instance whose __call__ is async is an async condition
         is_async = inspect.iscoroutinefunction(condition) or inspect.iscoroutinefunction(
-            getattr(condition, "__call__", None)
+            getattr(condition, "__call__", None)  # noqa: B004
         )
         self.branches.setdefault(source, []).append(Branch(condition, mapping, allowed, is_async))
 
@@ -262,7 +268,8 @@ class Graph:
 
 
 def _kind(func: Callable[..., Any]) -> str:
-    target = func if inspect.isfunction(func) or inspect.ismethod(func) else getattr(func, "__call__", func)
+    # not a callability test (B004): for a callable instance, its __call__ method says what kind it is
+    target = func if inspect.isfunction(func) or inspect.ismethod(func) else getattr(func, "__call__", func)  # noqa: B004
     if inspect.isasyncgenfunction(target):
         return NODE_ASYNC_GEN
     if inspect.isgeneratorfunction(target):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,9 +46,9 @@ def interrupt(value: Any = None) -> Any:
     raise Interrupted(value, index)
 
 
-def enter(scope: TaskScope):
+def enter(scope: TaskScope) -> Token[TaskScope | None]:
     return _scope.set(scope)
 
 
-def leave(token) -> None:
+def leave(token: Token[TaskScope | None]) -> None:
     _scope.reset(token)

@@ -8,10 +8,11 @@ only the appended items without comparing the old and new values.
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
-def append(old: list | None, new: Any) -> list:
+def append(old: list[Any] | None, new: Any) -> list[Any]:
     """Appends ``new`` (an item, or a list of items) to the list ``old``."""
     items = new if isinstance(new, list) else [new]
     return (old or []) + items

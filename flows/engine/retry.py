@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ class RetryPolicy:
 
     def should_retry(self, error: BaseException) -> bool:
         rule = self.retry_on
-        if isinstance(rule, type) or isinstance(rule, tuple):
+        if isinstance(rule, (type, tuple)):
             return isinstance(error, rule)
         return bool(rule(error))
 

@@ -11,8 +11,9 @@ always normalised: an empty ``current`` means the run has finished.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .ids import new_id
 
@@ -38,9 +39,13 @@ class Task:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Task":
+    def from_json(cls, data: dict[str, Any]) -> Task:
         return cls(
-            data["node"], data["id"], data.get("arg", NO_ARG), list(data.get("answers", ())), data.get("before_ok", False)
+            data["node"],
+            data["id"],
+            data.get("arg", NO_ARG),
+            list(data.get("answers", ())),
+            data.get("before_ok", False),
         )
 
 
@@ -93,7 +98,7 @@ class Schedule:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Schedule":
+    def from_json(cls, data: dict[str, Any]) -> Schedule:
         if not data:
             return cls()
         return cls(

@@ -14,8 +14,9 @@ import dataclasses
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .errors import SerializationError
 from .values import ReadOnlyDict, ReadOnlyList
@@ -43,7 +44,7 @@ class JsonSerializer:
     """
 
     def __init__(self, types: Iterable[type] = ()) -> None:
-        self._types: dict[str, type] = {}
+        self._types: dict[str, type[Any]] = {}
         for cls in types:
             if not (dataclasses.is_dataclass(cls) or _is_pydantic_model(cls)):
                 raise SerializationError(
@@ -86,7 +87,7 @@ class JsonSerializer:
             "FlowEngine(types=[...]) (pydantic models and dataclasses) or convert it to JSON data"
         )
 
-    def _dict_to_jsonable(self, value: dict) -> Any:
+    def _dict_to_jsonable(self, value: dict[Any, Any]) -> Any:
         if all(type(k) is str for k in value) and TAG not in value:
             return {k: self.to_jsonable(v) for k, v in value.items()}
         return {TAG: "dict", "v": [[self.to_jsonable(k), self.to_jsonable(v)] for k, v in value.items()]}
@@ -109,9 +110,9 @@ class JsonSerializer:
             return {k: self.from_jsonable(v) for k, v in value.items()}
         return value
 
-    def _decode_tagged(self, obj: dict) -> Any:
+    def _decode_tagged(self, obj: dict[str, Any]) -> Any:
         tag = obj[TAG]
-        raw = obj.get("v")
+        raw: Any = obj.get("v")  # checked by what decodes it: a wrong one is a TypeError below
         try:
             if tag == "datetime":
                 return dt.datetime.fromisoformat(raw)
@@ -139,7 +140,7 @@ class JsonSerializer:
             raise SerializationError(f"corrupt {tag!r} value in stored state: {exc}") from exc
         raise SerializationError(f"unknown tag {tag!r} in stored state")
 
-    def _decode_object(self, name: str, raw: dict) -> Any:
+    def _decode_object(self, name: str, raw: dict[str, Any]) -> Any:
         cls = self._types.get(name)
         if cls is None:
             raise SerializationError(

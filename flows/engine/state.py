@@ -6,8 +6,9 @@ import inspect
 import json
 import operator
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .checkpointers import delta
 from .checkpointers.types import SET, Change
@@ -216,7 +217,7 @@ def _checked_type(hint: Any) -> Any:
 def _reducer(name: str, hint: Any) -> Reducer | None:
     if typing.get_origin(hint) is not typing.Annotated:
         return None
-    reducers = [meta for meta in hint.__metadata__ if callable(meta)]
+    reducers: list[Reducer] = [meta for meta in hint.__metadata__ if callable(meta)]
     if not reducers:
         return None
     reducer = reducers[-1]
@@ -238,5 +239,6 @@ def _empty_factory(hint: Any) -> Callable[[], Any] | None:
     base = typing.get_args(hint)[0]
     origin = typing.get_origin(base) or base
     if origin in (list, dict, set, tuple, str):
-        return origin
+        empty: Callable[[], Any] = origin
+        return empty
     return None

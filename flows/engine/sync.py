@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Awaitable
 from concurrent.futures import Future
-from typing import Awaitable, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 

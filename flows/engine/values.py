@@ -15,8 +15,9 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Iterable, NoReturn
+from typing import Any, NoReturn
 
 from .errors import ReadOnlyValue
 
@@ -39,37 +40,39 @@ def _refuse_list(self: Any, *args: Any, **kwargs: Any) -> NoReturn:
     raise ReadOnlyValue(_REFUSAL.format(kind="list", copy="list(item)"))
 
 
-class ReadOnlyDict(dict):
+class ReadOnlyDict(dict[Any, Any]):
     """A ``dict`` whose in-place changes raise :class:`ReadOnlyValue`; copies are plain dicts."""
 
     __slots__ = ()
     __setitem__ = __delitem__ = __ior__ = _refuse_dict
     clear = pop = popitem = setdefault = update = _refuse_dict
 
-    def __copy__(self) -> dict:
+    def __copy__(self) -> dict[Any, Any]:
         return dict(self)
 
-    def __deepcopy__(self, memo: dict) -> dict:
-        return fresh(self)
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[Any, Any]:
+        copied: dict[Any, Any] = fresh(self)
+        return copied
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[type[dict[Any, Any]], tuple[dict[Any, Any]]]:
         return (dict, (dict(self),))
 
 
-class ReadOnlyList(list):
+class ReadOnlyList(list[Any]):
     """A ``list`` whose in-place changes raise :class:`ReadOnlyValue`; copies are plain lists."""
 
     __slots__ = ()
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse_list
     append = extend = insert = pop = remove = clear = sort = reverse = _refuse_list
 
-    def __copy__(self) -> list:
+    def __copy__(self) -> list[Any]:
         return list(self)
 
-    def __deepcopy__(self, memo: dict) -> list:
-        return fresh(self)
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        copied: list[Any] = fresh(self)
+        return copied
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[type[list[Any]], tuple[list[Any]]]:
         return (list, (list(self),))
 
 

@@ -8,9 +8,13 @@ old checkpoints unreadable.
 from __future__ import annotations
 
 import zlib
-from typing import Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import SerializationError
+
+if TYPE_CHECKING:  # an optional dependency (the 'encryption' extra), imported when keys are given
+    from cryptography.fernet import MultiFernet
 
 PLAIN = b"j"
 ZLIB = b"z"
@@ -64,7 +68,7 @@ class BlobCodec:
                 raise SerializationError(
                     "stored data is encrypted but no encryption_keys are configured"
                 )
-            inner = self._decrypt(body)
+            inner = self._decrypt(self._fernet, body)
             marker, body = inner[:1], inner[1:]
         elif self._fernet is not None and not self.read_unencrypted:
             raise SerializationError(
@@ -77,18 +81,18 @@ class BlobCodec:
             return zlib.decompress(body)
         raise SerializationError(f"unknown storage marker {marker!r}")
 
-    def _decrypt(self, token: bytes) -> bytes:
+    def _decrypt(self, fernet: MultiFernet, token: bytes) -> bytes:
         from cryptography.fernet import InvalidToken
 
         try:
-            return self._fernet.decrypt(token)  # type: ignore[union-attr]
+            return fernet.decrypt(token)
         except InvalidToken as exc:
             raise SerializationError(
                 "cannot decrypt stored data: none of the configured encryption_keys fits"
             ) from exc
 
 
-def _multi_fernet(keys: Sequence[str | bytes]):
+def _multi_fernet(keys: Sequence[str | bytes]) -> MultiFernet:
     try:
         from cryptography.fernet import Fernet, MultiFernet
     except ImportError as exc:  # pragma: no cover - depends on the environment

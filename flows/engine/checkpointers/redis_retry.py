@@ -37,8 +37,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.backoff import EqualJitterBackoff
 from redis import exceptions as redis_errors
+from redis.backoff import EqualJitterBackoff
 
 #: how many times a command is sent again after its connection failed
 RETRIES = 3

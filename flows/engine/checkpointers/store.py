@@ -32,7 +32,8 @@ lost acquire could hand the same token to two workers after a crash.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol, runtime_checkable
 
 from ..errors import LeaseLost
 from .types import Lease, LeaseGrant, StoredCheckpoint, StoredWrite
