@@ -64,7 +64,8 @@ async def test_a_failed_node_leaves_what_finished_before_it_and_a_resume_runs_on
     assert (await flow.invoke(None, session_id=session_id))["log"] == ["in", "a", "b", "c", "d"]
     assert calls == ["a", "b", "c", "c", "d"]
     history = await flow.list_checkpoints(session_id, limit=50)
-    assert [meta.node for meta in history] == (["d", "b"] if durability == "exit" else ["d", "c", "b", "a", "__start__"])
+    expected = ["d", "b"] if durability == "exit" else ["d", "c", "b", "a", "__start__"]
+    assert [meta.node for meta in history] == expected
     assert [meta.parent_id for meta in history[:-1]] == [meta.checkpoint_id for meta in history[1:]]
     for meta in history[:-1] if durability != "exit" else history:  # each reads back as the run had it
         assert (await flow.get_state(session_id, meta.checkpoint_id))["note"] == f"after {meta.node}"
@@ -76,7 +77,8 @@ async def test_a_question_is_stored_before_it_is_reported(checkpointer, durabili
         return {"note": interrupt("proceed?")}
 
     flow = FlowEngine(Log, checkpointer, durability=durability)
-    flow.add_node("prep", lambda s: {"log": ["prep"]}).add_node("ask", ask).add_node("done", lambda s: {"log": ["done"]})
+    flow.add_node("prep", lambda s: {"log": ["prep"]}).add_node("ask", ask)
+    flow.add_node("done", lambda s: {"log": ["done"]})
     flow.add_edge(START, "prep").add_edge("prep", "ask").add_edge("ask", "done").add_edge("done", END)
     reader = FlowEngine(Log, checkpointer)  # another handle on the same sessions
     reader.add_node("x", lambda s: {}).add_edge(START, "x").add_edge("x", END)
@@ -105,7 +107,8 @@ async def test_a_fan_out_branch_run_again_sees_the_state_its_superstep_began_wit
 
     flow = FlowEngine(Log, checkpointer, durability=durability)
     flow.add_node("first", lambda s: {"log": ["first"]})
-    flow.add_node("left", lambda s: {"log": ["left"]}).add_node("right", right).add_node("join", lambda s: {"log": ["join"]})
+    flow.add_node("left", lambda s: {"log": ["left"]}).add_node("right", right)
+    flow.add_node("join", lambda s: {"log": ["join"]})
     flow.add_edge(START, "first").add_edge("first", ["left", "right"]).add_edge(["left", "right"], "join")
     flow.add_edge("join", END)
     session_id = sid()
