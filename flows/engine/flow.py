@@ -7,7 +7,7 @@ import functools
 import inspect
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import (
     Any,
@@ -80,21 +80,19 @@ def _called_with(make: Callable[P, Call]) -> Callable[[Callable[[Any, Call], R]]
     """Gives a method ``(self, call)`` the signature of ``make`` (``Call``): ``invoke`` and ``stream`` share it."""
 
     def decorate(method: Callable[[Any, Call], R]) -> Callable[Concatenate[Any, P], R]:
-        wrapper: Callable[..., Any]
-        if inspect.iscoroutinefunction(method):  # stays a coroutine function (a node may be one)
+        async def coroutine(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return await cast(Awaitable[Any], method(self, make(*args, **kwargs)))
 
-            async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-                return await method(self, make(*args, **kwargs))  # type: ignore[misc]
+        def generator(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return method(self, make(*args, **kwargs))
 
-        else:  # an async generator function: its generator is handed back as is, so aclose() reaches it
-
-            def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-                return method(self, make(*args, **kwargs))
-
+        # a coroutine function stays one (a node may be one); an async generator's
+        # generator is handed back as is, so aclose() reaches it
+        wrapper: Any = coroutine if inspect.iscoroutinefunction(method) else generator
         functools.update_wrapper(wrapper, method)
         parameters = list(inspect.signature(method).parameters.values())[:1]
         parameters += inspect.signature(make).parameters.values()
-        wrapper.__signature__ = inspect.signature(method).replace(parameters=parameters)  # type: ignore[attr-defined]
+        wrapper.__signature__ = inspect.signature(method).replace(parameters=parameters)
         return cast(Callable[Concatenate[Any, P], R], wrapper)
 
     return decorate
@@ -269,7 +267,7 @@ class FlowEngine:
         Leaving the loop early cancels the run; it resumes from its last
         checkpoint on the next call.
         """
-        queue: asyncio.Queue = asyncio.Queue()
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
         async def emit(event: dict[str, Any]) -> None:
             queue.put_nowait(event)
@@ -426,7 +424,9 @@ class FlowEngine:
             meta = await self.checkpointer.aget_metadata(session_id, checkpoint_id, serializer=self.serializer)
         except CheckpointNotFound:
             return None
-        return await self.checkpointer.amaterialise(meta, self.serializer, shared=self._schema.appending) if meta else None
+        if meta is None:
+            return None
+        return await self.checkpointer.amaterialise(meta, self.serializer, shared=self._schema.appending)
 
     def _emitter(self, stream_emit: Emit | None) -> Emit | None:
         hooks = self._hook_calls
@@ -507,10 +507,12 @@ class FlowEngine:
         self._schema.check_input(values, "update_state")
         async with checkpointer.alock(session_id) as lease:
             head = checkpointer.decode_metadata(lease.head, self.serializer) if lease.head else None
-            state = await checkpointer.amaterialise(head, self.serializer, shared=self._schema.appending) if head else {}
+            shared = self._schema.appending
+            state = await checkpointer.amaterialise(head, self.serializer, shared=shared) if head else {}
             schedule = Schedule.from_json(dict(head.schedule)) if head else Schedule()
             run_id = head.run_id if head else uuid.uuid4().hex
-            run = Run(self.compiled(), RunRequest(run_id, session_id, state, schedule, head, lease, None, self.max_steps))
+            request = RunRequest(run_id, session_id, state, schedule, head, lease, None, self.max_steps)
+            run = Run(self.compiled(), request)
             changes = self._schema.merge(state, dict(values), "update_state", True)
             interrupt = head.interrupt if head else ()
             if as_node is not None:
@@ -548,7 +550,7 @@ class SyncFlow:
 
     def stream(self, *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Yields events as they happen (each one fetched from the background loop)."""
-        events = self._flow.stream(*args, **kwargs)
+        events = cast(AsyncGenerator[dict[str, Any], None], self._flow.stream(*args, **kwargs))
         try:
             while True:
                 try:
