@@ -39,10 +39,16 @@ lint: $(BIN)/.installed-dev
 	.venv-bench/bin/pip install --quiet --no-deps -e .
 	touch $@
 
-# BENCH_ARGS="--durable" also starts the servers durable (FLOWS_TEST_DURABLE=1, scripts/test-services.md).
+# One run, two passes: servers tuned for speed (fsync off), then durable (fsync on; FLOWS_TEST_DURABLE=1,
+# scripts/test-services.md). BENCH_PASSES="durable" (or "fast") runs one of them; BENCH_ARGS go to both.
+BENCH_PASSES ?= $(if $(filter --durable,$(BENCH_ARGS)),durable,fast durable)
 bench: .venv-bench/.installed
-	PATH="$(CURDIR)/.venv-bench/bin:$$PATH" FLOWS_TEST_DURABLE=$(if $(filter --durable,$(BENCH_ARGS)),1,0) \
-		scripts/with-test-services .venv-bench/bin/python bench/run.py $(BENCH_ARGS)
+	@for pass in $(BENCH_PASSES); do \
+		if [ "$$pass" = durable ]; then durable=1; flag=--durable; else durable=0; flag=; fi; \
+		echo "== make bench: $$pass servers =="; \
+		PATH="$(CURDIR)/.venv-bench/bin:$$PATH" FLOWS_TEST_DURABLE=$$durable \
+			scripts/with-test-services .venv-bench/bin/python bench/run.py $$flag $(BENCH_ARGS) || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .venv-bench build dist *.egg-info .pytest_cache .hypothesis .ruff_cache .mypy_cache

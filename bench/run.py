@@ -1,8 +1,8 @@
 """Benchmarks flows side by side with its peers (llmfy, LangGraph), printing ratios.
 
-    make bench                                     # servers started for you, everything
-    make bench BENCH_ARGS="--quick"                # smoke run, a couple of minutes
-    make bench BENCH_ARGS="--durable"              # the same on servers with durability on
+    make bench                                     # everything, twice: fsync off, then fsync on
+    make bench BENCH_ARGS="--quick"                # smoke run of both passes, a few minutes
+    make bench BENCH_ARGS="--durable"              # the durable pass only (or BENCH_PASSES=fast)
     make bench BENCH_ARGS="--long"                 # conversations and head reads out to 10,000 turns
     scripts/with-test-services .venv-bench/bin/python bench/run.py [--quick] [--long] [--durable]
         [--only SECTION] [--backend NAME] [--system NAME]
