@@ -196,15 +196,8 @@ class DjangoStore:
     async def write(self, lease: Lease, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> None:
         await self._run(self.orm.write, await self._session_pk(lease), lease.token, record, writes, record.status)
 
-    async def delete_ids(
-        self,
-        lease: Lease,
-        ids: Iterable[str],
-        *,
-        drop_writes: Iterable[WriteRange],
-        head: StoredCheckpoint,
-        add_writes: Sequence[StoredWrite] = (),
-    ) -> None:
+    async def delete_ids(self, lease: Lease, ids: Iterable[str], *, drop_writes: Iterable[WriteRange],
+                         head: StoredCheckpoint, add_writes: Sequence[StoredWrite] = ()) -> None:
         pk = await self._session_pk(lease)
         await self._run(self.orm.delete_ids, pk, lease.token, set(ids), list(drop_writes), head, add_writes)
 

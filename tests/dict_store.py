@@ -64,15 +64,8 @@ class DictStore:
         session.writes.update({(w.field, w.seq): w for w in writes})
         session.head, session.last_seq = record, record.seq
 
-    async def delete_ids(
-        self,
-        lease: Lease,
-        ids: Iterable[str],
-        *,
-        drop_writes: Iterable[WriteRange],
-        head: StoredCheckpoint,
-        add_writes: Sequence[StoredWrite] = (),
-    ) -> None:
+    async def delete_ids(self, lease: Lease, ids: Iterable[str], *, drop_writes: Iterable[WriteRange],
+                         head: StoredCheckpoint, add_writes: Sequence[StoredWrite] = ()) -> None:
         session = self._held(lease)
         for checkpoint_id in ids:
             session.records.pop(checkpoint_id, None)

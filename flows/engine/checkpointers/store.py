@@ -77,15 +77,8 @@ class Store(Protocol):
         """Stores ``record`` and ``writes``, makes ``record`` the head and refreshes the session's TTL."""
         ...
 
-    async def delete_ids(
-        self,
-        lease: Lease,
-        ids: Iterable[str],
-        *,
-        drop_writes: Iterable[WriteRange],
-        head: StoredCheckpoint,
-        add_writes: Sequence[StoredWrite] = (),
-    ) -> None:
+    async def delete_ids(self, lease: Lease, ids: Iterable[str], *, drop_writes: Iterable[WriteRange],
+                         head: StoredCheckpoint, add_writes: Sequence[StoredWrite] = ()) -> None:
         """Deletes the records ``ids`` and the writes in ``drop_writes``, then stores
         ``add_writes`` (chunks that replace some of them), and makes ``head`` the head.
 
