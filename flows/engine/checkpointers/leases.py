@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from ..errors import CheckpointerUnavailable
 from .types import Lease
@@ -28,7 +28,7 @@ class KeepAlive:
         self.lease_seconds = lease_seconds
         self.loop = asyncio.get_running_loop()
         self.interval = lease_seconds / 3
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
         self.expires = time.monotonic() + lease_seconds
         self.timer: asyncio.TimerHandle | None = self.loop.call_later(self.interval, self._due)
 

@@ -70,8 +70,9 @@ import math
 import os
 import threading
 import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 try:
@@ -87,9 +88,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from ..errors import CheckpointerUnavailable
 from ..ids import SESSION_ID_PATTERN
 from .checkpointer import Checkpointer
-from .store import WriteRange, lease_lost
 from .delta import window_start
 from .redis_retry import retry_options
+from .store import WriteRange, lease_lost
 from .types import CHUNK, EXTEND, SET, Lease, LeaseGrant, StoredCheckpoint, StoredWrite
 
 #: Errors meaning "the server cannot serve us": turned into CheckpointerUnavailable.
@@ -376,7 +377,9 @@ class RedisStore:
 
     backend_name = "Redis"
 
-    def __init__(self, redis_url: str = "redis://localhost:6379/0", prefix: str = "flows:", ttl: float | None = None) -> None:
+    def __init__(
+        self, redis_url: str = "redis://localhost:6379/0", prefix: str = "flows:", ttl: float | None = None
+    ) -> None:
         self.redis_url = redis_url
         self.safe_url = redact_url(redis_url)
         try:
@@ -480,7 +483,8 @@ class RedisStore:
     async def read_checkpoint(self, session_id: str, checkpoint_id: str) -> StoredCheckpoint | None:
         link = self._link()
         with self._unavailable():
-            data = await link.client.hget(f"{self._base(session_id)}:cp", checkpoint_id)
+            # bytes: the client is made without decode_responses, which redis-py's types cannot follow
+            data = cast("bytes | None", await link.client.hget(f"{self._base(session_id)}:cp", checkpoint_id))
         return None if data is None else _unpack_record(session_id, data)
 
     async def read_writes(
@@ -494,7 +498,7 @@ class RedisStore:
         replies = await self._run("read_writes", [self._base(session_id)], args)
         return [
             _unpack_write(name, member)
-            for name, members in zip(ranges, replies)
+            for name, members in zip(ranges, replies, strict=True)  # the script returns one list per range
             for member in members
         ]
 
@@ -569,8 +573,8 @@ class RedisStore:
         totals = [0, 0, 0, 0]
         for at in range(0, len(bases), _STATS_BATCH):
             reply = await self._run("stats", bases[at : at + _STATS_BATCH])
-            totals = [total + int(value) for total, value in zip(totals, reply)]
-        return dict(zip(("sessions", "checkpoints", "writes", "bytes"), totals))
+            totals = [total + int(value) for total, value in zip(totals, reply, strict=True)]  # four counts each
+        return dict(zip(("sessions", "checkpoints", "writes", "bytes"), totals, strict=True))
 
 
 class RedisCheckpointer(Checkpointer):

@@ -26,13 +26,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Awaitable, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, ResourceClosedError
 
 from ...errors import CheckpointerUnavailable, SessionBusy
 from .engines import SQLITE_SYNCHRONOUS, EngineSettings, configure, connect_timeout
@@ -40,6 +41,9 @@ from .engines import engine_options as build_engine_options
 from .raw import aio_fetch, fetch
 from .scripts import Script, run_script, run_script_aio
 from .urls import check_driver, family_of, is_memory_sqlite, needs_hex_blobs, redact, secrets
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 T = TypeVar("T")
 
@@ -103,7 +107,7 @@ class Database:
         self._threads = 1 if self.memory else pool_size + max_overflow
         self._sync_engine: Engine | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._async_engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+        self._async_engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = (
             weakref.WeakKeyDictionary()
         )
         self._guard = threading.Lock()
@@ -124,7 +128,7 @@ class Database:
                 self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="flows-sql")
             return self._sync_engine
 
-    def _async_engine(self) -> Any:
+    def _async_engine(self) -> AsyncEngine:
         from sqlalchemy.ext.asyncio import create_async_engine
 
         loop = asyncio.get_running_loop()
@@ -201,12 +205,12 @@ class Database:
         with conn:
             return work(conn)
 
-    async def _connect_async(self) -> Any:
+    async def _connect_async(self) -> AsyncConnection:
         engine = self._async_engine()
         conn = engine.connect()
         try:
             await asyncio.wait_for(conn.start(), self._connect_guard)
-        except (DBAPIError, OSError, *self._driver_errors()) as exc:
+        except (DBAPIError, OSError) + self._driver_errors() as exc:
             raise self.unavailable(exc) from exc
         return conn
 
@@ -221,7 +225,10 @@ class Database:
         conn = await self._connect_async()
         try:
             raw = await conn.get_raw_connection()
-            return await work(raw.driver_connection, conn.sync_connection)
+            sync = conn.sync_connection
+            if sync is None:  # set by start(), which _connect_async awaited
+                raise ResourceClosedError("the async connection has no sync connection (not started)")
+            return await work(raw.driver_connection, sync)
         finally:
             await conn.close()
 
@@ -260,7 +267,7 @@ class Database:
             return await self.run_on_driver(lambda aio, conn: aio_fetch(aio, conn, sql, args))
         return await self.run(lambda conn: fetch(conn, sql, args))
 
-    async def script(self, make: Callable[[], Script], *, transaction: bool = False) -> Any:
+    async def script(self, make: Callable[[], Script[T]], *, transaction: bool = False) -> T:
         """Runs a statement script (see :mod:`.scripts`) on the driver's own
         connection, optionally as one write transaction; returns its value."""
         begin = "BEGIN IMMEDIATE" if self.family == "sqlite" else "BEGIN"
@@ -338,8 +345,9 @@ class Database:
 def _error_code(exc: DBAPIError) -> Any:
     orig = exc.orig
     code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
-    if code is None and getattr(orig, "args", None):
-        code = orig.args[0]
+    args = getattr(orig, "args", None)
+    if code is None and args:
+        code = args[0]
     return code
 
 

@@ -11,8 +11,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.pool import StaticPool
@@ -24,7 +25,12 @@ SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 #: CheckpointerUnavailable (instead of the operating system's minutes), unless
 #: the URL or ``connect_args`` say otherwise; the key each driver reads.
 CONNECT_TIMEOUT = 10
-_CONNECT_TIMEOUT_KEY = {"psycopg2": "connect_timeout", "asyncpg": "timeout", "pymysql": "connect_timeout", "aiomysql": "connect_timeout"}
+_CONNECT_TIMEOUT_KEY = {
+    "psycopg2": "connect_timeout",
+    "asyncpg": "timeout",
+    "pymysql": "connect_timeout",
+    "aiomysql": "connect_timeout",
+}
 #: PyMySQL waits for a reply forever by default, even for the server's
 #: greeting: a server that accepts connections but never answers would hang a
 #: worker thread. No statement of the store legitimately waits this long.

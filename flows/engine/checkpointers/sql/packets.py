@@ -17,7 +17,8 @@ length there; aiomysql's hex blobs (see :func:`.urls.needs_hex_blobs`) too.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ...errors import StateTooLarge
 

@@ -9,11 +9,33 @@ SQLAlchemy wraps them, so :class:`~.database.Database` translates both alike.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DBAPIError, ResourceClosedError
+
+
+def dbapi_connection(conn: Connection) -> DBAPIConnection:
+    """The DBAPI connection under ``conn``. SQLAlchemy types it as optional
+    (a pooled connection that was closed or detached has none); one that
+    ``conn`` holds always has it."""
+    raw = conn.connection.dbapi_connection
+    if raw is None:
+        raise ResourceClosedError("the pooled connection has no DBAPI connection (closed or detached)")
+    return raw
+
+
+def driver_connection(conn: Connection) -> Any:
+    """The driver's own connection under ``conn`` (for an async driver, the
+    one SQLAlchemy's DBAPI adapter wraps); optional in SQLAlchemy's types as
+    :func:`dbapi_connection` is."""
+    driver = conn.connection.driver_connection
+    if driver is None:
+        raise ResourceClosedError("the pooled connection has no driver connection (closed or detached)")
+    return driver
 
 
 @contextmanager
@@ -35,7 +57,7 @@ def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
 
 def fetch(conn: Connection, sql: str, args: Any) -> list[Any]:
     """The rows of ``sql`` (in the driver's paramstyle) on a DBAPI cursor."""
-    cursor = conn.connection.dbapi_connection.cursor()
+    cursor = dbapi_connection(conn).cursor()
     try:
         with driver_errors(conn, sql):
             cursor.execute(sql, args)

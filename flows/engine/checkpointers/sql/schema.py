@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import TypedDict
 
 from sqlalchemy import (
     BigInteger,
@@ -50,7 +51,15 @@ _FIELD = String(255).with_variant(
 #: MySQL's plain BLOB stops at 64 KiB; LONGBLOB holds up to 4 GiB.
 _BLOB = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 
-_MYSQL_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+
+class _MySQLOptions(TypedDict):
+    """Table options for MySQL/MariaDB (``Table``'s ``mysql_*`` keywords; other dialects ignore them)."""
+
+    mysql_engine: str
+    mysql_charset: str
+
+
+_MYSQL_OPTIONS: _MySQLOptions = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,18 @@ and, where one statement is atomic on its own, without a transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Generator, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from ..types import LeaseGrant, StoredCheckpoint
-from .raw import driver_errors
+from .raw import dbapi_connection, driver_errors
 from .statements import Statements
+
+T = TypeVar("T")
 
 #: What a script yields: a statement and its parameters.
 Step = tuple[Any, dict[str, Any]]
@@ -31,7 +34,8 @@ class Result:
     rows: Sequence[Sequence[Any]]
 
 
-Script = Generator[Step, Result, Any]
+#: A script returning a ``T`` (its value, once run).
+Script = Generator[Step, Result, T]
 #: Compiles a statement (once) and puts its parameters in the driver's style.
 Binder = Callable[[Any, dict[str, Any]], tuple[str, Any]]
 
@@ -39,10 +43,14 @@ Binder = Callable[[Any, dict[str, Any]], tuple[str, Any]]
 def stored_checkpoint(session_id: str, row: Sequence[Any]) -> StoredCheckpoint:
     """A checkpoint row (the store's column order) as a :class:`StoredCheckpoint`."""
     seq, checkpoint_id, parent_id, created_at, run_id, node, blob = row
-    return StoredCheckpoint(session_id, checkpoint_id, int(seq), parent_id, float(created_at), run_id, node, bytes(blob))
+    return StoredCheckpoint(
+        session_id, checkpoint_id, int(seq), parent_id, float(created_at), run_id, node, bytes(blob)
+    )
 
 
-def acquire(sql: Statements, session_id: str, lease_seconds: float, take_over: bool = False) -> Script:
+def acquire(
+    sql: Statements, session_id: str, lease_seconds: float, take_over: bool = False
+) -> Script[LeaseGrant | None]:
     """Takes the lease if free or expired (or, with ``take_over``, held), with a higher token; ``None`` if held.
 
     Each statement is atomic on its own: the ``UPDATE`` takes a free or
@@ -68,13 +76,13 @@ def acquire(sql: Statements, session_id: str, lease_seconds: float, take_over: b
     return LeaseGrant(int(token), head, int(last_seq))
 
 
-def renew(sql: Statements, session_id: str, token: int, lease_seconds: float) -> Script:
+def renew(sql: Statements, session_id: str, token: int, lease_seconds: float) -> Script[bool]:
     """Extends the lease; ``False`` if the token changed. One atomic statement."""
     result = yield sql.renew, {"sid": session_id, "token": token, "ls": lease_seconds}
     return result.rowcount == 1
 
 
-def release(sql: Statements, session_id: str, token: int) -> Script:
+def release(sql: Statements, session_id: str, token: int) -> Script[None]:
     """Frees the lease if the token still holds it: a session that never got a
     checkpoint goes, any other just has its lease cleared. Two single
     statements, each atomic; on PostgreSQL one, committed lazily (a release
@@ -90,11 +98,11 @@ def release(sql: Statements, session_id: str, token: int) -> Script:
 # ---------------------------------------------------------------------- running
 
 
-def run_script(conn: Connection, steps: Script, bind: Binder, begin: str | None) -> Any:
+def run_script(conn: Connection, steps: Script[T], bind: Binder, begin: str | None) -> T:
     """Runs ``steps`` on a DBAPI cursor (in a worker thread, or in SQLAlchemy's
     greenlet for an async driver's adapter), inside ``begin`` ... ``COMMIT``
     when ``begin`` is given."""
-    cursor = conn.connection.dbapi_connection.cursor()
+    cursor = dbapi_connection(conn).cursor()
     try:
         with driver_errors(conn, "script"):
             if begin is None:
@@ -111,7 +119,7 @@ def run_script(conn: Connection, steps: Script, bind: Binder, begin: str | None)
         cursor.close()
 
 
-def _drive(cursor: Any, steps: Script, bind: Binder) -> Any:
+def _drive(cursor: Any, steps: Script[T], bind: Binder) -> T:
     try:
         statement, params = next(steps)
         while True:
@@ -120,10 +128,11 @@ def _drive(cursor: Any, steps: Script, bind: Binder) -> Any:
             rows = cursor.fetchall() if cursor.description else ()
             statement, params = steps.send(Result(cursor.rowcount, rows))
     except StopIteration as done:
-        return done.value
+        value: T = done.value  # the script's return value (StopIteration.value is typed Any)
+        return value
 
 
-async def run_script_aio(aio: Any, conn: Connection, steps: Script, bind: Binder, begin: str | None) -> Any:
+async def run_script_aio(aio: Any, conn: Connection, steps: Script[T], bind: Binder, begin: str | None) -> T:
     """Runs ``steps`` on an ``aiosqlite.Connection``: one hop to its thread per
     statement (a query and its rows together)."""
     base = conn.dialect.loaded_dbapi.Error
@@ -142,7 +151,7 @@ async def run_script_aio(aio: Any, conn: Connection, steps: Script, bind: Binder
         raise DBAPIError.instance("script", None, exc, base, dialect=conn.dialect) from exc
 
 
-async def _drive_aio(aio: Any, steps: Script, bind: Binder) -> Any:
+async def _drive_aio(aio: Any, steps: Script[T], bind: Binder) -> T:
     try:
         statement, params = next(steps)
         while True:
@@ -153,4 +162,5 @@ async def _drive_aio(aio: Any, steps: Script, bind: Binder) -> Any:
                 result = Result((await aio.execute(sql, args)).rowcount, ())
             statement, params = steps.send(result)
     except StopIteration as done:
-        return done.value
+        value: T = done.value  # the script's return value (StopIteration.value is typed Any)
+        return value

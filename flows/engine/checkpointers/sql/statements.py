@@ -12,16 +12,20 @@ across hosts whatever their clocks say. SQLite's clock is the host's.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     ColumnElement,
     Delete,
     Double,
     Insert,
     Integer,
+    ScalarSelect,
     Select,
+    Table,
     TextClause,
     Update,
     and_,
@@ -75,7 +79,7 @@ class Statements:
         self.ttl_seconds = ttl_seconds
         s, c, w = tables.sessions, tables.checkpoints, tables.writes
         now = literal_column(NOW[family], Double)
-        sid = bindparam("sid")
+        sid: BindParameter[str] = bindparam("sid")
         token = bindparam("token", type_=BigInteger)
         lease_seconds = bindparam("ls", type_=Double)
         held = and_(s.c.session_id == sid, s.c.lease_token == token, s.c.lease_until.is_not(None))
@@ -195,12 +199,16 @@ class Statements:
         self.list_expired = (
             select(s.c.session_id).where(self.expired).limit(1000) if self.expired is not None else None
         )
-        self.delete_ids = delete(c).where(c.c.session_id == sid, c.c.checkpoint_id.in_(bindparam("ids", expanding=True)))
+        self.delete_ids = delete(c).where(
+            c.c.session_id == sid, c.c.checkpoint_id.in_(bindparam("ids", expanding=True))
+        )
         self.list_seqs = select(c.c.seq, c.c.checkpoint_id).where(c.c.session_id == sid)
         self.session_ids = select(s.c.session_id).where(s.c.head_seq.is_not(None)).order_by(s.c.session_id)
 
         # -- stats
-        blob_bytes = lambda table: select(func.coalesce(func.sum(func.length(table.c.blob)), 0)).scalar_subquery()  # noqa: E731
+        def blob_bytes(table: Table) -> ScalarSelect[Any]:
+            return select(func.coalesce(func.sum(func.length(table.c.blob)), 0)).scalar_subquery()
+
         self.stats = select(
             select(func.count()).select_from(s).scalar_subquery().label("sessions"),
             select(func.count()).select_from(c).scalar_subquery().label("checkpoints"),
@@ -224,7 +232,7 @@ class Statements:
     def _chain(self, columns: Sequence[Any]) -> Select[Any]:
         """A checkpoint's ancestors, nearest first: one recursive query, O(limit) rows."""
         c = self.tables.checkpoints
-        sid = bindparam("sid")
+        sid: BindParameter[str] = bindparam("sid")
         one = literal_column("1", Integer)
         chain = (
             select(c.c.seq, c.c.parent_id, one.label("depth"))
@@ -293,7 +301,8 @@ class Statements:
         """
         from sqlalchemy.dialects.postgresql.base import PGDialect
 
-        quote = PGDialect().identifier_preparer.format_table
+        dialect = PGDialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves PGDialect.__init__ unannotated
+        quote = dialect.identifier_preparer.format_table
         s, c, w = (quote(t) for t in (self.tables.sessions, self.tables.checkpoints, self.tables.writes))
         return text(
             f"""

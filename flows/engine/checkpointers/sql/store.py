@@ -10,7 +10,8 @@ the database family's writer (:mod:`.writers`). Semantics mirror
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, Insert, bindparam, func, insert
 
@@ -190,7 +191,9 @@ class SQLStore:
 
     def _insert_writes(self, session_id: str, writes: Sequence[StoredWrite]) -> tuple[Insert, list[dict[str, Any]]]:
         """An INSERT of ``writes`` and its rows (blobs as hex where the driver cannot send bytes)."""
-        rows = [{"session_id": session_id, "field": w.field, "seq": w.seq, "op": w.op, "blob": w.blob} for w in writes]
+        rows: list[dict[str, Any]] = [
+            {"session_id": session_id, "field": w.field, "seq": w.seq, "op": w.op, "blob": w.blob} for w in writes
+        ]
         statement = insert(self.tables.writes)
         if self.db.needs_hex_blobs:
             statement = statement.values(blob=func.unhex(bindparam("hex")))
@@ -224,7 +227,7 @@ class SQLStore:
         if sql.list_expired is None or sql.delete_expired is None:
             return
         while True:
-            candidates = list(conn.execute(sql.list_expired).scalars())
+            candidates: list[str] = list(conn.execute(sql.list_expired).scalars())
             if not candidates:
                 return
             with self.db.transaction(conn, write=True):

@@ -27,15 +27,18 @@ from __future__ import annotations
 
 import time
 import zlib
-from typing import Any, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import closing
+from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError
 
 from ..types import StoredCheckpoint, StoredWrite
 from . import packets
 from .database import Database
-from .raw import driver_errors
+from .raw import dbapi_connection, driver_connection, driver_errors
 from .statements import NOW, Statements
 
 #: ``write(conn, token, record, writes) -> fenced`` (``False``: nothing written).
@@ -109,13 +112,16 @@ def _postgres_writer(db: Database, sql: Statements) -> Writer:
 
     def write_prepared(conn: Connection, token: int, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> bool:
         info = conn.connection.info
-        raw = conn.connection.dbapi_connection
-        with driver_errors(conn, execute), raw.cursor() as cursor:
+        raw = dbapi_connection(conn)
+        # closing() does what psycopg2's cursor does on exit (close it): SQLAlchemy's DBAPICursor declares no __exit__
+        with driver_errors(conn, execute), closing(raw.cursor()) as cursor:
             if name not in info:
                 cursor.execute(prepare)
                 info[name] = True
             cursor.execute(execute, params(token, record, writes))
-            return cursor.fetchone()[0] == 1
+            row = cursor.fetchone()
+            assert row is not None  # SELECT count(*) returns one row
+            return bool(row[0] == 1)
 
     return write_prepared
 
@@ -170,11 +176,12 @@ def _mysql_writer(db: Database, sql: Statements) -> Writer:
         if found is None:
             inserts = ""
             if count:
-                inserts = f"INSERT INTO {w} (session_id, field, seq, op, `blob`) VALUES " + ", ".join([row] * count) + ";"
+                values = ", ".join([row] * count)
+                inserts = f"INSERT INTO {w} (session_id, field, seq, op, `blob`) VALUES {values};"
             found = queries[count] = (head + inserts + "COMMIT", 5 if count else 4)
         return found
 
-    encode = (lambda data: data.hex()) if hex_blobs else (lambda data: data)
+    encode: Callable[[bytes], str | bytes] = (lambda data: data.hex()) if hex_blobs else (lambda data: data)
 
     def write(conn: Connection, token: int, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> bool:
         sid = record.session_id
@@ -184,8 +191,8 @@ def _mysql_writer(db: Database, sql: Statements) -> Writer:
         for item in writes:
             args += (sid, item.field, item.seq, item.op, encode(item.blob))
         pooled = conn.connection
-        packets.check_fits(sid, text, args, pooled.info.get(packets.LIMIT_KEY), pooled.driver_connection.escape)
-        raw = conn.connection.dbapi_connection
+        packets.check_fits(sid, text, args, pooled.info.get(packets.LIMIT_KEY), driver_connection(conn).escape)
+        raw = dbapi_connection(conn)
         error = conn.dialect.loaded_dbapi.Error
         cursor = raw.cursor()
         try:
@@ -210,11 +217,11 @@ def _mysql_writer(db: Database, sql: Statements) -> Writer:
 
 
 def _is_fenced(exc: BaseException) -> bool:
-    args = getattr(exc, "args", ())
+    args: tuple[Any, ...] = getattr(exc, "args", ())
     return bool(args) and args[0] == _BAD_NULL and "session_id" in str(args[1:])
 
 
-def _rollback(raw: Any) -> None:
+def _rollback(raw: DBAPIConnection) -> None:
     cursor = raw.cursor()
     try:
         cursor.execute("ROLLBACK")
@@ -238,7 +245,8 @@ class _SQLiteStatements:
         )
         self.insert_record = (
             f"INSERT INTO {quote(sql.tables.checkpoints)} "
-            "(session_id, seq, checkpoint_id, parent_id, created_at, run_id, node, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            "(session_id, seq, checkpoint_id, parent_id, created_at, run_id, node, blob)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         )
         self.insert_writes = (
             f"INSERT INTO {quote(sql.tables.writes)} (session_id, field, seq, op, blob) VALUES (?, ?, ?, ?, ?)"
@@ -258,7 +266,7 @@ def _sqlite_writer(db: Database, sql: Statements) -> Writer:
 
     def write(conn: Connection, token: int, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> bool:
         fence_args, record_args, write_rows = q.args(token, record, writes)
-        raw = conn.connection.dbapi_connection
+        raw = dbapi_connection(conn)
         with driver_errors(conn, q.fence):
             raw.execute("BEGIN IMMEDIATE")
             try:
