@@ -125,3 +125,31 @@ async def test_a_failed_release_does_not_hide_the_run_error():
         async with Checkpointer(store).alock("err"):
             raise KeyError("the real problem")
     assert store.released == 1
+
+
+async def test_a_write_that_failed_can_be_made_again_as_the_same_delta():
+    from flows.engine.checkpointers.types import SET, Change
+    from flows.engine.errors import CheckpointerUnavailable
+
+    class Once(InMemoryStore):
+        fail = False
+
+        async def write(self, lease, record, writes):
+            if self.fail:
+                self.fail = False
+                raise CheckpointerUnavailable("store unreachable")
+            await super().write(lease, record, writes)
+
+    store = Once()
+    checkpointer = Checkpointer(store)
+    async with checkpointer.alock("again") as lease:
+        first = await checkpointer.aput(lease, parent=None, state={"turn": 0}, changes={"turn": Change(SET, 0)},
+                                        run_id="r", node="n", step=0)
+        store.fail = True
+        with pytest.raises(CheckpointerUnavailable):
+            await checkpointer.aput(lease, parent=first, state={"turn": 1}, changes={"turn": Change(SET, 1)},
+                                    run_id="r", node="n", step=1)
+        again = await checkpointer.aput(lease, parent=first, state={}, changes={"turn": Change(SET, 2)},
+                                        run_id="r", node="n", step=1)
+    assert again.seq == first.seq + 1  # a delta on its parent, not a fork
+    assert (await checkpointer.aget("again")).state == {"turn": 2}

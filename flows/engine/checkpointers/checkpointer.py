@@ -300,7 +300,12 @@ class Checkpointer:
     async def commit_put(self, lease: Lease, put: PreparedPut) -> CheckpointMetadata:
         """The second half of :meth:`aput`: writes a prepared checkpoint and makes it the head."""
         meta, record = put.metadata, put.record
-        await self.store.write(lease, record, put.writes)
+        try:
+            await self.store.write(lease, record, put.writes)
+        except BaseException:
+            if lease.last_seq == record.seq:  # nothing prepared after it: its seq is free again
+                lease.last_seq = record.seq - 1
+            raise
         lease.head = record
         if record.seq % delta.SPAN == 0:
             await self._compact(lease, meta, record)
