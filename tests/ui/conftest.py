@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.servers import ROOT, fresh_postgres_database, start_server
-from tests.ui.flows import FAIL_FLAG
+from tests.ui.flows import FAIL_FLAG, HOLD_FLAG
 
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -42,17 +42,18 @@ def chromium_path() -> str:
 def ui_server(tmp_path_factory):
     """The demo on PostgreSQL with a task worker; replies stream a word every 40 ms, so a test sees them arrive.
 
-    ``live.fail_flag`` is a path: while it exists, the ``flaky`` flow's replies fail.
+    ``live.fail_flag`` is a path: while it exists, the ``flaky`` flow's replies fail;
+    while ``live.hold_flag`` exists, the ``tail`` flow's last node waits.
     """
     work = tmp_path_factory.mktemp("ui")
-    fail_flag = work / "fail"
+    fail_flag, hold_flag = work / "fail", work / "hold"
     # PostgreSQL, as a deployment with a web and a task process has: on SQLite their writes queue
     # behind one lock, and on this 2-core machine under the parallel suite a page then waited > 15 s
     with fresh_postgres_database() as database, start_server(
         work, database_url=database, task_workers=1,
-        env={"FLOWS_DEMO_TOKEN_DELAY": "0.04", FAIL_FLAG: str(fail_flag)},
+        env={"FLOWS_DEMO_TOKEN_DELAY": "0.04", FAIL_FLAG: str(fail_flag), HOLD_FLAG: str(hold_flag)},
     ) as live:
-        live.fail_flag = fail_flag
+        live.fail_flag, live.hold_flag = fail_flag, hold_flag
         yield live
 
 

@@ -14,6 +14,8 @@ from project.flows.support import add_messages
 
 #: while this file exists, every reply fails
 FAIL_FLAG = "FLOWS_TEST_FAIL_FLAG"
+#: while this file exists, the ``tail`` flow's second node waits (at most 20 s)
+HOLD_FLAG = "FLOWS_TEST_HOLD_FLAG"
 
 
 class FlakyState(TypedDict, total=False):
@@ -50,7 +52,10 @@ def tail_flow(checkpointer=None) -> FlowEngine:
         yield {"messages": [{"role": "assistant", "content": " ".join(words) + " "}]}
 
     async def file_it(state: TailState) -> dict:
-        await asyncio.sleep(0.5)
+        flag = os.environ.get(HOLD_FLAG)
+        deadline = asyncio.get_running_loop().time() + 20
+        while flag and Path(flag).exists() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)  # the test lets go by removing the file
         return {"filed": True}
 
     flow = FlowEngine(TailState, checkpointer=checkpointer)
