@@ -4,6 +4,7 @@
     scripts/with-test-services .venv-bench/bin/python bench/probes.py split
     scripts/with-test-services .venv-bench/bin/python bench/probes.py cold
     .venv-bench/bin/python bench/probes.py memory
+    py-spy record -r 1000 -f raw -o steps.txt -- .venv-bench/bin/python bench/probes.py loop
 
 pool   throughput of 40 sessions x 5 chat turns written 1, 5 or 8 sessions at a time,
        with SQLCheckpointer's default pool_size (5) and with 10, counting the
@@ -15,6 +16,8 @@ cold   reading the head of a 1,000-turn conversation with the read cache emptied
        the time on the connection (fetching the rows) vs decoding and folding
 memory cProfile of 2,000 10-node invokes with InMemoryCheckpointer: flows' functions
        by cumulative time (the profiler roughly doubles the times; read the shares)
+loop   20 s of the same invokes and nothing else, for a sampling profiler (py-spy) to
+       record: it slows the process far less than cProfile (docs/performance.md)
 
 They patch the checkpointer's ``db.run`` to time the work on the connection,
 which is private API: probes, not benchmarks.
@@ -218,11 +221,26 @@ async def memory() -> None:
     pstats.Stats(profile).sort_stats("cumulative").print_stats(r"flows/engine", 20)
 
 
+async def loop(seconds: float = 20.0) -> None:
+    """10-node invokes in memory for ``seconds``, for a sampling profiler to watch:
+
+        py-spy record -r 1000 -f raw -o steps.txt -- .venv-bench/bin/python bench/probes.py loop
+    """
+    from flows.engine.checkpointers import InMemoryCheckpointer
+
+    flow = build("flows", chain(10), InMemoryCheckpointer())
+    i, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for _ in range(100):
+            await flow.invoke({"messages": [message(i)]}, f"session-{i // 20}")
+            i += 1
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    probes = {"pool": pool, "split": split, "cold": cold, "memory": memory}
+    probes = {"pool": pool, "split": split, "cold": cold, "memory": memory, "loop": loop}
     parser.add_argument("probe", choices=tuple(probes))
     probe = probes[parser.parse_args().probe]
     asyncio.run(probe())

@@ -291,8 +291,9 @@ class Run:
         self.schedule.current.remove(task)
         self.schedule.normalise()
         checkpoint_id = await self.save(task.node, changes, attempt=outcome.attempt, dispatch_id=task.id, step=step)
-        await self.send("node_finished", task.node, step=step, task_id=task.id, attempt=outcome.attempt,
-                        updates=_merged(updates), checkpoint_id=checkpoint_id)
+        if self.emit is not None:  # the event is built only for a listener: this runs on every step
+            await self.send("node_finished", task.node, step=step, task_id=task.id, attempt=outcome.attempt,
+                            updates=_merged(updates), checkpoint_id=checkpoint_id)
 
     def _merge_many(self, state: dict[str, Any], updates: list[dict[str, Any]], origin: str) -> dict[str, Change]:
         touched = {name for update in updates for name in update}
@@ -362,7 +363,8 @@ class Run:
         scope = interrupts.TaskScope(answers=task.answers)
         attempt = 1
         while True:
-            await self.send("node_started", node.name, task_id=task.id, attempt=attempt)
+            if self.emit is not None:
+                await self.send("node_started", node.name, task_id=task.id, attempt=attempt)
             scope.calls = 0
             token = interrupts.enter(scope)
             try:

@@ -60,7 +60,10 @@ class Schedule:
 
     def names(self) -> tuple[str, ...]:
         """The nodes still to run, each once, in schedule order."""
-        return tuple(dict.fromkeys(t.node for t in self.current + self.following))
+        current, following = self.current, self.following
+        if not following and len(current) <= 1:  # a chain's step: no list to build
+            return (current[0].node,) if current else ()
+        return tuple(dict.fromkeys(t.node for t in current + following))
 
     def schedule(self, task: Task) -> None:
         """Adds a task to the next superstep; a plain node is triggered once per superstep."""

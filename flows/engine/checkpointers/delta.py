@@ -22,6 +22,7 @@ import json
 import operator
 from typing import Any, Callable, Iterable
 
+from ..serde import loads_json
 from .types import CHUNK, EXTEND, SET, Change
 
 #: seqs per compaction window
@@ -167,7 +168,7 @@ def chunk_writes(raw: bytes, lo: int, hi: int) -> list[tuple[int, bytes]]:
 
 def _chunk_parts(raw: bytes, lo: int, hi: int) -> tuple[list[list[int]], bytes]:
     header, _, data = raw.partition(b"\n")
-    return [part for part in json.loads(header) if lo <= part[0] <= hi], data
+    return [part for part in loads_json(header) if lo <= part[0] <= hi], data
 
 
 def _slice(data: bytes, parts: list[list[int]]) -> bytes:

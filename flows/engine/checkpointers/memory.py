@@ -26,6 +26,9 @@ from .types import CHUNK, Lease, LeaseGrant, StoredCheckpoint, StoredWrite
 class _FieldLog:
     seqs: list[int] = field(default_factory=list)
     writes: list[StoredWrite] = field(default_factory=list)
+    #: the seqs of the ``chunk`` writes among them: a read finds the one covering
+    #: its start without walking back over a window of plain writes
+    chunks: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -132,6 +135,8 @@ class InMemoryStore:
                     log = session.fields[write.field] = _FieldLog()
                 log.seqs.append(write.seq)
                 log.writes.append(write)
+                if write.op == CHUNK:
+                    log.chunks.append(write.seq)
             session.head = record
             session.last_seq = record.seq
             session.touched = time.monotonic()
@@ -160,13 +165,10 @@ class InMemoryStore:
                     continue
                 start = bisect.bisect_left(log.seqs, lo)
                 stop = bisect.bisect_right(log.seqs, hi)
-                first = window_start(lo)
-                for before in range(start - 1, -1, -1):  # the chunk that may cover lo
-                    if log.seqs[before] < first:
-                        break
-                    if log.writes[before].op == CHUNK:
-                        found.append(log.writes[before])
-                        break
+                if log.chunks:  # the chunk that may cover lo: the last one in [window start, lo)
+                    at = bisect.bisect_left(log.chunks, lo)
+                    if at and log.chunks[at - 1] >= window_start(lo):
+                        found.append(log.writes[bisect.bisect_left(log.seqs, log.chunks[at - 1])])
                 found.extend(log.writes[start:stop])
             return found
 
@@ -232,16 +234,20 @@ class InMemoryStore:
             spans = [(lo, hi) for f, lo, hi in ranges if f is None or f == name]
             if not spans:
                 continue
-            kept = [w for w in log.writes if not any(lo <= w.seq <= hi for lo, hi in spans)]
-            if kept:
-                session.fields[name] = _FieldLog([w.seq for w in kept], kept)
-            else:
+            for lo, hi in spans:  # the log is in seq order: each span is one slice (no scan of the whole log)
+                start, stop = bisect.bisect_left(log.seqs, lo), bisect.bisect_right(log.seqs, hi)
+                del log.seqs[start:stop], log.writes[start:stop]
+                start, stop = bisect.bisect_left(log.chunks, lo), bisect.bisect_right(log.chunks, hi)
+                del log.chunks[start:stop]
+            if not log.seqs:
                 del session.fields[name]
         for write in add:
             log = session.fields.setdefault(write.field, _FieldLog())
             at = bisect.bisect_left(log.seqs, write.seq)
             log.seqs.insert(at, write.seq)
             log.writes.insert(at, write)
+            if write.op == CHUNK:
+                bisect.insort(log.chunks, write.seq)
 
     async def delete_session(self, lease: Lease) -> None:
         with self._mutex:
