@@ -156,8 +156,12 @@ class Run:
     # -- entry points -------------------------------------------------------------
 
     async def start(self, updates: dict[str, Any] | None) -> None:
-        """Begins a new run: merges the input, schedules START's targets, saves."""
-        changes = self.flow.schema.merge(self.state, updates or {}, "the input", self.track)
+        """Begins a new run: merges the input, schedules START's targets, saves.
+
+        The state is the run's own here (as read from its checkpoint, or empty):
+        no node has seen it yet, so appending fields may grow in place.
+        """
+        changes = self.flow.schema.merge(self.state, updates or {}, "the input", self.track, own=True)
         try:
             targets = await self.successors(START, self.state)
         except Exception as error:  # the user's condition after START failed

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .checkpointers import delta
-from .checkpointers.types import SET, Change
+from .checkpointers.types import EXTEND, SET, Change
 from .errors import GraphValidationError, InvalidInput
 from .keys import key_label, key_problem
 from .primitives import RESERVED
@@ -117,12 +117,16 @@ class StateSchema:
         return values
 
     def merge(
-        self, state: dict[str, Any], updates: Mapping[str, Any], origin: str, track: bool
+        self, state: dict[str, Any], updates: Mapping[str, Any], origin: str, track: bool, *, own: bool = False
     ) -> dict[str, Change]:
         """Applies ``updates`` to ``state`` in place through the reducers.
 
         Returns each updated field's write when ``track`` (a checkpointer is
-        attached); computing writes is skipped otherwise.
+        attached); computing writes is skipped otherwise. ``own``: the lists in
+        ``state`` belong to it alone (just read from a checkpoint, handed to no
+        node yet), so ``operator.add`` may append to them instead of building
+        ``old + update``, a copy of the whole conversation: the same list of
+        the same items, in O(len(update)).
         """
         if type(updates) is not dict and not isinstance(updates, Mapping):
             raise InvalidInput(f"{origin} must return a dict of state updates, not {type(updates).__name__}")
@@ -138,6 +142,12 @@ class StateSchema:
                 new = value
                 if track:
                     changes[name] = delta.diff(old, new)
+            elif own and spec.reducer is operator.add and type(old) is list and type(value) is list and old:
+                cut = len(old)
+                old.extend(value)  # what old + value holds
+                new = old
+                if track:
+                    changes[name] = Change(EXTEND, old[cut:])  # what delta.appended gives for old + value
             else:
                 try:
                     new = spec.reducer(old, value)

@@ -9,7 +9,7 @@ import pytest
 
 from flows.engine import END, START, FlowEngine
 from flows.engine.checkpointers import Checkpointer, InMemoryCheckpointer, InMemoryStore
-from flows.engine.checkpointers.readcache import READ_ONLY, SCALARS, ReadCache
+from flows.engine.checkpointers.readcache import READ_ONLY, SCALARS, Items, ReadCache
 from flows.engine.errors import ReadOnlyValue
 from tests.flows_fixtures import seed_flow
 
@@ -95,3 +95,54 @@ async def test_items_that_cannot_be_read_only_are_copied_for_every_reader():
     first = await flow.get_state("m")
     first["log"][0]["tags"].add("changed")  # a set cannot be read-only: the reader's own copy
     assert (await flow.get_state("m"))["log"] == [{"tags": {"a"}}]
+
+
+def test_a_cached_list_grows_in_place_and_older_entries_keep_their_items():
+    cache = ReadCache(4)
+    first = Items([1, 2], 2)
+    grown = cache.grow(first, [3])
+    assert grown.items is first.items and grown.copy() == [1, 2, 3]  # appended, not copied
+    assert first.copy() == [1, 2]  # an entry made earlier still means its own items
+    other = cache.grow(first, [9])  # a second reader growing the older entry: a copy, never a clash
+    assert other.items is not first.items and other.copy() == [1, 2, 9]
+    assert grown.copy() == [1, 2, 3]
+
+
+async def test_reads_of_older_and_newer_checkpoints_interleave_exactly():
+    class Chat(TypedDict):
+        messages: Annotated[list, operator.add]
+
+    flow = FlowEngine(Chat, InMemoryCheckpointer())
+    flow.add_node("reply", lambda s: {"messages": [{"n": len(s["messages"])}]})
+    flow.add_edge(START, "reply").add_edge("reply", END)
+    for i in range(6):
+        await flow.invoke({"messages": [{"user": i}]}, session_id="i")
+    history = await flow.list_checkpoints("i", limit=100)  # newest first
+    expected = []
+    for i in range(8):
+        expected += [{"user": i}, {"n": 2 * i + 1}]
+    for round_ in range(2):
+        for meta in (history[0], history[7], history[3], history[0]):
+            state = (await flow.checkpointer.aget("i", meta.checkpoint_id)).state
+            length = len(state["messages"])
+            assert state["messages"] == expected[:length]
+        if round_ == 0:  # the session grows between the two rounds of reads
+            for i in range(6, 8):
+                await flow.invoke({"messages": [{"user": i}]}, session_id="i")
+            history = await flow.list_checkpoints("i", limit=100)
+    assert (await flow.get_state("i"))["messages"] == expected
+
+
+async def test_a_turn_changes_no_list_it_was_given_or_returned_before():
+    class Chat(TypedDict):
+        messages: Annotated[list, operator.add]
+
+    flow = FlowEngine(Chat, InMemoryCheckpointer())
+    flow.add_node("reply", lambda s: {"messages": ["re"]}).add_edge(START, "reply").add_edge("reply", END)
+    first = await flow.invoke({"messages": ["a"]}, session_id="t")
+    given = ["b"]
+    second = await flow.invoke({"messages": given}, session_id="t")
+    assert given == ["b"]
+    assert first["messages"] == ["a", "re"]  # the input merge appends to the run's own list only
+    assert second["messages"] == ["a", "re", "b", "re"]
+    assert (await flow.get_state("t"))["messages"] == ["a", "re", "b", "re"]

@@ -369,3 +369,21 @@ async def test_a_failing_condition_after_start_is_a_route_error():
     f.add_node("a", lambda s: {}).add_conditional_edges(START, lambda s: 1 / 0, ["a"]).add_edge("a", END)
     with pytest.raises(RouteError, match="after node '__start__' failed: ZeroDivisionError"):
         await f.invoke({}, session_id="r")
+
+
+def test_merging_into_the_runs_own_lists_gives_the_same_state_and_writes():
+    from flows.engine.state import StateSchema
+
+    class Chat(TypedDict):
+        messages: Annotated[list, operator.add]
+        note: str
+
+    schema = StateSchema(Chat)
+    for update in ({"messages": ["c"], "note": "x"}, {"messages": []}, {"messages": ["d", "e"]}):
+        copied, owned = {"messages": ["a", "b"], "note": "n"}, {"messages": ["a", "b"], "note": "n"}
+        before = owned["messages"]
+        assert schema.merge(owned, update, "t", True, own=True) == schema.merge(copied, update, "t", True)
+        assert owned == copied and owned["messages"] is before  # appended in place
+    empty: dict = {"messages": []}
+    schema.merge(empty, {"messages": ["x"]}, "t", True, own=True)
+    assert empty == {"messages": ["x"]}

@@ -46,7 +46,7 @@ from ..values import NotReadOnly, fresh, frozen, read_only
 from . import delta
 from .codec import BlobCodec
 from .leases import KeepAlive
-from .readcache import MUTABLE, READ_ONLY, SCALARS, ReadCache
+from .readcache import MUTABLE, READ_ONLY, SCALARS, Items, ReadCache
 from .retention import runs, unneeded_writes
 from .store import Store, WriteRange
 from .types import (
@@ -70,14 +70,15 @@ TAKE_OVER = ("interrupt", "rollback")
 
 
 
-def _adopt(items: list) -> tuple[tuple, int]:
-    """Decoded list items as the read cache's own tuple, and their kind (:mod:`.readcache`)."""
+def _adopt(items: list[Any]) -> tuple[list[Any], int]:
+    """Items just decoded (nobody else holds the list) as the read cache's own, and
+    their kind (:mod:`.readcache`)."""
     if frozen(items):
-        return tuple(items), SCALARS
+        return items, SCALARS
     try:
-        return tuple(map(read_only, items)), READ_ONLY
+        return list(map(read_only, items)), READ_ONLY
     except NotReadOnly:  # a set or a registered object somewhere: copied for every reader
-        return tuple(fresh(items)), MUTABLE
+        return fresh(items), MUTABLE
 
 
 class Checkpointer:
@@ -544,22 +545,28 @@ class Checkpointer:
             hit = hits.get(name)
             if hit is not None:
                 news = [] if name in changes_only else by_field.get(name, [])
-                owned, added = delta.extend_cached(hit[1], news, loads, _adopt)
+                assert cache is not None
+                owned, added = delta.extend_cached(hit[1], news, loads, _adopt, cache.grow)
                 kind = hit[2] if added is None else min(hit[2], added)
             elif name in by_field:
                 value = delta.fold_raw(by_field[name], loads)
                 if cache is None or type(value) not in (list, str):
                     state[name] = value
                     continue
-                owned, kind = (value, SCALARS) if type(value) is str else _adopt(value)
+                if type(value) is str:
+                    owned, kind = value, SCALARS
+                else:
+                    items, kind = _adopt(value)
+                    # the cache's list may be the decoded one itself: the reader gets a copy then
+                    owned = Items(items, len(items))
             else:
                 continue  # pruned away by an older version; nothing to show
-            if type(owned) is str:
+            if isinstance(owned, str):
                 state[name] = owned
             elif kind == SCALARS or (kind == READ_ONLY and name in shared):
-                state[name] = list(owned)
-            else:  # the reader's own copy: the value just decoded is one already
-                state[name] = value if hit is None else fresh(list(owned))
+                state[name] = owned.copy()
+            else:  # the reader's own copy: the value just decoded is one already (unless the cache kept it)
+                state[name] = value if hit is None and owned.items is not value else fresh(owned.copy())
             if cache is not None:
                 cache.put((session_id, meta.origin, name, base, serializer.signature), seq, owned, kind)
         return state, changes

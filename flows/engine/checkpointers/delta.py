@@ -23,6 +23,7 @@ import operator
 from typing import Any, Callable, Iterable
 
 from ..serde import loads_json
+from .readcache import Items
 from .types import CHUNK, EXTEND, SET, Change
 
 #: seqs per compaction window
@@ -97,23 +98,30 @@ def fold_raw(writes: list[tuple[str, bytes]], loads: Any) -> Any:
 
 
 def extend_cached(
-    prefix: tuple | str, writes: list[tuple[str, bytes]], loads: Any, adopt: Callable[[list], tuple[tuple, int]]
-) -> tuple[Any, int | None]:
-    """A cached tuple or string plus the ``extend`` writes after it.
+    prefix: Items | str,
+    writes: list[tuple[str, bytes]],
+    loads: Callable[[bytes], Any],
+    adopt: Callable[[list[Any]], tuple[list[Any], int]],
+    grow: Callable[[Items, list[Any]], Items],
+) -> tuple[Items | str, int | None]:
+    """A cached list (:class:`~.readcache.Items`) or string plus the ``extend`` writes after it.
 
-    ``adopt`` turns newly decoded items into the cache's own tuple and says what
-    kind of items they are (see :mod:`.readcache`). Returns the extended value
-    (a tuple or string) and that kind, ``None`` when no item was added.
+    ``adopt`` turns newly decoded items into the cache's own and says what kind
+    of items they are, ``grow`` appends them to the cached list (see
+    :mod:`.readcache`). Returns the extended value and that kind, ``None`` when
+    no item was added.
     """
     if not writes:
         return prefix, None
     if type(prefix) is str:
         return prefix + "".join(loads(raw) for _, raw in writes), None
+    assert isinstance(prefix, Items)
     if all(op != SET and raw[:1] == b"[" for op, raw in writes):
         parts = [raw[1:-1] for _, raw in writes if len(raw) > 2]
         added, kind = adopt(loads(b"[" + b",".join(parts) + b"]") if parts else [])
-        return prefix + added, kind
-    return adopt(fold([(SET, list(prefix))] + [(op, loads(raw)) for op, raw in writes]))
+        return grow(prefix, added), kind
+    items, kind = adopt(fold([(SET, prefix.copy())] + [(op, loads(raw)) for op, raw in writes]))
+    return Items(items, len(items)), kind
 
 
 def window_start(seq: int) -> int:

@@ -9,6 +9,12 @@ exactly those writes in its history (see the storage model in ``base.py``).
 old entries, and the serializer is part of the key, so a flow never receives
 objects of a type it did not register.
 
+A list field's value is :class:`Items`: the first ``n`` items of a list only
+the cache ever appends to, so a read that finds a few new items appends them
+(:meth:`ReadCache.grow`) instead of copying the whole conversation into a new
+tuple; an entry made earlier still means its own first ``n`` items, which never
+change.
+
 The cache owns its values, and nothing a caller or a node does in place may
 reach them. Each entry says what kind of items it holds: ``SCALARS``
 (immutable: a new list of them is enough), ``READ_ONLY`` (dicts and lists made
@@ -26,6 +32,28 @@ from typing import Any, Hashable
 MUTABLE, READ_ONLY, SCALARS = 0, 1, 2
 
 
+class Items:
+    """A cached list: the first ``n`` items of ``items``, a list the cache owns and only appends to."""
+
+    __slots__ = ("items", "n")
+
+    def __init__(self, items: list[Any], n: int) -> None:
+        self.items = items
+        self.n = n
+
+    def copy(self) -> list[Any]:
+        """A new list of the items (the caller's own)."""
+        return self.items[: self.n]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Items) and self.copy() == other.copy()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable underneath
+
+    def __repr__(self) -> str:
+        return f"Items({self.copy()!r})"
+
+
 class ReadCache:
     def __init__(self, size: int) -> None:
         self.size = size
@@ -35,7 +63,7 @@ class ReadCache:
     def get(self, key: Hashable, upto: int) -> tuple[int, Any, int] | None:
         """``(upto, value, kind)`` for ``key`` if it covers no write past ``upto``.
 
-        ``value`` is the cache's own (a tuple for lists): read it, never hand it out.
+        ``value`` is the cache's own (:class:`Items` for lists): read it, never hand it out.
         """
         with self._lock:
             entry = self._entries.get(key)
@@ -44,7 +72,16 @@ class ReadCache:
             self._entries.move_to_end(key)
             return entry
 
-    def put(self, key: Hashable, upto: int, value: tuple | str, kind: int) -> None:
+    def grow(self, prefix: Items, added: list[Any]) -> Items:
+        """``prefix`` followed by ``added`` (items the cache now owns), in O(len(added))
+        when nobody appended to ``prefix``'s list since; a copy otherwise."""
+        with self._lock:
+            if len(prefix.items) == prefix.n:
+                prefix.items.extend(added)
+                return Items(prefix.items, prefix.n + len(added))
+        return Items(prefix.copy() + added, prefix.n + len(added))
+
+    def put(self, key: Hashable, upto: int, value: Items | str | tuple[Any, ...], kind: int) -> None:
         """Stores a value the cache now owns: no one else may hold its mutable items."""
         with self._lock:
             current = self._entries.get(key)
