@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from . import interrupts
 from .checkpointers import delta
@@ -256,7 +257,7 @@ class Run:
         """A node's input, new for each attempt: a retry never sees an earlier attempt's edits."""
         return dict(base) if task.arg is NO_ARG else fresh(task.arg)
 
-    async def complete(self, outcome: _Outcome, asked: list, errors: list) -> None:
+    async def complete(self, outcome: _Outcome, asked: list[dict[str, Any]], errors: list[BaseException]) -> None:
         task = outcome.task
         if outcome.interrupt is not None:
             asked.append({"id": f"{task.id}:{outcome.interrupt.index}", "node": task.node,
@@ -281,7 +282,7 @@ class Run:
             return
         try:
             targets = await self.successors(task.node, state)
-        except Exception as error:  # the user's condition failed: report it like a node failure
+        except Exception as error:  # noqa: BLE001  # the user's condition may raise anything: reported like a node failure
             errors.append(error if isinstance(error, FlowError) else RouteError(task.node, error))
             return
         self.state = state
@@ -376,7 +377,7 @@ class Run:
                 return _Outcome(task, updates, attempt)
             except interrupts.Interrupted as paused:
                 return _Outcome(task, interrupt=paused)
-            except Exception as error:  # the node's own failure: the retry policy decides
+            except Exception as error:  # noqa: BLE001  # a node may raise anything: the retry policy decides
                 if attempt < attempts and policy is not None and policy.should_retry(error):
                     await asyncio.sleep(policy.delay(attempt))
                     attempt += 1
@@ -425,7 +426,7 @@ class Run:
                 await self._take(node, task, item, updates)
         return updates
 
-    async def _take(self, node: Node, task: Task, item: Any, updates: list) -> None:
+    async def _take(self, node: Node, task: Task, item: Any, updates: list[dict[str, Any]]) -> None:
         if isinstance(item, dict):
             updates.append(item)
         else:

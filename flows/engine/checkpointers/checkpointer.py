@@ -27,9 +27,10 @@ import datetime as dt
 import logging
 import math
 import time
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Any, AsyncIterator, Collection, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..errors import (
     CheckpointerUnavailable,
@@ -57,7 +58,6 @@ from .types import (
     Checkpoint,
     CheckpointMetadata,
     Lease,
-    LeaseGrant,
     PreparedPut,
     StoredCheckpoint,
     StoredWrite,
@@ -302,10 +302,9 @@ class Checkpointer:
         lease.head = record
         if record.seq % delta.SPAN == 0:
             await self._compact(lease, meta, record)
-        if self._retain_every and meta.depth > self.max_checkpoints_per_session and (
-            meta.depth % self._retain_every == 0
-        ):
-            await self._retain(lease, keep=self.max_checkpoints_per_session, cutoff=None)
+        keep = self.max_checkpoints_per_session
+        if self._retain_every and keep is not None and meta.depth > keep and meta.depth % self._retain_every == 0:
+            await self._retain(lease, keep=keep, cutoff=None)
         return meta
 
     def _encode_writes(
@@ -346,7 +345,7 @@ class Checkpointer:
         lo = delta.window_start(hi)
         decode, encode = self.codec.decode, self.codec.encode
         try:
-            writes = await self.store.read_writes(lease.session_id, {name: (lo, hi) for name in meta.bases})
+            writes = await self.store.read_writes(lease.session_id, dict.fromkeys(meta.bases, (lo, hi)))
             runs_of: dict[str, list[StoredWrite]] = {}
             done: set[str] = set()  # compacted already (a retried call)
             for write in writes:
@@ -384,7 +383,7 @@ class Checkpointer:
         For views of a page of history (what each step changed), in one read.
         """
         validate_session_id(session_id)
-        query = {name: (lo, hi) for name in fields}
+        query = dict.fromkeys(fields, (lo, hi))
         decode, loads = self.codec.decode, serializer.loads
         by_seq: dict[int, list[tuple[str, str, Any]]] = {}
         for write in await self.store.read_writes(session_id, query) if query else []:
@@ -467,7 +466,8 @@ class Checkpointer:
         for a turn's hot path.
         """
         validate_session_id(session_id)
-        return [self.decode_metadata(record, serializer) for record in await self.store.read_records_from(session_id, 0)]
+        records = await self.store.read_records_from(session_id, 0)
+        return [self.decode_metadata(record, serializer) for record in records]
 
     async def _find(self, session_id: str, checkpoint_id: str | None) -> StoredCheckpoint | None:
         validate_session_id(session_id)
@@ -612,6 +612,7 @@ class Checkpointer:
                 count = await self.store.count(session_id)
                 await self._empty_held(lease)
                 return count
+        assert head is not None  # the session holds ``target``, so it has a head
         ranges: list[WriteRange] = [(None, lo, hi) for lo, hi in runs(sorted(seqs))]
         await self.store.delete_ids(lease, doomed, drop_writes=ranges, head=self._with_status(head))
         lease.head = head
@@ -722,7 +723,7 @@ class Checkpointer:
             record.session_id,
             run_id,
             record.parent_id,
-            dt.datetime.fromtimestamp(record.created_at, dt.timezone.utc),
+            dt.datetime.fromtimestamp(record.created_at, dt.UTC),
             node,
             prev_node,
             step,
@@ -816,7 +817,7 @@ def _metadata(
         session_id,
         run_id,
         parent_id,
-        dt.datetime.fromtimestamp(created, dt.timezone.utc),
+        dt.datetime.fromtimestamp(created, dt.UTC),
         node,
         prev_node,
         step,

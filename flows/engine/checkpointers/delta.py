@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import operator
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..serde import loads_json
 from .readcache import Items
@@ -138,7 +139,9 @@ def chunk(extends: list[tuple[int, bytes]]) -> bytes | None:
     if opening not in (b"[", b'"') or any(raw[:1] != opening for _, raw in extends):
         return None
     separator = b"," if opening == b"[" else b""
-    header, bodies, position = [], [], 0
+    header: list[list[int]] = []
+    bodies: list[bytes] = []
+    position = 0
     for seq, raw in extends:
         body = raw[1:-1]
         if body and bodies and separator:

@@ -13,8 +13,9 @@ import bisect
 import itertools
 import threading
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from .checkpointer import Checkpointer
 from .delta import window_start

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 MUTABLE, READ_ONLY, SCALARS = 0, 1, 2
 
