@@ -124,8 +124,9 @@ class Run:
 
     async def _write(self, node: str | None, changes: dict[str, Change], attempt: int, dispatch_id: str | None,
                      interrupt: tuple[dict[str, Any], ...], step: int) -> str:
-        await self._committed(self._put(node, changes, attempt, dispatch_id, interrupt, step))
-        return self.parent.checkpoint_id  # type: ignore[union-attr]  # just set by _put
+        put = self._put(node, changes, attempt, dispatch_id, interrupt, step)
+        await self._committed(put)
+        return put.metadata.checkpoint_id
 
     async def _write_behind(self, node: str | None, changes: dict[str, Change], attempt: int,
                             dispatch_id: str | None, interrupt: tuple[dict[str, Any], ...], step: int) -> str:

@@ -212,35 +212,16 @@ class Checkpointer:
 
     # ------------------------------------------------------------------ writing
 
-    async def aput(
-        self,
-        lease: Lease,
-        *,
-        parent: CheckpointMetadata | None,
-        state: Mapping[str, Any],
-        changes: Mapping[str, Change],
-        run_id: str,
-        node: str | None,
-        step: int,
-        next: Sequence[str] = (),
-        interrupt: Sequence[dict[str, Any]] = (),
-        schedule: Mapping[str, Any] | None = None,
-        attempt: int = 1,
-        dispatch_id: str | None = None,
-        serializer: JsonSerializer = DEFAULT_SERIALIZER,
-    ) -> CheckpointMetadata:
+    async def aput(self, lease: Lease, **checkpoint: Any) -> CheckpointMetadata:
         """Saves one checkpoint atomically under ``lease`` and makes it the head.
 
-        ``state`` is the full state after the step and ``changes`` what the step
-        changed; a fork (``parent`` is not the session's newest checkpoint) writes
-        ``state`` in full, any other checkpoint only ``changes``. ``schedule`` is
-        the engine's JSON-ready bookkeeping (already passed through ``serializer``).
+        Takes :meth:`prepare_put`'s arguments: ``state`` is the full state after
+        the step and ``changes`` what the step changed; a fork (``parent`` is not
+        the session's newest checkpoint) writes ``state`` in full, any other
+        checkpoint only ``changes``. ``schedule`` is the engine's JSON-ready
+        bookkeeping (already passed through ``serializer``).
         """
-        put = self.prepare_put(
-            lease, parent=parent, state=state, changes=changes, run_id=run_id, node=node, step=step, next=next,
-            interrupt=interrupt, schedule=schedule, attempt=attempt, dispatch_id=dispatch_id, serializer=serializer,
-        )
-        return await self.commit_put(lease, put)
+        return await self.commit_put(lease, self.prepare_put(lease, **checkpoint))
 
     def prepare_put(
         self,
@@ -740,25 +721,20 @@ class Checkpointer:
             from_jsonable(schedule) if full else {},
         )
 
-    def status_of(self, record: StoredCheckpoint | None) -> str:
-        """What a session whose head is ``record`` is doing: ``idle``, ``running`` or ``interrupted``.
+    def _with_status(self, record: StoredCheckpoint) -> StoredCheckpoint:
+        """``record`` with its status filled in (records read back from a store may not carry it).
 
         Interrupt values may hold types registered on the engine only; when the
         default serializer cannot read them the question is still pending, and
         only "interrupted or running" is lost, so such a head reads as running.
         """
-        if record is None:
-            return "idle"
         if record.status:
-            return record.status
+            return record
         try:
-            return head_status(self.decode_metadata(record))
+            status = head_status(self.decode_metadata(record))
         except TypeError:
-            return "running" if self.decode_metadata(record, full=False).next else "idle"
-
-    def _with_status(self, record: StoredCheckpoint) -> StoredCheckpoint:
-        """``record`` with its status filled in (records read back from a store may not carry it)."""
-        return record if record.status else replace(record, status=self.status_of(record))
+            status = "running" if self.decode_metadata(record, full=False).next else "idle"
+        return replace(record, status=status)
 
     async def aclose(self) -> None:
         """Closes the store's connections, if it holds any."""

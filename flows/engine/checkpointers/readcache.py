@@ -4,7 +4,7 @@ conversation's state costs what changed since the last read, not its length.
 Safe without invalidation because stored writes never change: an entry is keyed
 by (session, origin, field, base seq, serializer) and covers the writes up to
 ``upto``; a checkpoint with the same key and a seq at or above ``upto`` has
-exactly those writes in its history (see the storage model in ``base.py``).
+exactly those writes in its history (see the storage model in ``checkpointer.py``).
 ``origin`` changes when a session is reset, so a restarted session never meets
 old entries, and the serializer is part of the key, so a flow never receives
 objects of a type it did not register.

@@ -58,7 +58,7 @@ def acquire(
     with its first one, doing nothing if it appeared meanwhile), and once the
     lease is ours nobody else writes, so the following read of the head is
     exact. Only with a TTL does it run as one transaction (see
-    :meth:`SQLCheckpointer._try_acquire`): a session that outlived its TTL is
+    :meth:`SQLStore.try_acquire`): a session that outlived its TTL is
     emptied in the same transaction that takes it, so nobody sees it between.
     """
     params = {"sid": session_id, "ls": lease_seconds}
