@@ -105,7 +105,7 @@ def read_only(value: Any) -> Any:
 
 def frozen(items: Iterable[Any]) -> bool:
     """Whether every item is immutable, so a shallow copy of their list is enough."""
-    return all(type(item) in IMMUTABLE for item in items)
+    return IMMUTABLE.issuperset(map(type, items))
 
 
 def fresh(value: Any) -> Any:

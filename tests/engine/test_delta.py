@@ -68,3 +68,16 @@ def test_fold_raw_of_escapes_quotes_and_mixed_writes():
     assert delta.fold_raw(lists, DEFAULT_SERIALIZER.loads) == [{"a": 1}, (1, 2), "x"]
     mixed = [_raw(SET, "a"), _raw(EXTEND, "b"), _raw(SET, "c"), _raw(EXTEND, "d")]
     assert delta.fold_raw(mixed, DEFAULT_SERIALIZER.loads) == "cd"
+
+
+def test_may_cover_is_true_exactly_for_the_seqs_a_chunk_can_hold():
+    # a chunk is stored at its run's first seq and ends within that seq's window
+    span = delta.SPAN
+    for chunk_seq in (0, 5, span, span + 7, 3 * span - 1):
+        end = delta.window_start(chunk_seq) + span - 1
+        holdable = [seq for seq in range(4 * span) if delta.may_cover(chunk_seq, seq)]
+        assert holdable == list(range(chunk_seq, end + 1))
+        window = delta.chunk([(seq, b'["x"]') for seq in range(chunk_seq, end + 1)])
+        assert window is not None
+        # every seq it does hold is one may_cover admits
+        assert all(delta.may_cover(chunk_seq, seq) for seq, _ in delta.chunk_writes(window, 0, 4 * span))

@@ -512,7 +512,7 @@ class Checkpointer:
             name, raw = write.field, decode(write.blob)
             lo, hi = ranges[name]
             if write.op == CHUNK:
-                if name in wanted:
+                if name in wanted and delta.may_cover(write.seq, seq):
                     for _, own in delta.chunk_writes(raw, seq, seq):
                         changes[name] = Change(EXTEND, loads(own))
                 for _, op, piece in delta.pieces(CHUNK, write.seq, raw, lo, hi):

@@ -130,6 +130,11 @@ def window_start(seq: int) -> int:
     return seq - seq % SPAN
 
 
+def may_cover(chunk_seq: int, seq: int) -> bool:
+    """Whether a chunk stored at ``chunk_seq`` can hold ``seq``'s extend (it ends within its window)."""
+    return chunk_seq <= seq < window_start(chunk_seq) + SPAN
+
+
 def chunk(extends: list[tuple[int, bytes]]) -> bytes | None:
     """One chunk of a field's consecutive extends ``(seq, raw JSON)``, oldest first.
 

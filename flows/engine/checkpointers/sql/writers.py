@@ -96,8 +96,14 @@ def _postgres_writer(db: Database, sql: Statements) -> Writer:
     if db.driver != "psycopg2":
 
         def write(conn: Connection, token: int, record: StoredCheckpoint, writes: Sequence[StoredWrite]) -> bool:
-            # One statement, so atomic by itself in autocommit: one round trip.
-            return conn.execute(statement, params(token, record, writes)).scalar_one() == 1
+            # One statement, so atomic by itself in autocommit: one round trip, on
+            # the DBAPI cursor (asyncpg's adapter prepares it once per connection).
+            text, args = db.bind(statement, params(token, record, writes))
+            with driver_errors(conn, text), closing(dbapi_connection(conn).cursor()) as cursor:
+                cursor.execute(text, args)
+                row = cursor.fetchone()
+            assert row is not None  # SELECT count(*) returns one row
+            return bool(row[0] == 1)
 
         return write
 
