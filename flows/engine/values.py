@@ -17,6 +17,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal
+from itertools import chain
 from typing import Any, NoReturn
 
 from .errors import ReadOnlyValue
@@ -106,6 +107,16 @@ def read_only(value: Any) -> Any:
 def frozen(items: Iterable[Any]) -> bool:
     """Whether every item is immutable, so a shallow copy of their list is enough."""
     return IMMUTABLE.issuperset(map(type, items))
+
+
+def flat_dicts(items: list[Any]) -> bool:
+    """Whether every item is a dict of immutable values (chat messages, typically):
+    :class:`ReadOnlyDict` of each is then :func:`read_only` of it, without a call per item."""
+    return (
+        bool(items)
+        and {*map(type, items)} == {dict}
+        and IMMUTABLE.issuperset(map(type, chain.from_iterable(map(dict.values, items))))
+    )
 
 
 def fresh(value: Any) -> Any:

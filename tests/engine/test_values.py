@@ -11,7 +11,7 @@ import pytest
 
 from flows.engine.errors import ReadOnlyValue
 from flows.engine.serde import JsonSerializer
-from flows.engine.values import NotReadOnly, ReadOnlyDict, ReadOnlyList, fresh, read_only
+from flows.engine.values import NotReadOnly, ReadOnlyDict, ReadOnlyList, flat_dicts, fresh, read_only
 
 MESSAGE = {"role": "user", "content": "hi", "parts": [{"type": "text", "text": "hi"}], "at": dt.date(2026, 1, 2)}
 
@@ -85,3 +85,21 @@ def test_the_serializer_round_trips_read_only_values_as_plain_ones():
     value = read_only({"a": [1, {"b": (2, 3)}], 7: "seven"})
     back = serializer.loads(serializer.dumps(value))
     assert back == {"a": [1, {"b": (2, 3)}], 7: "seven"} and type(back) is dict
+
+
+@pytest.mark.parametrize(
+    "items, flat",
+    [
+        ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello", "n": 1}], True),
+        ([{"role": "user", "content": "hi"}, "a plain string"], False),
+        ([{"role": "user", "tool_calls": [{"id": 1}]}], False),
+        ([{"role": "user", "meta": {"lang": "en"}}], False),
+        ([{"at": dt.date(2026, 1, 1)}], False),  # read-only already, but not among the scalars it checks
+        ([], False),
+    ],
+)
+def test_flat_dicts_says_when_each_item_can_be_made_read_only_as_is(items, flat):
+    assert flat_dicts(items) is flat
+    if flat:  # then ReadOnlyDict of each item is exactly what read_only makes of it
+        assert [ReadOnlyDict(item) for item in items] == [read_only(item) for item in items]
+        assert all(type(read_only(item)) is ReadOnlyDict for item in items)

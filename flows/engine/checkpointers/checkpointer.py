@@ -43,7 +43,7 @@ from ..errors import (
 )
 from ..ids import new_id, validate_session_id
 from ..serde import DEFAULT_SERIALIZER, JsonSerializer, compact_json, loads_json, may_hold_tags
-from ..values import NotReadOnly, fresh, frozen, read_only
+from ..values import NotReadOnly, ReadOnlyDict, flat_dicts, fresh, frozen, read_only
 from . import delta
 from .codec import BlobCodec
 from .leases import KeepAlive
@@ -75,6 +75,8 @@ def _adopt(items: list[Any]) -> tuple[list[Any], int]:
     their kind (:mod:`.readcache`)."""
     if frozen(items):
         return items, SCALARS
+    if flat_dicts(items):
+        return list(map(ReadOnlyDict, items)), READ_ONLY
     try:
         return list(map(read_only, items)), READ_ONLY
     except NotReadOnly:  # a set or a registered object somewhere: copied for every reader
