@@ -12,7 +12,8 @@ pool   throughput of 40 sessions x 5 chat turns written 1, 5 or 8 sessions at a 
 split  one checkpoint write (``aput`` of a one-field change, 1,500 times): the median
        time spent in the store's call on its connection (driver, server, writer)
        vs everything around it (metadata encoding, thread hand-off, pool checkout)
-cold   reading the head of a 1,000-turn conversation with the read cache emptied:
+cold   reading the head of a 1,000-turn chat (the bench's routed turn, dict messages) with the
+       read cache emptied:
        the time on the connection (fetching the rows) vs decoding and folding
 memory cProfile of 2,000 10-node invokes with InMemoryCheckpointer: flows' functions
        by cumulative time (the profiler roughly doubles the times; read the shares)
@@ -39,7 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from backends import Backend, all_backends, forget_reads, mysql_database, postgres_database, with_path
-from peers import CHAT, build, chain, message
+from peers import CHAT, ROUTED, build, chain, chat_message, message
 
 SQL = (
     "sqlite/sqlite3",
@@ -186,9 +187,9 @@ async def cold(turns: int = 1000) -> None:
             continue
         async with backend.open("flows") as store:
             cp = store.checkpointer
-            flow = build("flows", CHAT, cp)
+            flow = build("flows", ROUTED, cp)
             for turn in range(turns):
-                await flow.invoke({"messages": [message(turn)]}, "conversation")
+                await flow.invoke({"messages": [chat_message(turn)]}, "conversation")
             spent = time_on_connection(cp) if hasattr(cp, "db") else []
             walls, inner = [], []
             for _ in range(15):
