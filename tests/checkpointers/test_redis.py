@@ -119,6 +119,24 @@ async def test_wrong_password_is_unavailable_without_the_password(redis_url):
     await cp.aclose()
 
 
+async def test_a_wrong_password_is_tried_once_not_retried(redis_url):
+    # redis-py counts a refused AUTH as a ConnectionError, which the retry policy
+    # would send again; the server's ACL LOG counts each refused attempt
+    user = f"nobody-{uuid.uuid4().hex[:8]}"
+    host = urlsplit(redis_url).netloc.rpartition("@")[2]
+    cp = RedisCheckpointer(with_netloc(redis_url, f"{user}:s3cret-pw@{host}"))
+    with pytest.raises(CheckpointerUnavailable):
+        await cp.aacquire(sid(), on_busy="reject")
+    await cp.aclose()
+    admin = aioredis.Redis.from_url(redis_url)
+    try:
+        entries = [entry for entry in await admin.acl_log(count=128) if entry.get("username") == user]
+    finally:
+        await admin.aclose()
+    assert [entry["reason"] for entry in entries] == ["auth"]
+    assert entries[0]["count"] == 1
+
+
 def test_a_malformed_url_fails_at_construction_without_its_password():
     with pytest.raises(ValueError, match="invalid Redis URL") as caught:
         RedisCheckpointer("http://:pw@localhost:6379/0")

@@ -23,8 +23,9 @@ dropped connection, not to wait out a restart or a failover, which stay
 otherwise), so a server that stops answering is reported after up to
 ``(RETRIES + 1) × 5 s``.
 
-redis-py counts authentication failures as ``ConnectionError`` too: a wrong
-password is tried 4 times before it is reported. ``health_check_interval``
+redis-py counts authentication failures as ``ConnectionError`` too; they are
+permanent, so they are not retried (:func:`retryable`): a wrong password is
+reported after one attempt. ``health_check_interval``
 stays 0 (no PING before reusing an idle connection): the retry covers a dead
 idle connection already, one round trip later, and a URL may still set it.
 
@@ -35,10 +36,15 @@ scripts and the event log's append are (see their modules).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from redis import exceptions as redis_errors
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import EqualJitterBackoff
+from redis.retry import Retry as BlockingRetry
+
+T = TypeVar("T")
 
 #: how many times a command is sent again after its connection failed
 RETRIES = 3
@@ -59,18 +65,50 @@ class Backoff(EqualJitterBackoff):
         return 0.0 if failures <= 1 else super().compute(failures)
 
 
+def retryable(error: Exception) -> bool:
+    """Whether a failed command may be sent again: not when the server refused the credentials."""
+    return not isinstance(error, (redis_errors.AuthenticationError, redis_errors.AuthorizationError))
+
+
+def _also_retryable(is_retryable: Callable[[Exception], bool] | None) -> Callable[[Exception], bool]:
+    if is_retryable is None:
+        return retryable
+    given = is_retryable
+    return lambda error: retryable(error) and given(error)
+
+
+class _Retry(AsyncRetry):
+    """redis-py's asyncio ``Retry``, refusing what :func:`retryable` refuses."""
+
+    async def call_with_retry(
+        self,
+        do: Callable[[], Awaitable[T]],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        return await super().call_with_retry(do, fail, _also_retryable(is_retryable), with_failure_count)
+
+
+class _BlockingRetry(BlockingRetry):
+    """redis-py's ``Retry`` (for ``redis.Redis``), refusing what :func:`retryable` refuses."""
+
+    def call_with_retry(
+        self,
+        do: Callable[[], T],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        return super().call_with_retry(do, fail, _also_retryable(is_retryable), with_failure_count)
+
+
 def retry_options(*, blocking: bool = False) -> dict[str, Any]:
     """Keyword arguments for ``Redis.from_url()``: the retry policy described above.
 
     ``blocking=True`` for ``redis.Redis`` (its ``Retry`` class is not the asyncio
     client's). Options in the URL's query (``socket_timeout``...) still apply.
     """
-    if blocking:
-        from redis.retry import Retry as BlockingRetry
-
-        retry: Any = BlockingRetry(Backoff(cap=BACKOFF_CAP, base=BACKOFF_BASE), RETRIES)
-    else:
-        from redis.asyncio.retry import Retry
-
-        retry = Retry(Backoff(cap=BACKOFF_CAP, base=BACKOFF_BASE), RETRIES)
+    backoff = Backoff(cap=BACKOFF_CAP, base=BACKOFF_BASE)
+    retry = _BlockingRetry(backoff, RETRIES) if blocking else _Retry(backoff, RETRIES)
     return {"retry": retry, "retry_on_error": [redis_errors.ConnectionError, redis_errors.TimeoutError]}
