@@ -9,7 +9,8 @@
 pool   throughput of 40 sessions x 5 chat turns written 1, 5 or 8 sessions at a time,
        with SQLCheckpointer's default pool_size (5) and with 10, counting the
        connections the pool opens (SQLAlchemy's "connect" event)
-split  one checkpoint write (``aput`` of a one-field change, 1,500 times): the median
+split  what a sync driver's call costs before any SQL (a thread hop, ``Database.run`` of nothing);
+       then one checkpoint write (``aput`` of a one-field change, 1,500 times): the median
        time spent in the store's call on its connection (driver, server, writer)
        vs everything around it (metadata encoding, thread hand-off, pool checkout)
 cold   reading the head of a 1,000-turn chat (the bench's routed turn, dict messages) with the
@@ -131,10 +132,37 @@ async def pool() -> None:
 
 
 async def split() -> None:
+    await hop()
     for name in SQL:
         backend = all_backends()[name]
         if not backend.missing:
             await split_one(backend)
+
+
+async def hop() -> None:
+    """What a sync driver's call pays before any SQL: the hop to a worker thread and back,
+    then the same through flows' ``Database.run`` (pool checkout, retry and cancellation guards)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from flows.engine.checkpointers.sql.database import Database
+
+    loop = asyncio.get_running_loop()
+    threads = ThreadPoolExecutor(1)
+    db = Database("sqlite://")
+
+    async def median_of(call: Callable[[], Any]) -> float:
+        walls = []
+        for _ in range(3000):
+            began = time.perf_counter()
+            await call()
+            walls.append(time.perf_counter() - began)
+        return statistics.median(walls) * 1e6
+
+    bare = await median_of(lambda: loop.run_in_executor(threads, int))
+    run = await median_of(lambda: db.run(lambda conn: None))
+    await db.aclose()
+    threads.shutdown()
+    print(f"a hop to a worker thread and back: {bare:4.0f} µs; Database.run of nothing (sqlite3): {run:4.0f} µs")
 
 
 async def split_one(backend: Backend) -> None:
