@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     BindParameter,
     ColumnElement,
+    CompoundSelect,
     Delete,
     Double,
     Insert,
@@ -39,6 +40,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -189,7 +191,7 @@ class Statements:
         )
         self.count = self._live(select(func.count()).select_from(c).where(c.c.session_id == sid))
         self.read_chain = self._chain(columns)
-        self._read_writes: dict[int, Select[Any]] = {}
+        self._read_writes: dict[int, CompoundSelect[Any]] = {}
 
         # -- deleting
         self.delete_session = delete(s).where(held)
@@ -252,34 +254,32 @@ class Statements:
             .order_by(chain.c.depth)
         )
 
-    def read_writes(self, count: int) -> Select[Any]:
+    def read_writes(self, count: int) -> CompoundSelect[Any]:
         """The writes of ``count`` fields, each within its own seq range (and the chunk
-        covering its start), in one query."""
+        covering its start), in one query.
+
+        One ``SELECT`` per range, joined by ``UNION ALL``: each is one range of
+        the primary key whatever the planner knows. As one ``OR`` of the ranges,
+        SQLite scanned all the session's writes, and PostgreSQL did until its
+        statistics caught up, so a turn's read grew with the history.
+        """
         size = padded(count)
         query = self._read_writes.get(size)
         if query is None:
             w = self.tables.writes
+            columns = (w.c.seq, w.c.field, w.c.op, w.c.blob)
+            sid = w.c.session_id == bindparam("sid")
             ranges = [
-                and_(
-                    w.c.field == bindparam(f"f{i}"),
-                    w.c.seq >= bindparam(f"lo{i}", type_=BigInteger),
-                    w.c.seq <= bindparam(f"hi{i}", type_=BigInteger),
-                )
+                and_(sid, w.c.field == bindparam(f"f{i}"), w.c.seq >= bindparam(f"lo{i}", type_=BigInteger),
+                     w.c.seq <= bindparam(f"hi{i}", type_=BigInteger))
                 for i in range(size)
             ] + [  # the chunk that may cover lo, begun earlier in its window
-                and_(
-                    w.c.field == bindparam(f"f{i}"),
-                    w.c.op == CHUNK,
-                    w.c.seq >= bindparam(f"w{i}", type_=BigInteger),
-                    w.c.seq < bindparam(f"lo{i}", type_=BigInteger),
-                )
+                and_(sid, w.c.field == bindparam(f"f{i}"), w.c.seq >= bindparam(f"w{i}", type_=BigInteger),
+                     w.c.seq < bindparam(f"lo{i}", type_=BigInteger), w.c.op == CHUNK)
                 for i in range(size)
             ]
-            query = self._live(
-                select(w.c.seq, w.c.field, w.c.op, w.c.blob)
-                .where(w.c.session_id == bindparam("sid"), or_(*ranges))
-                .order_by(w.c.field, w.c.seq)
-            )
+            parts = [self._live(select(*columns).where(where)) for where in ranges]
+            query = union_all(*parts).order_by(literal_column("field"), literal_column("seq"))
             self._read_writes[size] = query
         return query
 

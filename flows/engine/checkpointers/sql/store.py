@@ -112,10 +112,12 @@ class SQLStore:
         if not ranges:
             return []
         items = list(ranges.items())
-        items += [items[-1]] * (padded(len(items)) - len(items))
+        # pads read nothing (the query's parts are joined by UNION ALL: a repeated range would repeat rows)
+        items += [(items[-1][0], (1, 0))] * (padded(len(items)) - len(items))
         params: dict[str, Any] = {"sid": session_id}
         for i, (name, (lo, hi)) in enumerate(items):
-            params[f"f{i}"], params[f"lo{i}"], params[f"hi{i}"], params[f"w{i}"] = name, lo, hi, window_start(lo)
+            start = window_start(lo) if lo <= hi else lo
+            params[f"f{i}"], params[f"lo{i}"], params[f"hi{i}"], params[f"w{i}"] = name, lo, hi, start
         rows = await self.db.fetch(self.sql.read_writes(len(items)), params)
         return [StoredWrite(int(seq), name, op, bytes(blob)) for seq, name, op, blob in rows]
 
