@@ -23,7 +23,7 @@ from django.db.models import BooleanField, DateTimeField, ExpressionWrapper, F, 
 from django.db.models.functions import Length, Now
 
 from flows.engine.checkpointers.delta import window_start
-from flows.engine.checkpointers.store import WriteRange
+from flows.engine.checkpointers.store import FIELDS_PER_READ, WriteRange
 from flows.engine.checkpointers.types import CHUNK, LeaseGrant, StoredCheckpoint, StoredWrite
 from flows.engine.errors import LeaseLost
 
@@ -277,20 +277,27 @@ class OrmStore:
         return None if row is None else _record(session_id, row)
 
     def read_writes(self, session_id: str, ranges: Mapping[str, tuple[int, int]]) -> list[StoredWrite]:
-        if not ranges:
-            return []
-        wanted = Q()
-        for name, (lo, hi) in ranges.items():
-            wanted |= Q(field=name, seq__gte=lo, seq__lte=hi)
-            # the chunk that may cover lo, begun earlier in its window
-            wanted |= Q(field=name, op=CHUNK, seq__gte=window_start(lo), seq__lt=lo)
-        rows = (
-            self.Write._default_manager.using(self.using)
-            .filter(self._alive("session__"), session__flow_name=self.flow_name, session__session_id=session_id)
-            .filter(wanted)
-            .order_by("field", "seq")
-            .values_list("seq", "field", "op", "blob")
+        items = list(ranges.items())
+        found: list[StoredWrite] = []
+        for start in range(0, len(items), FIELDS_PER_READ):
+            found += self._read_writes(session_id, items[start : start + FIELDS_PER_READ])
+        return found
+
+    def _read_writes(self, session_id: str, items: list[tuple[str, tuple[int, int]]]) -> list[StoredWrite]:
+        """One query: a ``SELECT`` per range, joined by ``UNION ALL``, so each is one
+        range of the (session, field, seq) index (one ``OR`` of them made SQLite scan
+        every write of the session, and refuse past ~250 fields)."""
+        writes = self.Write._default_manager.using(self.using).filter(
+            self._alive("session__"), session__flow_name=self.flow_name, session__session_id=session_id
         )
+        parts = []
+        for name, (lo, hi) in items:
+            parts.append(writes.filter(field=name, seq__gte=lo, seq__lte=hi))
+            # the chunk that may cover lo, begun earlier in its window
+            parts.append(writes.filter(field=name, op=CHUNK, seq__gte=window_start(lo), seq__lt=lo))
+        columns = ("seq", "field", "op", "blob")
+        first, *rest = (part.order_by().values_list(*columns) for part in parts)
+        rows = first.union(*rest, all=True).order_by("field", "seq") if rest else first.order_by("field", "seq")
         return [StoredWrite(seq, name, op, bytes(blob)) for seq, name, op, blob in rows]
 
     def read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:

@@ -110,3 +110,23 @@ async def test_accepted_keys_and_nested_non_string_keys_round_trip_exactly(backe
     finally:
         if reader is not writer and hasattr(reader, "aclose"):
             await reader.aclose()
+
+
+async def test_a_state_of_many_keys_round_trips(backend, durable):
+    # every key is a field read by the cold read below: SQLite refuses a query
+    # of more than 500 compound SELECTs or an expression 1,000 deep
+    state = {f"key {i:04}": i for i in range(700)}
+    writer = backend.create()
+    try:
+        session_id = sid()
+        await echo_flow(writer).invoke(state, session_id=session_id)
+        await echo_flow(writer).invoke({"key 0001": "changed"}, session_id=session_id)
+    finally:
+        if hasattr(writer, "aclose"):
+            await writer.aclose()
+    reader = backend.create() if durable else writer
+    try:
+        assert await echo_flow(reader).get_state(session_id) == {**state, "key 0001": "changed", "seen": True}
+    finally:
+        if reader is not writer and hasattr(reader, "aclose"):
+            await reader.aclose()

@@ -47,6 +47,11 @@ def lease_lost(lease: Lease) -> LeaseLost:
     return LeaseLost(f"session {lease.session_id!r}: this worker's lease was taken over; write refused")
 
 
+#: Fields an SQL store reads in one query (each takes two ``SELECT``s joined
+#: by ``UNION ALL``; SQLite refuses more than 500): wider states take several.
+FIELDS_PER_READ = 64
+
+
 @runtime_checkable
 class Store(Protocol):
     """Where a checkpointer's sessions live; every method is a coroutine."""

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Insert, bindparam, func, insert
 from ..checkpointer import Checkpointer
 from ..delta import window_start
 from ..retention import runs
-from ..store import WriteRange, lease_lost
+from ..store import FIELDS_PER_READ, WriteRange, lease_lost
 from ..types import Lease, LeaseGrant, StoredCheckpoint, StoredWrite
 from . import scripts
 from .database import Database
@@ -32,6 +32,7 @@ from .writers import make_saver
 _BATCH = 256
 #: The recursive chain query's depth column is an INTEGER.
 _MAX_LIMIT = 2**31 - 1
+
 
 
 class SQLStore:
@@ -109,9 +110,13 @@ class SQLStore:
         return stored_checkpoint(session_id, rows[0]) if rows else None
 
     async def read_writes(self, session_id: str, ranges: Mapping[str, tuple[int, int]]) -> list[StoredWrite]:
-        if not ranges:
-            return []
         items = list(ranges.items())
+        found: list[StoredWrite] = []
+        for start in range(0, len(items), FIELDS_PER_READ):
+            found += await self._read_writes(session_id, items[start : start + FIELDS_PER_READ])
+        return found
+
+    async def _read_writes(self, session_id: str, items: list[tuple[str, tuple[int, int]]]) -> list[StoredWrite]:
         # pads read nothing (the query's parts are joined by UNION ALL: a repeated range would repeat rows)
         items += [(items[-1][0], (1, 0))] * (padded(len(items)) - len(items))
         params: dict[str, Any] = {"sid": session_id}
