@@ -60,12 +60,42 @@ async def test_callers_get_their_own_lists():
 
 def test_lru_bound_and_upto_rule():
     cache = ReadCache(2)
-    cache.put("a", 5, (1,), SCALARS)
-    cache.put("b", 5, "text", SCALARS)
-    assert cache.get("a", 5) == (5, (1,), SCALARS)
-    assert cache.get("a", 4) is None  # covers writes past the target
-    cache.put("c", 1, ({"x": 2},), READ_ONLY)
-    assert cache.get("b", 9) is None  # least recently used went
+    cache.put("a", 0, 5, (1,), SCALARS)
+    cache.put("b", 0, 5, "text", SCALARS)
+    assert cache.get("a", 0, 5) == (5, (1,), SCALARS)
+    assert cache.get("a", 0, 4) is None  # covers writes past the target
+    assert cache.get("a", 3, 9) is None  # the value from another base
+    cache.put("c", 0, 1, ({"x": 2},), READ_ONLY)
+    assert cache.get("b", 0, 9) is None  # least recently used went
+
+
+def test_one_entry_per_field_the_newest_read():
+    cache = ReadCache(4)
+    cache.put("intent", 7, 7, "billing", SCALARS)
+    cache.put("intent", 9, 9, "general", SCALARS)  # set again: replaces, adds nothing
+    cache.put("intent", 3, 3, "older", SCALARS)  # a read of an older checkpoint keeps the newer
+    assert cache.get("intent", 9, 12) == (9, "general", SCALARS)
+    assert cache.get("intent", 7, 12) is None
+    assert len(cache._entries) == 1
+
+
+async def test_a_field_set_at_every_step_does_not_push_other_sessions_out():
+    # a router's intent is set on every turn; with the base in the key each turn
+    # added an entry, so a busy session pushed the other sessions out of the LRU
+    class Chat(TypedDict):
+        messages: Annotated[list, operator.add]
+        intent: str
+
+    checkpointer = InMemoryCheckpointer(read_cache_size=8)
+    flow = FlowEngine(Chat, checkpointer)
+    flow.add_node("classify", lambda state: {"intent": f"intent {len(state['messages'])}"})
+    flow.add_edge(START, "classify").add_edge("classify", END)
+    await flow.invoke({"messages": ["hello"]}, session_id="quiet")
+    await flow.get_state("quiet")
+    for turn in range(20):
+        await flow.invoke({"messages": [f"turn {turn}"]}, session_id="busy")
+    cached = {(key[0], key[2]) for key in checkpointer._read_cache._entries}
+    assert cached == {("quiet", "messages"), ("quiet", "intent"), ("busy", "messages"), ("busy", "intent")}
 
 
 async def test_mutable_items_are_never_shared_with_callers():

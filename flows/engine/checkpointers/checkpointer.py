@@ -496,7 +496,7 @@ class Checkpointer:
         hits: dict[str, tuple[int, Any, int]] = {}
         changes_only: set[str] = set()
         for name, base in meta.bases.items():
-            hit = cache.get((session_id, meta.origin, name, base, serializer.signature), seq) if cache else None
+            hit = cache.get((session_id, meta.origin, name, serializer.signature), base, seq) if cache else None
             if hit is None:
                 ranges[name] = (base, seq)
                 continue
@@ -551,7 +551,7 @@ class Checkpointer:
             else:  # the reader's own copy: the value just decoded is one already (unless the cache kept it)
                 state[name] = value if hit is None and owned.items is not value else fresh(owned.copy())
             if cache is not None:
-                cache.put((session_id, meta.origin, name, base, serializer.signature), seq, owned, kind)
+                cache.put((session_id, meta.origin, name, serializer.signature), base, seq, owned, kind)
         return state, changes
 
     # ------------------------------------------------------------------ deleting

@@ -2,9 +2,13 @@
 conversation's state costs what changed since the last read, not its length.
 
 Safe without invalidation because stored writes never change: an entry is keyed
-by (session, origin, field, base seq, serializer) and covers the writes up to
-``upto``; a checkpoint with the same key and a seq at or above ``upto`` has
-exactly those writes in its history (see the storage model in ``checkpointer.py``).
+by (session, origin, field, serializer), holds the field's value from its base
+seq (its last ``set``) and covers the writes up to ``upto``; a checkpoint with
+the same key and base and a seq at or above ``upto`` has exactly those writes
+in its history (see the storage model in ``checkpointer.py``). One entry per
+field, the newest read: a field ``set`` at every step (a router's ``intent``)
+replaces its entry instead of adding one per step and pushing the
+conversations out of the LRU.
 ``origin`` changes when a session is reset, so a restarted session never meets
 old entries, and the serializer is part of the key, so a flow never receives
 objects of a type it did not register.
@@ -58,20 +62,21 @@ class Items:
 class ReadCache:
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: OrderedDict[Hashable, tuple[int, Any, int]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[int, Any, int, int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, upto: int) -> tuple[int, Any, int] | None:
-        """``(upto, value, kind)`` for ``key`` if it covers no write past ``upto``.
+    def get(self, key: Hashable, base: int, upto: int) -> tuple[int, Any, int] | None:
+        """``(upto, value, kind)`` for ``key`` if it holds the value from ``base`` and
+        covers no write past ``upto``.
 
         ``value`` is the cache's own (:class:`Items` for lists): read it, never hand it out.
         """
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or entry[0] > upto:
+            if entry is None or entry[3] != base or entry[0] > upto:
                 return None
             self._entries.move_to_end(key)
-            return entry
+            return entry[:3]
 
     def grow(self, prefix: Items, added: list[Any]) -> Items:
         """``prefix`` followed by ``added`` (items the cache now owns), in O(len(added))
@@ -82,13 +87,14 @@ class ReadCache:
                 return Items(prefix.items, prefix.n + len(added))
         return Items(prefix.copy() + added, prefix.n + len(added))
 
-    def put(self, key: Hashable, upto: int, value: Items | str | tuple[Any, ...], kind: int) -> None:
-        """Stores a value the cache now owns: no one else may hold its mutable items."""
+    def put(self, key: Hashable, base: int, upto: int, value: Items | str | tuple[Any, ...], kind: int) -> None:
+        """Stores a value the cache now owns (no one else may hold its mutable items),
+        unless the entry for ``key`` covers a later write."""
         with self._lock:
             current = self._entries.get(key)
             if current is not None and current[0] > upto:
                 return
-            self._entries[key] = (upto, value, kind)
+            self._entries[key] = (upto, value, kind, base)
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
