@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from tests.ui.conftest import artifacts
@@ -12,7 +13,14 @@ from tests.ui.conftest import artifacts
 def new_session(page, server, flow: str = "support") -> str:
     page.goto(server.url + "/")
     page.locator(f'[data-new-session="{flow}"]').click()
-    page.wait_for_url(re.compile(rf"/flows/{flow}/sessions/[^/]+/$"))
+    try:
+        # the POST and the next page's load, under the whole parallel suite: a wider bound than the
+        # context's 15 s (a CI run once went past it here; what the page said is kept if it fails)
+        page.wait_for_url(re.compile(rf"/flows/{flow}/sessions/[^/]+/$"), timeout=45_000)
+    except PlaywrightTimeout as timeout:
+        said = page.locator("#flows-home-error").all_text_contents()
+        message = f"no conversation page after 'New session' (at {page.url}; the page said {said})"
+        raise AssertionError(message) from timeout
     expect(page.locator("#flows-status")).to_have_text("Ready.")
     return page.url
 
