@@ -23,7 +23,7 @@ from django.db.models import BooleanField, DateTimeField, ExpressionWrapper, F, 
 from django.db.models.functions import Length, Now
 
 from flows.engine.checkpointers.delta import window_start
-from flows.engine.checkpointers.store import FIELDS_PER_READ, WriteRange
+from flows.engine.checkpointers.store import WriteRange, field_batches
 from flows.engine.checkpointers.types import CHUNK, LeaseGrant, StoredCheckpoint, StoredWrite
 from flows.engine.errors import LeaseLost
 
@@ -277,11 +277,7 @@ class OrmStore:
         return None if row is None else _record(session_id, row)
 
     def read_writes(self, session_id: str, ranges: Mapping[str, tuple[int, int]]) -> list[StoredWrite]:
-        items = list(ranges.items())
-        found: list[StoredWrite] = []
-        for start in range(0, len(items), FIELDS_PER_READ):
-            found += self._read_writes(session_id, items[start : start + FIELDS_PER_READ])
-        return found
+        return [write for batch in field_batches(ranges) for write in self._read_writes(session_id, batch)]
 
     def _read_writes(self, session_id: str, items: list[tuple[str, tuple[int, int]]]) -> list[StoredWrite]:
         """One query: a ``SELECT`` per range, joined by ``UNION ALL``, so each is one
@@ -297,7 +293,7 @@ class OrmStore:
             parts.append(writes.filter(field=name, op=CHUNK, seq__gte=window_start(lo), seq__lt=lo))
         columns = ("seq", "field", "op", "blob")
         first, *rest = (part.order_by().values_list(*columns) for part in parts)
-        rows = first.union(*rest, all=True).order_by("field", "seq") if rest else first.order_by("field", "seq")
+        rows = first.union(*rest, all=True).order_by("field", "seq")  # two parts per field: never alone
         return [StoredWrite(seq, name, op, bytes(blob)) for seq, name, op, blob in rows]
 
     def read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:

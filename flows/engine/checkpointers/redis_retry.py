@@ -71,10 +71,7 @@ def retryable(error: Exception) -> bool:
 
 
 def _also_retryable(is_retryable: Callable[[Exception], bool] | None) -> Callable[[Exception], bool]:
-    if is_retryable is None:
-        return retryable
-    given = is_retryable
-    return lambda error: retryable(error) and given(error)
+    return lambda error: retryable(error) and (is_retryable is None or is_retryable(error))
 
 
 class _Retry(AsyncRetry):

@@ -52,6 +52,12 @@ def lease_lost(lease: Lease) -> LeaseLost:
 FIELDS_PER_READ = 64
 
 
+def field_batches(ranges: Mapping[str, tuple[int, int]]) -> list[list[tuple[str, tuple[int, int]]]]:
+    """``ranges`` in groups of at most :data:`FIELDS_PER_READ` fields, one query each."""
+    items = list(ranges.items())
+    return [items[start : start + FIELDS_PER_READ] for start in range(0, len(items), FIELDS_PER_READ)]
+
+
 @runtime_checkable
 class Store(Protocol):
     """Where a checkpointer's sessions live; every method is a coroutine."""

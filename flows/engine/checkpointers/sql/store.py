@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Insert, bindparam, func, insert
 from ..checkpointer import Checkpointer
 from ..delta import window_start
 from ..retention import runs
-from ..store import FIELDS_PER_READ, WriteRange, lease_lost
+from ..store import WriteRange, field_batches, lease_lost
 from ..types import Lease, LeaseGrant, StoredCheckpoint, StoredWrite
 from . import scripts
 from .database import Database
@@ -32,7 +32,6 @@ from .writers import make_saver
 _BATCH = 256
 #: The recursive chain query's depth column is an INTEGER.
 _MAX_LIMIT = 2**31 - 1
-
 
 
 class SQLStore:
@@ -110,20 +109,19 @@ class SQLStore:
         return stored_checkpoint(session_id, rows[0]) if rows else None
 
     async def read_writes(self, session_id: str, ranges: Mapping[str, tuple[int, int]]) -> list[StoredWrite]:
-        items = list(ranges.items())
         found: list[StoredWrite] = []
-        for start in range(0, len(items), FIELDS_PER_READ):
-            found += await self._read_writes(session_id, items[start : start + FIELDS_PER_READ])
+        for batch in field_batches(ranges):
+            found += await self._read_writes(session_id, batch)
         return found
 
     async def _read_writes(self, session_id: str, items: list[tuple[str, tuple[int, int]]]) -> list[StoredWrite]:
-        # pads read nothing (the query's parts are joined by UNION ALL: a repeated range would repeat rows)
-        items += [(items[-1][0], (1, 0))] * (padded(len(items)) - len(items))
+        size = padded(len(items))
         params: dict[str, Any] = {"sid": session_id}
         for i, (name, (lo, hi)) in enumerate(items):
-            start = window_start(lo) if lo <= hi else lo
-            params[f"f{i}"], params[f"lo{i}"], params[f"hi{i}"], params[f"w{i}"] = name, lo, hi, start
-        rows = await self.db.fetch(self.sql.read_writes(len(items)), params)
+            params[f"f{i}"], params[f"lo{i}"], params[f"hi{i}"], params[f"w{i}"] = name, lo, hi, window_start(lo)
+        for i in range(len(items), size):  # pads name no field (``field = NULL`` matches no row)
+            params[f"f{i}"], params[f"lo{i}"], params[f"hi{i}"], params[f"w{i}"] = None, 0, 0, 0
+        rows = await self.db.fetch(self.sql.read_writes(size), params)
         return [StoredWrite(int(seq), name, op, bytes(blob)) for seq, name, op, blob in rows]
 
     async def read_chain(self, session_id: str, start: StoredCheckpoint, limit: int) -> list[StoredCheckpoint]:
