@@ -166,6 +166,8 @@ class SessionPage(serializers.Serializer):
 class State(serializers.Serializer):
     state = serializers.DictField(child=serializers.JSONField())
     checkpoint_id = serializers.CharField(allow_null=True)
+    run_id = serializers.CharField(allow_null=True, help_text="the run that wrote the checkpoint")
+    step = serializers.IntegerField(allow_null=True, help_text="its step in that run, as in runs' events")
     next = serializers.ListField(child=serializers.CharField())
     interrupts = Question(many=True)
 

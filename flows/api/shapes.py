@@ -82,11 +82,13 @@ def session_data(flow_name: str, session_id: str, row: AbstractFlowSession | Non
 
 def state_data(checkpoint: Checkpoint | None) -> dict[str, Any]:
     if checkpoint is None:
-        return {"state": {}, "checkpoint_id": None, "next": [], "interrupts": []}
+        return {"state": {}, "checkpoint_id": None, "run_id": None, "step": None, "next": [], "interrupts": []}
     meta = checkpoint.metadata
     return {
         "state": checkpoint.state,
         "checkpoint_id": meta.checkpoint_id,
+        "run_id": meta.run_id,
+        "step": meta.step,
         "next": list(meta.next),
         "interrupts": questions(meta),
     }

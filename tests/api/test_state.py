@@ -13,13 +13,15 @@ def test_the_state_at_the_head_and_at_a_checkpoint(api):
     assert head["state"] == {"messages": ["a", "echo: a", "b", "echo: b"], "turns": 2}
     assert head["next"] == [] and head["interrupts"] == []
     then = api.get(session_url("chat", "s", "state") + f"?checkpoint_id={first['checkpoint_id']}").json()
-    assert then == {"state": first["state"], "checkpoint_id": first["checkpoint_id"], "next": [], "interrupts": []}
+    written = api.get(session_url("chat", "s", f"checkpoints/{first['checkpoint_id']}")).json()
+    assert then == {"state": first["state"], "checkpoint_id": first["checkpoint_id"], "run_id": first["run_id"],
+                    "step": written["step"], "next": [], "interrupts": []}
 
 
 def test_a_session_with_no_run_yet_has_an_empty_state(api):
     api.post("/api/flows/chat/sessions/", {"session_id": "empty"}, format="json")
     assert api.get(session_url("chat", "empty", "state")).json() == {
-        "state": {}, "checkpoint_id": None, "next": [], "interrupts": []}
+        "state": {}, "checkpoint_id": None, "run_id": None, "step": None, "next": [], "interrupts": []}
 
 
 def test_a_pending_question_shows_in_the_state(api):

@@ -209,6 +209,26 @@ async def test_stream_yields_chunks_live_and_the_event_vocabulary():
     json.dumps(events)  # JSON-serialisable as is
 
 
+async def test_a_chunk_carries_the_step_of_the_checkpoint_its_node_writes():
+    """A page holding a streamed reply knows from a state's run and step whether the reply is in it."""
+
+    async def speak(state):
+        yield f"turn {state.get('n', 0)}"
+        yield {"n": state.get("n", 0) + 1, "log": [f"said {state.get('n', 0)}"]}
+
+    f = FlowEngine(S, InMemoryCheckpointer())
+    f.add_node("speak", speak, stream=True)
+    f.add_edge(START, "speak")
+    f.add_conditional_edges("speak", lambda state: "speak" if state["n"] < 2 else END)
+    events = [event async for event in f.stream({"log": []}, session_id="steps")]
+    chunks = [e for e in events if e["event"] == "chunk"]
+    finished = {e["task_id"]: e for e in events if e["event"] == "node_finished"}
+    assert len(chunks) == 2 and chunks[0]["step"] != chunks[1]["step"]
+    for chunk in chunks:
+        written = await f.get_checkpoint("steps", finished[chunk["task_id"]]["checkpoint_id"])
+        assert written.metadata.step == chunk["step"] and written.metadata.run_id == chunk["run_id"]
+
+
 async def test_sync_generator_stream_node():
     def speak(state):
         yield "a"

@@ -53,7 +53,8 @@ def events_of(messages: list[dict]) -> list[str]:
 async def test_a_socket_runs_the_flow_and_receives_its_events_in_order(tokens):
     ws = await socket("s1", tokens["alice"])
     state = await receive(ws)
-    assert state == {"type": "state", "state": {}, "checkpoint_id": None, "next": [], "interrupts": [],
+    assert state == {"type": "state", "state": {}, "checkpoint_id": None, "run_id": None, "step": None, "next": [],
+                     "interrupts": [],
                      "status": "idle"}
     await ws.send_json_to({"type": "invoke", "input": {"messages": ["hi"]}})
     seen = await until(ws, "run_finished")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import time
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
@@ -12,14 +14,22 @@ from tests.ui.conftest import artifacts
 
 def new_session(page, server, flow: str = "support") -> str:
     page.goto(server.url + "/")
-    page.locator(f'[data-new-session="{flow}"]').click()
+    seen: list[str] = []  # what the page's network did from the click on, for a failure's message
+    page.on("request", lambda request: seen.append(f"request {request.method} {request.url}"))
+    page.on("requestfailed", lambda request: seen.append(f"failed {request.url}: {request.failure}"))
+    page.on("response", lambda response: seen.append(f"response {response.status} {response.url}"))
+    button = page.locator(f'[data-new-session="{flow}"]')
+    button.click()
     try:
         # the POST and the next page's load, under the whole parallel suite: a wider bound than the
         # context's 15 s (a CI run once went past it here; what the page said is kept if it fails)
         page.wait_for_url(re.compile(rf"/flows/{flow}/sessions/[^/]+/$"), timeout=45_000)
     except PlaywrightTimeout as timeout:
         said = page.locator("#flows-home-error").all_text_contents()
-        message = f"no conversation page after 'New session' (at {page.url}; the page said {said})"
+        page.screenshot(path=artifacts() / f"new-session-{flow}-failed.png")
+        message = (f"no conversation page after 'New session' (at {page.url}; the page said {said}; "
+                   f"the button is {'disabled' if button.is_disabled() else 'enabled'}; "
+                   f"the network since the click: {seen})\n" + server.what_it_is_doing())
         raise AssertionError(message) from timeout
     expect(page.locator("#flows-status")).to_have_text("Ready.")
     return page.url
@@ -80,6 +90,54 @@ def test_a_reply_stored_while_the_run_goes_on_shows_once(browsing, ui_server):
         say(page, "one two three")
         expect(page.locator("#flows-status")).to_have_text("Running file_it…")
         expect(page.locator(".flows-message.flows-assistant")).to_have_text(re.compile("you said: one two three"))
+    finally:
+        ui_server.hold_flag.unlink()
+    expect(page.locator("#flows-status")).to_have_text("Ready.")
+    assert page.evaluate("window.flowsMostReplies") == 1
+
+
+def test_a_reply_the_state_holds_already_is_not_streamed_twice(browsing, ui_server):
+    """Events can come later than a state read: here the socket holds them back until the reply is stored,
+    so the state read that run_started makes finds the reply stored while its chunks are still to come."""
+    page = browsing.page
+    sockets: list = []
+    held: list[str] = []
+
+    def route(socket) -> None:
+        server = socket.connect_to_server()
+        server.on_message(lambda message: held.append(message) if sockets[1:] else socket.send(message))
+        sockets.append(socket)
+
+    page.route_web_socket(re.compile("/ws/flows/"), route)
+    new_session(page, ui_server, flow="tail")
+    count_most_replies(page)
+
+    def stored_reply() -> int | None:
+        """Where in ``held`` the reply's node_finished is (sent once its checkpoint was committed)."""
+        for index, message in enumerate(held):
+            event = json.loads(message).get("event") or {}
+            if event.get("event") == "node_finished" and event.get("node") == "reply":
+                return index
+        return None
+
+    ui_server.hold_flag.touch()  # the run stays in file_it, after the reply is stored
+    try:
+        sockets.append("holding")
+        say(page, "one two three")
+        deadline = time.monotonic() + 30
+        while stored_reply() is None:
+            assert time.monotonic() < deadline, f"the reply's node_finished never came: {held}"
+            page.wait_for_timeout(20)  # Playwright delivers the socket's messages meanwhile
+        before_it = stored_reply()
+        for message in held[:before_it]:  # run_started, node_started, the chunks: not node_finished
+            sockets[0].send(message)
+        stored = page.locator(".flows-message.flows-assistant:not(.flows-streaming)")
+        expect(stored).to_have_text(re.compile("you said: one two three"))
+        expect(page.locator(".flows-message.flows-assistant")).to_have_count(1)
+        assert page.evaluate("window.flowsMostReplies") == 1
+        rest, sockets[1:] = held[before_it:], []
+        for message in rest:
+            sockets[0].send(message)
     finally:
         ui_server.hold_flag.unlink()
     expect(page.locator("#flows-status")).to_have_text("Ready.")

@@ -129,7 +129,8 @@
       highlight(event.node);
     } else if (kind === "chunk") {
       if (page.viewing !== null) return;  // another branch is shown: the head's reply is not part of it
-      reply(event.task_id, event.node).append(typeof event.chunk === "string" ? event.chunk : JSON.stringify(event.chunk));
+      if (holds(page.current, runId, event.step, event.node)) return;  // drawn from the state already
+      reply(event.task_id, event.node, runId, event.step).append(typeof event.chunk === "string" ? event.chunk : JSON.stringify(event.chunk));
       scrollDown();
     } else if (kind === "node_finished") {
       const finished = page.replies.get(event.task_id);
@@ -181,7 +182,7 @@
     return true;
   }
 
-  function reply(taskId, node) {
+  function reply(taskId, node, runId, step) {
     let item = page.replies.get(taskId);
     if (!item) {
       const text = el("div", {class: "flows-message-text"});
@@ -189,6 +190,7 @@
         el("span", {class: "flows-role", text: node}), text);
       item.append = (piece) => { text.textContent += piece; };
       item.reset = () => { text.textContent = ""; };
+      Object.assign(item, {runId, step, node});
       $("flows-messages").append(item);
       page.replies.set(taskId, item);
     }
@@ -224,8 +226,22 @@
     banner(`Could not read the session: ${failure.message}`, 5000);
   }
 
+  /** Whether the state `data` holds what `node` wrote at `step` of run `runId` (a state can be newer
+   * than the events received so far: a reply it holds is not streamed as well). */
+  function holds(data, runId, step, node) {
+    return Boolean(data) && data.run_id === runId && data.step !== null && data.step >= step
+      && !(data.next || []).includes(node);
+  }
+
+  function settleReplies(data) {
+    for (const item of page.replies.values()) {
+      if (holds(data, item.runId, item.step, item.node)) item.done = true;
+    }
+  }
+
   function draw(data) {
     page.current = data;
+    if (page.viewing === null) settleReplies(data);
     const state = data.state || {};
     if (config.chat) drawMessages(state[config.messages_field] || []);
     else {
