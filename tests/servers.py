@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -61,6 +62,23 @@ class LiveServer:
     def async_client(self, user: str = "alice", **options) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, headers=self.headers(user), timeout=60, **options)
 
+    def what_it_is_doing(self) -> str:
+        """For a test's failure message: the server's threads (dumped by ``faulthandler`` on SIGUSR1,
+        see ``tests.api.live_settings``), the end of its log and, on PostgreSQL, the database's busy sessions."""
+        self.process.send_signal(signal.SIGUSR1)
+        time.sleep(1)  # the dump is written by the server process; nothing to wait on from here
+        said = [f"server log:\n{self.log.read_text()[-6000:]}"]
+        database = self.env.get("DATABASE_URL", "")
+        if database.startswith("postgres"):
+            import psycopg2
+
+            with contextlib.closing(psycopg2.connect(database)) as connection, connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pid, state, wait_event_type, wait_event, now() - xact_start, left(query, 200)"
+                    " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                said.append("database sessions:\n" + "\n".join(map(repr, cursor.fetchall())))
+        return "\n".join(said)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -90,14 +108,17 @@ def _wait_until_ready(url: str, process: subprocess.Popen, log: Path, limit: flo
         time.sleep(0.05)
 
 
-def _uvicorn(workdir: Path, env: dict[str, str], workers: int = 1) -> tuple[str, subprocess.Popen, Path]:
+def _uvicorn(
+    workdir: Path, env: dict[str, str], workers: int = 1, access_log: bool = False,
+) -> tuple[str, subprocess.Popen, Path]:
     """Starts ``uvicorn project.asgi:application`` on a free port: its URL, process and log."""
     port = free_port()
     log = workdir / f"uvicorn-{port}.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port",
-             str(port), "--workers", str(workers), "--lifespan", "off", "--no-access-log"],
+             str(port), "--workers", str(workers), "--lifespan", "off",
+             "--access-log" if access_log else "--no-access-log"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     return f"http://127.0.0.1:{port}", process, log
@@ -119,12 +140,12 @@ def _stop(*children: subprocess.Popen) -> None:
 @contextlib.contextmanager
 def start_server(
     workdir: Path, *, database_url: str | None = None, workers: int = 1, task_workers: int = 0,
-    env: dict[str, str] | None = None,
+    env: dict[str, str] | None = None, access_log: bool = False,
 ) -> Iterator[LiveServer]:
     """A server on 127.0.0.1 for the duration of the block (its database is new).
 
     ``workers`` uvicorn worker processes serve HTTP; ``task_workers`` processes
-    of ``manage.py db_worker`` execute background runs.
+    of ``manage.py db_worker`` execute background runs; ``access_log`` writes every request to ``log``.
     """
     database_url = database_url or f"sqlite:///{workdir / 'live.sqlite3'}"
     full_env = {
@@ -140,7 +161,7 @@ def start_server(
     }
     _run([sys.executable, "manage.py", "migrate", "-v0"], full_env)
     tokens = json.loads(_run([sys.executable, "-c", _SETUP % (USERS,)], full_env).strip().splitlines()[-1])
-    url, process, log = _uvicorn(workdir, full_env, workers)
+    url, process, log = _uvicorn(workdir, full_env, workers, access_log)
     task_processes = []
     try:
         for n in range(task_workers):

@@ -4,11 +4,16 @@
 long a killed worker holds a session, for the crash tests.
 """
 
+import faulthandler
 import hashlib
 import os
+import signal
 
 from project.settings import *  # noqa: F403
 from project.settings import DATABASES, FLOWS
+
+# SIGUSR1 writes every thread's stack to the server's log (LiveServer.what_it_is_doing)
+faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 FLOWS = {
     **FLOWS,

@@ -50,7 +50,7 @@ def ui_server(tmp_path_factory):
     # PostgreSQL, as a deployment with a web and a task process has: on SQLite their writes queue
     # behind one lock, and on this 2-core machine under the parallel suite a page then waited > 15 s
     with fresh_postgres_database() as database, start_server(
-        work, database_url=database, task_workers=1,
+        work, database_url=database, task_workers=1, access_log=True,
         env={"FLOWS_DEMO_TOKEN_DELAY": "0.04", FAIL_FLAG: str(fail_flag), HOLD_FLAG: str(hold_flag)},
     ) as live:
         live.fail_flag, live.hold_flag = fail_flag, hold_flag
