@@ -28,7 +28,7 @@ import httpx
 from tests.backends import service_url
 
 ROOT = Path(__file__).resolve().parent.parent
-USERS = ("alice", "bob")
+USERS = ("alice", "bob", "carol")  # carol never starts a session
 
 _SETUP = """
 import json, django

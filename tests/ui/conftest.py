@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.servers import ROOT, fresh_postgres_database, start_server
 from tests.ui.flows import FAIL_FLAG, HOLD_FLAG
@@ -108,6 +109,15 @@ def sign_in(page, server, user: str = "alice") -> None:
     page.get_by_label("Password").fill("pw")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(server.url + "/")
+
+
+def open_home(page, server):
+    """The home page once its sessions (which come from the API after the page) are drawn: clicking
+    below the list before then can miss, as the list pushes the flows down (docs/ui.md, Decisions)."""
+    page.goto(server.url + "/")
+    sessions = page.locator("#flows-sessions")
+    expect(sessions).to_have_attribute("aria-busy", "false")
+    return sessions
 
 
 @pytest.fixture

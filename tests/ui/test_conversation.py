@@ -9,11 +9,11 @@ import time
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from tests.ui.conftest import artifacts
+from tests.ui.conftest import artifacts, open_home
 
 
 def new_session(page, server, flow: str = "support") -> str:
-    page.goto(server.url + "/")
+    open_home(page, server)
     seen: list[str] = []  # what the page's network did from the click on, for a failure's message
     page.on("request", lambda request: seen.append(f"request {request.method} {request.url}"))
     page.on("requestfailed", lambda request: seen.append(f"failed {request.url}: {request.failure}"))

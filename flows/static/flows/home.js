@@ -36,6 +36,8 @@
       empty.hidden = sessions.length > 0;
     } catch (failure) {
       showError(`Could not load your sessions: ${failure.message}`);
+    } finally {
+      list.setAttribute("aria-busy", "false");
     }
   }
 
