@@ -22,6 +22,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from .fields import ExactCharField
+
 
 class SessionStatus(models.TextChoices):
     IDLE = "idle", _("idle")
@@ -41,8 +43,8 @@ class AbstractFlowSession(models.Model):
     lists never need a ``COUNT(*)`` over the checkpoint table.
     """
 
-    flow_name = models.CharField(_("flow"), max_length=100)
-    session_id = models.CharField(_("session id"), max_length=255)
+    flow_name = ExactCharField(_("flow"), max_length=100)
+    session_id = ExactCharField(_("session id"), max_length=255)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("owner"),
@@ -136,7 +138,7 @@ class AbstractCheckpointWrite(models.Model):
         "FlowSession", on_delete=models.CASCADE, related_name="writes", db_index=False
     )
     seq = models.BigIntegerField()
-    field = models.CharField(max_length=255)
+    field = ExactCharField(max_length=255)
     op = models.CharField(max_length=8)
     blob = models.BinaryField()
 

@@ -13,6 +13,7 @@ from .base_models import (
     SessionStatus,
 )
 from .events import StateJSONEncoder
+from .fields import ExactCharField
 
 __all__ = ["Checkpoint", "CheckpointWrite", "FlowSession", "Run", "RunEvent", "RunStatus", "SessionStatus"]
 
@@ -56,8 +57,8 @@ class Run(models.Model):
     """
 
     run_id = models.CharField(_("run id"), max_length=32, unique=True)
-    flow_name = models.CharField(_("flow"), max_length=100)
-    session_id = models.CharField(_("session id"), max_length=255)
+    flow_name = ExactCharField(_("flow"), max_length=100)
+    session_id = ExactCharField(_("session id"), max_length=255)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True, on_delete=models.SET_NULL,
         related_name="flow_runs",

@@ -26,6 +26,7 @@ from flows.engine.checkpointers.delta import window_start
 from flows.engine.checkpointers.store import WriteRange, field_batches
 from flows.engine.checkpointers.types import CHUNK, LeaseGrant, StoredCheckpoint, StoredWrite
 from flows.engine.errors import LeaseLost
+from flows.packets import refusing_oversized
 
 #: The checkpoint columns a ``StoredCheckpoint`` is built from, in its field order.
 RECORD_FIELDS = ("checkpoint_id", "seq", "parent_id", "created_at", "run_id", "node", "blob")
@@ -219,7 +220,7 @@ class OrmStore:
     def write(
         self, session_pk: int, token: int, record: StoredCheckpoint, writes: list[StoredWrite], status: str
     ) -> None:
-        with transaction.atomic(using=self.using):
+        with refusing_oversized(connections[self.using], record.session_id), transaction.atomic(using=self.using):
             self._fence(
                 session_pk,
                 token,

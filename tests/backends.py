@@ -120,6 +120,7 @@ def backend_specs(tmp_dir: str) -> dict[str, Any]:
         "mariadb-aiomysql": server_sql("mariadb", "aiomysql"),
         "django-sqlite": django_orm("sqlite", "default"),
         "django-postgres": django_orm("postgres", "postgres"),
+        "django-mariadb": django_orm("mariadb", "mariadb"),
         # flows.base_models subclassed in another app (tests/storeapp), on SQLite
         "django-storeapp": django_orm("sqlite", "default", "storeapp"),
     }
@@ -130,7 +131,7 @@ DURABLE = {
     "redis", "sqlite", "sqlite-aiosqlite",
     "postgres-psycopg2", "postgres-asyncpg", "mariadb-pymysql", "mariadb-aiomysql",
 }
-DURABLE |= {"django-sqlite", "django-postgres", "django-storeapp"}
+DURABLE |= {"django-sqlite", "django-postgres", "django-mariadb", "django-storeapp"}
 
 
 def selected_backends() -> list[str]:
@@ -155,7 +156,9 @@ def backend_params(durable_only: bool = False) -> list:
     import pytest
 
     marks = {name: [pytest.mark.django_db(transaction=True)] for name in ("django-sqlite", "django-storeapp")}
-    if os.environ.get(SERVICE_ENV["postgres"]):
-        marks["django-postgres"] = [pytest.mark.django_db(transaction=True, databases=["postgres"])]
+    for service in ("postgres", "mariadb"):
+        if os.environ.get(SERVICE_ENV[service]):
+            # with default: its test database is made first (Django's TEST DEPENDENCIES), and migrations use it
+            marks[f"django-{service}"] = [pytest.mark.django_db(transaction=True, databases=["default", service])]
     names = [name for name in selected_backends() if name in DURABLE or not durable_only]
     return [pytest.param(name, marks=marks.get(name, ())) for name in names]

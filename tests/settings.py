@@ -3,8 +3,10 @@
 ``default`` is SQLite in a file (not memory) so that the DjangoCheckpointer's
 worker threads and the cross-process tests see the same database. When
 ``FLOWS_TEST_POSTGRES_URL`` is set (``scripts/with-test-services``), a
-``postgres`` alias points at that server; pytest-django creates its own test
-database there.
+``postgres`` alias points at that server, and with ``FLOWS_TEST_MARIADB_URL`` a
+``mariadb`` alias at that one (through PyMySQL's MySQLdb shim, see
+``tests.django.support.use_pymysql``); pytest-django creates its own test
+databases there.
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ DATABASES: dict[str, Any] = {
 }
 if os.environ.get("FLOWS_TEST_POSTGRES_URL"):
     DATABASES["postgres"] = dj_database_url.parse(os.environ["FLOWS_TEST_POSTGRES_URL"])
+if os.environ.get("FLOWS_TEST_MARIADB_URL"):
+    from tests.django.support import use_pymysql
+
+    use_pymysql()
+    DATABASES["mariadb"] = dj_database_url.parse(os.environ["FLOWS_TEST_MARIADB_URL"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import Connection
 
 from flows.engine import END, START, FlowEngine
+from flows.engine.checkpointers.packets import LIMIT_KEY, statement_size, upper_bound
 from flows.engine.checkpointers.sql import SQLCheckpointer
-from flows.engine.checkpointers.sql.packets import LIMIT_KEY, statement_size, upper_bound
 from flows.engine.errors import StateTooLarge
 from tests.backends import backend_specs
 

@@ -318,6 +318,20 @@ async def test_session_ids_are_validated(checkpointer, bad):
         await checkpointer.aacquire(bad)
 
 
+async def test_session_ids_that_differ_only_in_case_are_two_sessions(checkpointer):
+    """MySQL/MariaDB's default collations fold case: an id must be compared byte for byte there too."""
+    lower = sid()
+    upper = lower.upper()
+    await put_turns(checkpointer, lower, 2, "low")
+    await put_turns(checkpointer, upper, 1, "UP")
+    assert (await checkpointer.aget(lower)).state == {"messages": ["low0", "low1"], "turn": 1}
+    assert (await checkpointer.aget(upper)).state == {"messages": ["UP0"], "turn": 0}
+    assert len(await checkpointer.alist(lower)) == 2 and len(await checkpointer.alist(upper)) == 1
+    await checkpointer.adelete(upper)
+    assert await checkpointer.aget(upper) is None
+    assert (await checkpointer.aget(lower)).state["messages"] == ["low0", "low1"]
+
+
 async def test_linear_storage_for_a_long_conversation(checkpointer):
     """1,000 turns of ~200-byte messages take < 12x the bytes of 100 turns."""
     message = "x" * 200

@@ -17,6 +17,14 @@ from django.conf import settings
 MINIMAL_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "flows"]
 
 
+def use_pymysql() -> None:
+    """Django's MySQL backend on PyMySQL (pinned for the SQL checkpointer) instead of mysqlclient,
+    which needs the client library's headers to build; Django's backend takes it as MySQLdb."""
+    import pymysql
+
+    pymysql.install_as_MySQLdb()
+
+
 def database_settings(alias: str) -> dict[str, Any]:
     """The (test) database ``alias`` as JSON-able settings."""
     from django.db import connections
@@ -36,6 +44,8 @@ def create_checkpointer(*, database: dict[str, Any] | None = None, models_app: s
         if not settings.configured:
             using = kwargs.get("using", "default")
             databases = {"default": database, using: database} if database else {}
+            if database and database["ENGINE"] == "django.db.backends.mysql":
+                use_pymysql()
             installed = MINIMAL_APPS + ([f"tests.{models_app}"] if models_app else [])
             settings.configure(DATABASES=databases, INSTALLED_APPS=installed, USE_TZ=True, SECRET_KEY="flows-tests")
         django.setup()

@@ -209,9 +209,10 @@ def test_sync_callers_use_the_engine_sync_facade():
 
 def _backend_names() -> list:
     names = [pytest.param("django-sqlite")]
-    marks = [pytest.mark.django_db(transaction=True, databases=["default", "postgres"])]
-    if os.environ.get("FLOWS_TEST_POSTGRES_URL"):
-        names.append(pytest.param("django-postgres", marks=marks))
+    for service in ("postgres", "mariadb"):
+        if os.environ.get(f"FLOWS_TEST_{service.upper()}_URL"):
+            marks = [pytest.mark.django_db(transaction=True, databases=["default", service])]
+            names.append(pytest.param(f"django-{service}", marks=marks))
     return names
 
 

@@ -6,7 +6,7 @@
   single statement; longer transactions are spelled out), no rollback when a
   connection returns to the pool. MySQL sessions are UTC and READ COMMITTED
   and accept multi-statement queries (the one-round-trip save); each
-  connection notes its server's ``max_allowed_packet`` (see :mod:`.packets`).
+  connection notes its server's ``max_allowed_packet`` (see :mod:`..packets`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlalchemy.pool import StaticPool
 
-from . import packets
+from .. import packets
 
 SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 #: Seconds to wait for a server to accept a connection before failing with

@@ -11,7 +11,7 @@ They differ only in how few round trips and how little client work it takes:
   TRANSACTION`` ... ``COMMIT``) is sent as one multi-statement query; the
   inserts only happen if the fencing ``UPDATE`` matched (``ROW_COUNT()``).
   A query over the server's ``max_allowed_packet`` is refused before it is
-  sent (:mod:`.packets`).
+  sent (:mod:`..packets`).
 * SQLite — the transaction on the driver's own connection (``sqlite3`` in a
   worker thread, or ``aiosqlite`` on the loop) with statements compiled once:
   in-process, SQLAlchemy's execution machinery (and, for aiosqlite, its
@@ -35,8 +35,8 @@ from sqlalchemy import Connection
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError
 
+from .. import packets
 from ..types import StoredCheckpoint, StoredWrite
-from . import packets
 from .database import Database
 from .raw import dbapi_connection, driver_connection, driver_errors
 from .statements import NOW, Statements

@@ -7,12 +7,13 @@ nothing will ever make that statement fit. So each connection reads its
 server's limit once, when it is opened (the session value is fixed from then
 on), and every save measures its statement against it first: over the limit
 is :class:`StateTooLarge`, with nothing sent and the connection as good as
-before.
+before. The SQL store (:mod:`.sql`) and the Django ORM store
+(``flows.packets``) both check this way.
 
 The size is the driver's own: ``text % args`` with every argument escaped by
-the driver's connection (PyMySQL's, or aiomysql's), encoded as it sends it.
-PyMySQL ≥ 1.2 sends ``bytes`` as hex (``X'...'``), so a blob costs twice its
-length there; aiomysql's hex blobs (see :func:`.urls.needs_hex_blobs`) too.
+the driver's connection (PyMySQL's, aiomysql's or mysqlclient's), encoded as it
+sends it. PyMySQL ≥ 1.2 sends ``bytes`` as hex (``X'...'``), so a blob costs
+twice its length there; aiomysql's hex blobs (see :func:`.sql.urls.needs_hex_blobs`) too.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ...errors import StateTooLarge
+from ..errors import StateTooLarge
 
 #: Where a pooled connection keeps its server's limit (its pool record's ``info``).
 LIMIT_KEY = "flows_max_allowed_packet"
@@ -78,7 +79,7 @@ def check_fits(session_id: str, text: str, args: Sequence[Any], limit: int | Non
     needed = -(-(size + 1024) // _MIB) * _MIB
     raise StateTooLarge(
         f"session {session_id!r}: this checkpoint's statement would be {size:,} bytes, over the "
-        f"MySQL/MariaDB server's max_allowed_packet of {limit:,} bytes (PyMySQL >= 1.2 sends blobs as hex, "
+        f"MySQL/MariaDB server's max_allowed_packet of {limit:,} bytes (blobs travel escaped or as hex, up to "
         f"two bytes a byte), so it was not sent. Raise the limit on the server (SET GLOBAL "
         f"max_allowed_packet = {needed}, and max_allowed_packet = {needed // _MIB}M under [mysqld] in its "
         "configuration to keep it; at most 1G), or keep states smaller (compress=True; max_state_bytes "
