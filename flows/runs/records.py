@@ -149,6 +149,13 @@ def log_to_redis(key: redis_log.RunKey, events: list[Event]) -> list[Event]:
     return []
 
 
+def forget(run_id: str) -> None:
+    """Deletes a run that never started, with its events (a call refused before it began)."""
+    from flows.models import Run
+
+    Run.objects.filter(run_id=run_id, engine_run_id="").delete()
+
+
 def end_unstarted(run_id: str, status: str, error: str, *, only_if: dict[str, Any]) -> bool:
     """Ends a run that is not executing: its status, and a last ``run_failed`` event.
 

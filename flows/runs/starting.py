@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from flows import sessions
@@ -18,8 +18,9 @@ from flows.engine import CheckpointNotFound, FlowEngine, NothingToResume, Sessio
 if TYPE_CHECKING:
     from flows.base_models import AbstractFlowSession
 
+from . import records
 from .detached import RunEvents, Stoppable
-from .recorder import current_recorder, new_recorder, new_run_id
+from .recorder import Recorder, current_recorder, new_recorder, new_run_id
 from .stopping import BY_NEWER_RUN, end_stopped, engine_on_busy, stop_runs, wait_until_ended
 
 #: How long a call waits for the runs it asked to stop before the engine takes the session over.
@@ -97,9 +98,24 @@ async def start_here(
     token = current_recorder.set(recorder)  # the run's task copies it: the run is recorded with who asked and what
     try:
         events = engine.stream(apply_state, session_id=session_id, run_id=recorder.run_id, **options)
-        return RunEvents(events, stoppable)
+        return RunEvents(_unrecorded_if_refused(events, recorder), stoppable)
     finally:
         current_recorder.reset(token)
+
+
+async def _unrecorded_if_refused(
+    events: AsyncIterator[dict[str, Any]], recorder: Recorder,
+) -> AsyncIterator[dict[str, Any]]:
+    """``events``; a call the engine refuses before it starts (nothing to resume, no such
+    checkpoint, input the reducers refuse, a busy session) leaves no ``Run``, as one refused
+    before its row was made: left ``running``, it would hold up the session's next runs."""
+    try:
+        async for event in events:
+            yield event
+    except Exception:
+        if not recorder.started:
+            await run_in_orm_thread(records.forget, recorder.run_id)
+        raise
 
 
 def start_in_background(flow: str, session_id: str, user: Any, data: dict[str, Any],

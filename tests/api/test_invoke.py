@@ -6,7 +6,7 @@ import pytest
 
 from flows import registry
 from flows.engine import run_sync
-from flows.models import Checkpoint, FlowSession
+from flows.models import Checkpoint, FlowSession, Run
 from tests.api.conftest import assert_error, invoke, session_url
 
 
@@ -62,6 +62,19 @@ def test_a_refused_first_invoke_leaves_no_session_behind(api, body):
     assert response.status_code == 400
     assert not FlowSession.objects.filter(session_id="never-seen").exists()
     assert_error(api.get(session_url("chat", "never-seen")), 404, "session_not_found")
+
+
+@pytest.mark.parametrize("body,code", [({"resume": True}, "nothing_to_resume"),
+                                       ({"checkpoint_id": "nope"}, "checkpoint_not_found"),
+                                       ({"input": {"messages": "x"}}, "invalid_input")])
+def test_a_refused_invoke_leaves_no_run_behind(api, body, code):
+    """A call the engine refuses before it starts is not a run: left "running", it held up
+    the session's next background run until recovery gave up on it."""
+    first = invoke(api, "chat", "refused", {"input": {"messages": ["hi"]}}).json()
+    assert_error(invoke(api, "chat", "refused", body), 400, code)
+    runs = api.get(f"{session_url('chat', 'refused')}runs/").json()["results"]
+    assert [(run["run_id"], run["status"]) for run in runs] == [(first["run_id"], "succeeded")]
+    assert not Run.objects.filter(session_id="refused").exclude(status="succeeded").exists()
 
 
 def test_a_misspelt_body_field_is_400_and_runs_nothing(api):

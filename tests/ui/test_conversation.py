@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
@@ -274,6 +275,46 @@ def test_the_page_works_at_390_pixels(browser, ui_server, browsing):
     expect(page.locator("#flows-panel")).to_be_visible()
     page.get_by_role("button", name="Details").click()
     page.screenshot(path=artifacts() / "conversation-390.png", full_page=True)
+
+
+def long_session(server, turns: int = 12) -> str:
+    """A session of the ``flaky`` (echo) flow with ``turns`` long turns, made through the API."""
+    session_id = f"long-{uuid.uuid4().hex[:8]}"
+    with server.client() as http:
+        for turn in range(turns):
+            said = {"messages": [{"role": "user", "content": f"line {turn} " + "and so on " * 30}]}
+            http.post(f"/api/flows/flaky/sessions/{session_id}/invoke/", json={"input": said}).raise_for_status()
+    return f"{server.url}/flows/flaky/sessions/{session_id}/"
+
+
+def test_the_newest_message_stays_in_view_unless_the_reader_scrolled_up(browsing, ui_server):
+    page = browsing.page
+    url = long_session(ui_server)
+    page.goto(url)
+    expect(page.locator("#flows-status")).to_have_text("Ready.")
+    newest = page.locator(".flows-message.flows-assistant").last
+    expect(newest).to_contain_text("echo: line 11")
+    expect(newest).to_be_in_viewport()  # a long conversation opens at its end
+    say(page, "one more")
+    expect(newest).to_contain_text("echo: one more")
+    expect(newest).to_be_in_viewport()
+    page.mouse.wheel(0, -100_000)  # the reader goes up to read
+    page.wait_for_function("window.scrollY === 0")
+    with ui_server.client() as http:  # a message from elsewhere arrives live
+        said = {"messages": [{"role": "user", "content": "from elsewhere"}]}
+        http.post(url.removeprefix(ui_server.url).replace("/flows/", "/api/flows/", 1) + "invoke/",
+                  json={"input": said}).raise_for_status()
+    expect(newest).to_contain_text("echo: from elsewhere")
+    assert page.evaluate("window.scrollY") == 0  # left where they were reading
+
+
+def test_details_on_a_narrow_screen_scrolls_to_the_panel(browsing, ui_server):
+    page = browsing.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(long_session(ui_server))
+    expect(page.locator("#flows-status")).to_have_text("Ready.")
+    page.get_by_role("button", name="Details").click()
+    expect(page.locator("#flows-panel")).to_be_in_viewport()
 
 
 def test_a_failed_run_shows_its_error_and_retry_runs_it_again(browsing, ui_server):

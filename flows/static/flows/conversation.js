@@ -26,6 +26,7 @@
     stopping: false,        // Stop was pressed before the run's id was known
     cancelled: new Set(),   // runs this page stopped (their end offers Continue)
     unsent: null,           // the text of a message not yet accepted (put back if refused)
+    following: true,        // the reader is at the bottom: new messages scroll into view
     lastInput: null,        // what the last run was started with (for "retry")
     forks: new Map(),       // checkpoint id -> [child summaries] where the session branched
     inputs: [],             // the displayed branch's input checkpoints, oldest first
@@ -333,7 +334,7 @@
     if (shown) {
       $("flows-messages").append(el("li", {class: "flows-message flows-user flows-pending", "data-text": shown},
         el("span", {class: "flows-role", text: "user"}), el("div", {class: "flows-message-text", text: shown})));
-      scrollDown();
+      scrollDown(true);  // the sender wants to see what they sent, and the reply
     }
     hideRunError();
     busy(true);
@@ -639,6 +640,8 @@
   $("flows-panel-toggle").addEventListener("click", (event) => {
     const open = document.body.classList.toggle("flows-panel-open");
     event.currentTarget.setAttribute("aria-expanded", String(open));
+    // on a narrow screen the panel opens below the messages: show it, not the top of the page
+    if (open) $("flows-panel").scrollIntoView({block: "start"});
   });
 
   function highlight(node) {
@@ -686,9 +689,18 @@
     $("flows-run-error").hidden = true;
   }
 
-  function scrollDown() {
-    const list = $("flows-messages");
-    list.scrollTop = list.scrollHeight;
+  /* The page scrolls (not the message list): new messages keep the newest in view while the
+   * reader is at the bottom; one who scrolled up to read stays where they are until they send. */
+  const FOLLOW_SLACK = 120;  // px from the bottom that still counts as "at the bottom"
+  window.addEventListener("scroll", () => {
+    const doc = document.scrollingElement;
+    page.following = doc.scrollHeight - doc.scrollTop - doc.clientHeight <= FOLLOW_SLACK;
+  }, {passive: true});
+
+  function scrollDown(force = false) {
+    if (!force && !page.following) return;
+    page.following = true;
+    window.scrollTo(0, document.scrollingElement.scrollHeight);
   }
 
   window.addEventListener("beforeunload", () => { page.closing = true; });
