@@ -204,6 +204,10 @@ def get_flow(name: str) -> FlowEngine:
     return engine
 
 
+#: a reStructuredText literal in a docstring (``name``)
+_LITERAL = re.compile(r"``([^`]+)``")
+
+
 def flow_description(name: str) -> str:
     """The first paragraph of the flow's docstring: its factory's, else its module's."""
     config = flow_config(name)
@@ -212,7 +216,7 @@ def flow_description(name: str) -> str:
     if not doc:
         doc = importlib.import_module(config.path.rpartition(".")[0]).__doc__
     paragraph = inspect.cleandoc(doc or "").split("\n\n", 1)[0]
-    return " ".join(paragraph.split())
+    return _LITERAL.sub(r"\1", " ".join(paragraph.split()))  # shown as text: ``AppState`` reads AppState
 
 
 def get_checkpointer(name: str) -> BaseCheckpointer:

@@ -87,6 +87,7 @@ class InvokeRequest(serializers.Serializer):
                                           help_text="continue from this earlier checkpoint (a fork); empty: the head")
     on_busy = serializers.ChoiceField(
         STRATEGIES, required=False,
+        error_messages={"invalid_choice": f'"{{input}}" is not a strategy: use {", ".join(STRATEGIES)}'},
         help_text="another run is going: wait (in arrival order), reject (409), interrupt (stop it, keep its "
                   "work, run on top) or rollback (stop it, discard its work)",
     )

@@ -91,7 +91,7 @@ class StateSchema:
                     problems[name] = problem
         if problems:
             detail = "; ".join(f"{name!r}: {problem}" for name, problem in problems.items())
-            raise InvalidInput(f"{origin} has invalid values: {detail}", fields=problems)
+            raise InvalidInput(f"invalid values in {origin}: {detail}", fields=problems)
 
     def from_json(self, data: Mapping[str, Any], origin: str) -> dict[str, Any]:
         """Converts JSON data to state values by the annotations (for HTTP and CLI input).
@@ -113,7 +113,7 @@ class StateSchema:
                 problems[name] = str(error)
         if problems:
             detail = "; ".join(f"{name!r}: {problem}" for name, problem in problems.items())
-            raise InvalidInput(f"{origin} has invalid values: {detail}", fields=problems)
+            raise InvalidInput(f"invalid values in {origin}: {detail}", fields=problems)
         return values
 
     def merge(

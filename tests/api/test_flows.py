@@ -11,7 +11,7 @@ def test_the_list_names_every_registered_flow_with_its_graph_and_fields(api):
     flows = {flow["name"]: flow for flow in response.json()}
     assert sorted(flows) == sorted(FLOWS)
     seed = flows["seed"]
-    assert seed["description"].startswith("The seed page's ``AppState`` flow")
+    assert seed["description"].startswith("The seed page's AppState flow")
     assert seed["nodes"] == ["count", "acknowledge"]
     assert {"source": "__start__", "target": "count", "conditional": False, "label": None} in seed["edges"]
     assert seed["mermaid"].startswith("flowchart TD")
@@ -34,7 +34,7 @@ def test_conditional_edges_and_custom_reducers_are_described(api):
 
 def test_a_factory_docstring_describes_its_flow(api):
     description = api.get("/api/flows/chat/").json()["description"]
-    assert description == "Answers every message; fails on demand (``fail: true``)."
+    assert description == "Answers every message; fails on demand (fail: true)."
 
 
 def test_an_unknown_flow_is_404(api):

@@ -111,9 +111,9 @@ def test_a_busy_session_with_reject_is_409_with_retry_after(api):
     assert invoke(api, "chat", "busy", {"input": {"messages": ["again"]}}).json()["state"]["turns"] == 2
 
 
-def test_on_busy_must_be_wait_or_reject(api):
+def test_on_busy_must_be_a_strategy_and_the_error_lists_them(api):
     data = assert_error(invoke(api, "chat", "c3", {"on_busy": "queue"}), 400, "invalid")
-    assert "on_busy" in data["fields"]
+    assert data["fields"]["on_busy"] == ['"queue" is not a strategy: use wait, reject, interrupt, rollback']
 
 
 @pytest.mark.parametrize(

@@ -42,5 +42,11 @@ def test_the_session_page_shows_an_append_as_the_appended_message(browser, ui_se
     colour, background = appended.evaluate(
         "e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]")
     assert colour != background
+    page.screenshot(path=artifacts() / f"admin-session-{scheme}.png", full_page=True)
     page.locator("#flows-timeline").screenshot(path=artifacts() / f"admin-timeline-{scheme}.png")
+    # the panels come after the change form, not behind it (Django floats #content-main)
+    form_bottom = page.locator("#flowsession_form").evaluate("e => e.getBoundingClientRect().bottom")
+    for heading in page.locator("#flows-session .flows-panel > h2").all():
+        box = heading.bounding_box()
+        assert box is not None and box["y"] >= form_bottom and box["height"] < 60, heading.inner_text()
     admin.close()

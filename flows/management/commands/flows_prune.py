@@ -17,7 +17,8 @@ from ..helpers import flow_or_error, parse_duration
 
 
 class Command(BaseCommand):
-    help = "Deletes old checkpoints of every session (or of one flow or session), keeping the heads."
+    help = ("Deletes old checkpoints of every session (or of one flow or session): keeps each head and the "
+            "newest of its history; other branches (forks, edited messages) are deleted whatever their age.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--keep", type=int, help="keep the newest N checkpoints of each history")

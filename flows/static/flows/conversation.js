@@ -188,7 +188,7 @@
     if (!item) {
       const text = el("div", {class: "flows-message-text"});
       item = el("li", {class: "flows-message flows-assistant flows-streaming", "data-node": node, "aria-busy": "true"},
-        el("span", {class: "flows-role", text: node}), text);
+        el("span", {class: "flows-role flows-node", text: node}), text);
       item.append = (piece) => { text.textContent += piece; };
       item.reset = () => { text.textContent = ""; };
       Object.assign(item, {runId, step, node});
