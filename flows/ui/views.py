@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +22,17 @@ from flows.graph_svg import graph_svg
 
 #: the state field a chat flow keeps its messages in
 MESSAGES_FIELD = "messages"
+
+
+def messages_as(engine: Any) -> str | None:
+    """How the page sends a message, from the messages field's declared item type: ``"text"``
+    (``list[str]``), ``"dict"`` (``{"role", "content"}``, for any other item type), or ``None``
+    when the type does not say (``list``): the page then follows the messages already there."""
+    field = next(spec for spec in engine.field_specs() if spec.name == MESSAGES_FIELD)
+    items = typing.get_args(field.annotation)
+    if not items or items[0] is Any:
+        return None
+    return "text" if items[0] is str else "dict"
 
 
 def _api_root() -> str:
@@ -83,6 +95,7 @@ def conversation(request: HttpRequest, flow: str, session_id: str) -> HttpRespon
             "session_id": session_id,
             "chat": chat,
             "messages_field": MESSAGES_FIELD,
+            "messages_as": messages_as(engine) if chat else None,
             "on_busy": flows_settings.ON_BUSY,
             "home": reverse("flows-ui:home"),
         },

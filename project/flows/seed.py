@@ -17,7 +17,7 @@ from flows.engine.checkpointers import BaseCheckpointer
 
 
 class AppState(TypedDict):
-    messages: Annotated[list, operator.add]
+    messages: Annotated[list[str], operator.add]
     status: str
     counter: int
 

@@ -16,7 +16,7 @@ def test_the_list_names_every_registered_flow_with_its_graph_and_fields(api):
     assert {"source": "__start__", "target": "count", "conditional": False, "label": None} in seed["edges"]
     assert seed["mermaid"].startswith("flowchart TD")
     assert seed["state_fields"] == [
-        {"name": "messages", "type": "list", "reducer": "operator.add"},
+        {"name": "messages", "type": "list[str]", "reducer": "operator.add"},
         {"name": "status", "type": "str", "reducer": None},
         {"name": "counter", "type": "int", "reducer": None},
     ]

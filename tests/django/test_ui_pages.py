@@ -42,6 +42,24 @@ def test_a_conversation_page_hands_the_script_its_socket_and_api(admin_client):
     config = config_of(response)
     assert config["socket"] == "ws/flows/seed/sessions/s.1%3Aa/"
     assert (config["flow"], config["session_id"], config["chat"]) == ("seed", "s.1:a", True)
+    assert config["messages_as"] == "text"  # the seed flow's messages are strings
+
+
+def test_the_page_sends_messages_as_the_field_declares_them():
+    from typing import Annotated, Any, TypedDict
+
+    from flows.engine import FlowEngine
+    from flows.ui.views import messages_as
+
+    def engine(annotation):
+        state = TypedDict("State", {"messages": annotation})  # noqa: UP013 (the annotation varies)
+        return FlowEngine(state)
+
+    assert messages_as(engine(Annotated[list[str], lambda a, b: a + b])) == "text"
+    assert messages_as(engine(Annotated[list[dict], lambda a, b: a + b])) == "dict"
+    assert messages_as(engine(list[dict[str, Any]])) == "dict"
+    assert messages_as(engine(Annotated[list, lambda a, b: a + b])) is None  # the page follows the stored ones
+    assert messages_as(engine(list[Any])) is None
 
 
 @pytest.mark.parametrize("flow, session_id", [("nope", "s1"), ("seed", "has#hash"), ("seed", "x" * 256)])

@@ -308,6 +308,16 @@ def test_the_newest_message_stays_in_view_unless_the_reader_scrolled_up(browsing
     assert page.evaluate("window.scrollY") == 0  # left where they were reading
 
 
+def test_a_flow_whose_messages_are_strings_gets_a_string(browsing, ui_server):
+    page = browsing.page
+    url = new_session(page, ui_server, "seed")
+    say(page, "hello seed")
+    expect(page.locator(".flows-message").last).to_contain_text("ack: hello seed")
+    with ui_server.client() as http:
+        state = http.get(url.removeprefix(ui_server.url).replace("/flows/", "/api/flows/", 1) + "state/").json()
+    assert state["state"]["messages"][:2] == ["hello seed", "ack: hello seed (turn 1)"]
+
+
 def test_details_on_a_narrow_screen_scrolls_to_the_panel(browsing, ui_server):
     page = browsing.page
     page.set_viewport_size({"width": 390, "height": 844})

@@ -319,8 +319,16 @@
 
   // -- sending --------------------------------------------------------------------------------------
 
+  /** Whether a message is sent as plain text: the field's declared type says so, or (a plain `list`)
+   * the messages already there are strings; else it is a chat message `{role, content}`. */
+  function sendsText() {
+    if (config.messages_as) return config.messages_as === "text";
+    const stored = (page.current && page.current.state[config.messages_field]) || [];
+    return stored.length > 0 && typeof stored[stored.length - 1] === "string";
+  }
+
   function inputFrom(text) {
-    if (config.chat) return {[config.messages_field]: [{role: "user", content: text}]};
+    if (config.chat) return {[config.messages_field]: [sendsText() ? text : {role: "user", content: text}]};
     return text.trim() ? JSON.parse(text) : null;
   }
 
