@@ -156,6 +156,7 @@ def test_a_refund_question_survives_a_reload_and_approving_it_continues_the_run(
     expect(card).to_contain_text("Approve this refund?")
     expect(card).to_contain_text("12345")
     expect(page.locator("#flows-status")).to_have_text("Waiting for your answer.")
+    expect(page.locator("#flows-question-hint")).to_be_visible()  # a message would not answer it
     page.screenshot(path=artifacts() / "interrupt-card.png", full_page=True)
     page.reload()
     expect(card).to_contain_text("Approve this refund?")
@@ -166,6 +167,7 @@ def test_a_refund_question_survives_a_reload_and_approving_it_continues_the_run(
     expect(card).to_have_count(1)
     card.get_by_role("button", name="Approve").click()
     expect(card).to_have_count(0)
+    expect(page.locator("#flows-question-hint")).to_be_hidden()
     expect(page.locator(".flows-message.flows-assistant").last).to_contain_text(
         "Good news: your refund for order 12345 is approved")
     expect(page.locator(".flows-message.flows-assistant").last).to_contain_text("sorry about the shoes")

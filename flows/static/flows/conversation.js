@@ -439,6 +439,7 @@
 
   function drawQuestions(questions) {
     const box = $("flows-questions");
+    $("flows-question-hint").hidden = questions.length === 0;  // a message does not answer it (docs/ui.md)
     box.replaceChildren(...questions.map((question) => {
       const text = questionText(question.value);
       const details = question.value && typeof question.value === "object"
