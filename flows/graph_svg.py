@@ -3,7 +3,8 @@
 The UI and the admin both show it. Nodes are laid out in rows by their
 longest distance from START (edges that run back, as loops do, are left out
 of that count and drawn curving round the side); a row is ordered by where
-its nodes' parents sit. Conditional edges are dashed and carry their key.
+its nodes' parents sit. An edge that skips rows passes them through the gap
+beside their boxes, so it never looks as if it led into one. Conditional edges are dashed and carry their key.
 Colours come from CSS custom properties (``--flows-graph-*``), with
 ``currentColor`` underneath, so a light or dark page themes it.
 """
@@ -115,14 +116,38 @@ def _layout(names: list[str], edges: list[Edge]) -> tuple[dict[str, Box], float]
     return boxes, width
 
 
-def _edge(edge: Edge, source: Box, target: Box, width: float, arrow: str) -> str:
+def _gap_near(x: float, row: list[Box]) -> float:
+    """``x``, or the middle of the gap nearest it when a box of ``row`` is in the way."""
+    for box in row:
+        if box.x - GAP / 2 < x < box.x + box.width + GAP / 2:
+            left, right = box.x - GAP / 2, box.x + box.width + GAP / 2
+            return left if x - left <= right - x else right
+    return x
+
+
+def _down(x1: float, y1: float, x2: float, y2: float) -> str:
+    """A curve down from (x1, y1) to (x2, y2), leaving and arriving vertically."""
+    bend = (y2 - y1) / 2
+    return f" C{x1:.1f},{y1 + bend:.1f} {x2:.1f},{y2 - bend:.1f} {x2:.1f},{y2:.1f}"
+
+
+def _edge(edge: Edge, source: Box, target: Box, width: float, arrow: str, rows: dict[int, list[Box]]) -> str:
     dashed = ' stroke-dasharray="5 4"' if edge.conditional else ""
     if target.row > source.row:
         x1, y1 = source.centre, source.y + BOX_HEIGHT
         x2, y2 = target.centre, target.y
-        bend = (y2 - y1) / 2
-        path = f"M{x1:.1f},{y1:.1f} C{x1:.1f},{y1 + bend:.1f} {x2:.1f},{y2 - bend:.1f} {x2:.1f},{y2:.1f}"
-        label_x, label_y = (x1 + x2) / 2, (y1 + y2) / 2
+        # across the rows between them through the gaps beside their boxes, never over one
+        path, x, y = f"M{x1:.1f},{y1:.1f}", x1, y1
+        toward = x2  # where the edge heads from its source (the label goes on that first stretch)
+        for row in range(source.row + 1, target.row):
+            share = (row - source.row) / (target.row - source.row)
+            gap = _gap_near(x1 + (x2 - x1) * share, rows[row])
+            top = MARGIN + row * ROW_HEIGHT - 6
+            path += _down(x, y, gap, top) + f" L{gap:.1f},{top + BOX_HEIGHT + 12:.1f}"
+            toward = gap if row == source.row + 1 else toward
+            x, y = gap, top + BOX_HEIGHT + 12
+        path += _down(x, y, x2, y2)
+        label_x, label_y = (x1 + toward) / 2, y1 + (ROW_HEIGHT - BOX_HEIGHT) / 2
     else:  # back to an earlier row (a loop), or along one: round the right-hand side
         x1, y1 = source.x + source.width, source.y + BOX_HEIGHT / 2 - 6  # apart, so a self-loop is a loop
         x2, y2 = target.x + target.width, target.y + BOX_HEIGHT / 2 + 6
@@ -152,8 +177,11 @@ def graph_svg(engine: FlowEngine, *, title: str = "") -> SafeString:
         "</marker></defs>",
         f"<style>{STYLE}</style>",
     ]
+    rows: dict[int, list[Box]] = {}
+    for box in boxes.values():
+        rows.setdefault(box.row, []).append(box)
     for edge in edges:
-        parts.append(_edge(edge, boxes[edge.source], boxes[edge.target], width, arrow))
+        parts.append(_edge(edge, boxes[edge.source], boxes[edge.target], width, arrow, rows))
     for box in boxes.values():
         kind = "flows-graph-terminal" if box.name in LABELS else "flows-graph-node"
         parts.append(

@@ -53,3 +53,31 @@ def test_each_drawing_has_its_own_arrow_marker():
     [one] = re.findall(r'<marker id="([^"]+)"', first)
     [two] = re.findall(r'<marker id="([^"]+)"', second)
     assert one != two and f"url(#{one})" in first and f"url(#{one})" not in second
+
+
+def test_an_edge_that_skips_a_row_passes_beside_its_boxes():
+    """order → END runs past refund's row: drawn through it, it looked as if it led into refund."""
+    flow = FlowEngine(state_schema=AppState)
+    for name in ("route", "order", "refund", "refund_outcome"):
+        flow.add_node(name, lambda state: {})
+    flow.add_edge(START, "route")
+    flow.add_edge("route", "order").add_edge("route", "refund")
+    flow.add_edge("refund", "refund_outcome")
+    flow.add_edge("order", END).add_edge("refund_outcome", END)
+    svg = graph_svg(flow.build())
+    root = ElementTree.fromstring(svg)
+    boxes = {group.get("data-node"): group.find(SVG + "rect") for group in root.iter(SVG + "g")}
+    outcome = boxes["refund_outcome"]
+    left, top = float(outcome.get("x")), float(outcome.get("y"))
+    right, bottom = left + float(outcome.get("width")), top + float(outcome.get("height"))
+    for path in root.iter(SVG + "path"):
+        if path.get("class") != "flows-graph-edge":
+            continue
+        points = [tuple(map(float, pair.split(","))) for pair in re.findall(r"-?[\d.]+,-?[\d.]+", path.get("d"))]
+        ends = {points[0], points[-1]}
+        if any(top <= y <= bottom for _, y in ends):
+            continue  # an edge of refund_outcome itself
+        for x, y in points:  # the path's points (and so its curve, which stays within them) avoid the box
+            assert not (left < x < right and top < y < bottom), path.get("d")
+        crossing = [x for x, y in points if top - 7 <= y <= bottom + 13]
+        assert all(not left <= x <= right for x in crossing), path.get("d")
