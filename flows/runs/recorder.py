@@ -109,8 +109,7 @@ class Recorder:
                     self.outcome["status"] = "cancelled"
         if self._scheduled is None:
             self._scheduled = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._flush_soon)
-        if self._heart is None and not self.lost:
-            self._heart = asyncio.ensure_future(self._beat())
+        self.start_beating()
         return self.last_seq
 
     def _flush_soon(self) -> None:
@@ -200,6 +199,12 @@ class Recorder:
                 return
             except DatabaseError:
                 logger.warning("could not renew the heartbeat of run %s", self.run_id, exc_info=True)
+
+    def start_beating(self) -> None:
+        """Beats the heartbeat from now on (idempotent): also while the call waits for its session,
+        before any event, or recovery would take it for a run whose process died."""
+        if self._heart is None and not self.lost:
+            self._heart = asyncio.ensure_future(self._beat())
 
     def stop_beating(self) -> None:
         if self._heart is not None:

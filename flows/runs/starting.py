@@ -90,6 +90,7 @@ async def start_here(
     recorder = new_recorder(flow, session_id, run_id=new_run_id(), origin=origin, owner_id=sessions.owner_id_for(user),
                             **run_request_fields(data))
     await recorder.flush()  # its row now: it can be listed and stopped while it waits for the session
+    recorder.start_beating()  # alive while it waits, too
     if options["on_busy"] in BY_NEWER_RUN:
         asked = await run_in_orm_thread(stop_runs, flow, session_id, options["on_busy"], keep=recorder.run_id)
         ended = await wait_until_ended(asked, STOP_WAIT_SECONDS)
@@ -114,6 +115,7 @@ async def _unrecorded_if_refused(
             yield event
     except Exception:
         if not recorder.started:
+            recorder.stop_beating()
             await run_in_orm_thread(records.forget, recorder.run_id)
         raise
 

@@ -116,6 +116,30 @@ async def test_a_stopped_json_invoke_answers_409(client, gate):
     assert response.status_code == 409 and response.json()["code"] == "run_stopped"
 
 
+async def test_a_call_waiting_for_the_session_beats_its_heartbeat(client, gate, monkeypatch):
+    """Silent while it waited (no event yet), recovery took a live waiting call for a dead one."""
+    from flows.models import Run
+    from flows.runs import recorder
+
+    monkeypatch.setattr(recorder, "HEARTBEAT_SECONDS", 0.05)
+    await slow_stream(client, "hb", {"input": {"messages": ["first"], "slow": True}})
+    waiting = asyncio.ensure_future(client.post(session_url("streaming", "hb", "invoke"),
+                                                {"input": {"messages": ["second"]}, "on_busy": "wait"},
+                                                content_type="application/json"))
+    while (await Run.objects.filter(session_id="hb").acount()) < 2:
+        await asyncio.sleep(0.02)
+    second = await Run.objects.filter(session_id="hb").order_by("-pk").afirst()
+    for _ in range(200):
+        beat = await Run.objects.filter(pk=second.pk).values_list("heartbeat_at", flat=True).afirst()
+        if beat > second.heartbeat_at:
+            break
+        await asyncio.sleep(0.02)
+    assert beat > second.heartbeat_at and not second.engine_run_id  # beating, and still waiting
+    gate.set()
+    assert (await waiting).status_code == 200
+    await asyncio.gather(*running_runs())
+
+
 async def test_wait_is_bounded_and_answers_the_run_as_it_stands(client, gate):
     run_id, chunks = await slow_stream(client, "w", {"input": {"messages": ["go"], "slow": True}})
     url = session_url("streaming", "w", f"runs/{run_id}/wait")
