@@ -1,10 +1,10 @@
-"""Model fields the storage and run models share."""
+"""Model fields the storage and run models share, and the migration operation that brings them in."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import models
+from django.db import migrations, models
 
 
 class ExactCharField(models.CharField):
@@ -22,3 +22,17 @@ class ExactCharField(models.CharField):
         if connection.vendor == "mysql" and self.db_collation is None:
             parameters["collation"] = "utf8mb4_bin"
         return parameters
+
+
+class AlterFieldOnMySQL(migrations.AlterField):
+    """``AlterField`` to an :class:`ExactCharField` from a ``CharField`` of the same length: only
+    MySQL/MariaDB's columns change (their collation). Elsewhere the column is the same, and a plain
+    ``AlterField`` would make SQLite copy the whole table for nothing."""
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor == "mysql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor == "mysql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)

@@ -120,6 +120,7 @@ async def execute(run_id: str) -> ToEnqueue:
         recorder.add(stopped_event(run_id, run["session_id"], str(error), kind="FlowNotFound"))
         await recorder.finish(status="failed", error=str(error))
         return []
+    recorder.start_beating()  # alive while it waits for its turn or the session, too
     try:
         if run["stop_requested"]:  # asked to stop while no worker had it
             raise RunStopped(run["stop_requested"])
@@ -142,6 +143,8 @@ async def execute(run_id: str) -> ToEnqueue:
         message = f"{type(error).__name__}: {error}"
         recorder.add(stopped_event(run_id, run["session_id"], message, kind=type(error).__name__))
         await recorder.finish(status="failed", error=message)
+    finally:
+        recorder.stop_beating()  # finish() stops it too; not a requeued or cancelled execution
     return []
 
 

@@ -7,13 +7,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
+
+from django.db import DatabaseError
 
 from flows import sessions
 from flows.checkpointer import run_in_orm_thread
 from flows.conf import flows_settings
-from flows.engine import CheckpointNotFound, FlowEngine, NothingToResume, SessionBusy
+from flows.engine import CheckpointNotFound, FlowEngine, InvalidInput, NothingToResume, SessionBusy
 
 if TYPE_CHECKING:
     from flows.base_models import AbstractFlowSession
@@ -22,6 +26,8 @@ from . import records
 from .detached import RunEvents, Stoppable
 from .recorder import Recorder, current_recorder, new_recorder, new_run_id
 from .stopping import BY_NEWER_RUN, end_stopped, engine_on_busy, stop_runs, wait_until_ended
+
+logger = logging.getLogger("flows.runs")
 
 #: How long a call waits for the runs it asked to stop before the engine takes the session over.
 STOP_WAIT_SECONDS = 5.0
@@ -83,18 +89,25 @@ async def start_here(
     """Starts a call in this process, recorded as a ``Run`` and stoppable; returns its events.
 
     ``interrupt`` / ``rollback`` ask the runs going on to stop first, then wait for the session.
+    With ``RECORD_RUNS`` off nothing is recorded, and the call cannot be stopped by its id.
     """
     options = call_options(data)
+    if not flows_settings.RECORD_RUNS:
+        return RunEvents(engine.stream(apply_state, session_id=session_id, **options))
     if options["on_busy"] == "reject":  # a pending background run counts: it runs next
         await run_in_orm_thread(refuse_if_busy, flow, session_id)
     recorder = new_recorder(flow, session_id, run_id=new_run_id(), origin=origin, owner_id=sessions.owner_id_for(user),
                             **run_request_fields(data))
     await recorder.flush()  # its row now: it can be listed and stopped while it waits for the session
     recorder.start_beating()  # alive while it waits, too
-    if options["on_busy"] in BY_NEWER_RUN:
-        asked = await run_in_orm_thread(stop_runs, flow, session_id, options["on_busy"], keep=recorder.run_id)
-        ended = await wait_until_ended(asked, STOP_WAIT_SECONDS)
-        options["on_busy"] = engine_on_busy(options["on_busy"], ended)
+    try:
+        if options["on_busy"] in BY_NEWER_RUN:
+            asked = await run_in_orm_thread(stop_runs, flow, session_id, options["on_busy"], keep=recorder.run_id)
+            ended = await wait_until_ended(asked, STOP_WAIT_SECONDS)
+            options["on_busy"] = engine_on_busy(options["on_busy"], ended)
+    except BaseException:  # a database error, or the request went away while the runs ahead stopped
+        await _forget(recorder)
+        raise
     stoppable = Stoppable(recorder.run_id, lambda action: end_stopped(engine, recorder, action))
     token = current_recorder.set(recorder)  # the run's task copies it: the run is recorded with who asked and what
     try:
@@ -102,6 +115,10 @@ async def start_here(
         return RunEvents(_unrecorded_if_refused(events, recorder), stoppable)
     finally:
         current_recorder.reset(token)
+
+
+#: What the engine raises for a call it refuses before it starts: nothing was written.
+REFUSALS = (InvalidInput, CheckpointNotFound, SessionBusy)
 
 
 async def _unrecorded_if_refused(
@@ -113,11 +130,20 @@ async def _unrecorded_if_refused(
     try:
         async for event in events:
             yield event
-    except Exception:
+    except REFUSALS:
         if not recorder.started:
-            recorder.stop_beating()
-            await run_in_orm_thread(records.forget, recorder.run_id)
+            await _forget(recorder)
         raise
+
+
+async def _forget(recorder: Recorder) -> None:
+    """Deletes the row of a call that never started; a database error is logged (the call's own
+    error is what its caller must see), and recovery ends the row once its heartbeat stops."""
+    recorder.stop_beating()
+    try:
+        await asyncio.shield(run_in_orm_thread(records.forget, recorder.run_id))
+    except DatabaseError:
+        logger.warning("could not delete the record of refused call %s", recorder.run_id, exc_info=True)
 
 
 def start_in_background(flow: str, session_id: str, user: Any, data: dict[str, Any],

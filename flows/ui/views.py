@@ -29,7 +29,11 @@ def messages_as(engine: Any) -> str | None:
     (``list[str]``), ``"dict"`` (``{"role", "content"}``, for any other item type), or ``None``
     when the type does not say (``list``): the page then follows the messages already there."""
     field = next(spec for spec in engine.field_specs() if spec.name == MESSAGES_FIELD)
-    items = typing.get_args(field.annotation)
+    annotation = field.annotation
+    members = [member for member in typing.get_args(annotation) if member is not type(None)]
+    if annotation is not list and len(members) == 1 and typing.get_origin(members[0]) is list:  # list[str] | None
+        annotation = members[0]
+    items = typing.get_args(annotation)
     if not items or items[0] is Any:
         return None
     return "text" if items[0] is str else "dict"

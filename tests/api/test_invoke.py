@@ -64,15 +64,16 @@ def test_a_refused_first_invoke_leaves_no_session_behind(api, body):
     assert_error(api.get(session_url("chat", "never-seen")), 404, "session_not_found")
 
 
-@pytest.mark.parametrize("body,code", [({"resume": True}, "nothing_to_resume"),
-                                       ({"checkpoint_id": "nope"}, "checkpoint_not_found"),
-                                       ({"input": {"messages": "x"}}, "invalid_input")])
-def test_a_refused_invoke_leaves_no_run_behind(api, body, code):
+@pytest.mark.parametrize("flow,body,code", [("chat", {"resume": True}, "nothing_to_resume"),
+                                            ("chat", {"checkpoint_id": "nope"}, "checkpoint_not_found"),
+                                            ("support", {"input": {"messages": [5]}}, "invalid_input")])
+def test_a_refused_invoke_leaves_no_run_behind(api, flow, body, code):
     """A call the engine refuses before it starts is not a run: left "running", it held up
-    the session's next background run until recovery gave up on it."""
-    first = invoke(api, "chat", "refused", {"input": {"messages": ["hi"]}}).json()
-    assert_error(invoke(api, "chat", "refused", body), 400, code)
-    runs = api.get(f"{session_url('chat', 'refused')}runs/").json()["results"]
+    the session's next background run until recovery gave up on it. (The support flow's
+    reducer refuses [5] in the engine, past the API's own checks.)"""
+    first = invoke(api, flow, "refused", {"input": {"messages": ["hi"]}}).json()
+    assert_error(invoke(api, flow, "refused", body), 400, code)
+    runs = api.get(f"{session_url(flow, 'refused')}runs/").json()["results"]
     assert [(run["run_id"], run["status"]) for run in runs] == [(first["run_id"], "succeeded")]
     assert not Run.objects.filter(session_id="refused").exclude(status="succeeded").exists()
 

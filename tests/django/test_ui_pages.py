@@ -60,6 +60,7 @@ def test_the_page_sends_messages_as_the_field_declares_them():
     assert messages_as(engine(list[dict[str, Any]])) == "dict"
     assert messages_as(engine(Annotated[list, lambda a, b: a + b])) is None  # the page follows the stored ones
     assert messages_as(engine(list[Any])) is None
+    assert messages_as(engine(list[str] | None)) == "text"
 
 
 @pytest.mark.parametrize("flow, session_id", [("nope", "s1"), ("seed", "has#hash"), ("seed", "x" * 256)])

@@ -126,15 +126,18 @@ async def test_a_call_waiting_for_the_session_beats_its_heartbeat(client, gate, 
     waiting = asyncio.ensure_future(client.post(session_url("streaming", "hb", "invoke"),
                                                 {"input": {"messages": ["second"]}, "on_busy": "wait"},
                                                 content_type="application/json"))
-    while (await Run.objects.filter(session_id="hb").acount()) < 2:
-        await asyncio.sleep(0.02)
-    second = await Run.objects.filter(session_id="hb").order_by("-pk").afirst()
-    for _ in range(200):
-        beat = await Run.objects.filter(pk=second.pk).values_list("heartbeat_at", flat=True).afirst()
-        if beat > second.heartbeat_at:
+    for _ in range(500):
+        if await Run.objects.filter(session_id="hb").acount() == 2:
             break
         await asyncio.sleep(0.02)
-    assert beat > second.heartbeat_at and not second.engine_run_id  # beating, and still waiting
+    second = await Run.objects.filter(session_id="hb").order_by("-pk").afirst()
+    assert second is not None and second.run_id != (await Run.objects.filter(session_id="hb").afirst()).run_id
+    for _ in range(500):
+        now = await Run.objects.aget(pk=second.pk)
+        if now.heartbeat_at > second.heartbeat_at:
+            break
+        await asyncio.sleep(0.02)
+    assert now.heartbeat_at > second.heartbeat_at and now.engine_run_id == ""  # beating, and still waiting
     gate.set()
     assert (await waiting).status_code == 200
     await asyncio.gather(*running_runs())

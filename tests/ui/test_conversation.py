@@ -158,8 +158,10 @@ def test_a_refund_question_survives_a_reload_and_approving_it_continues_the_run(
     expect(page.locator("#flows-status")).to_have_text("Waiting for your answer.")
     expect(page.locator("#flows-question-hint")).to_be_visible()  # a message would not answer it
     page.screenshot(path=artifacts() / "interrupt-card.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 520})  # too short for the messages and the card
     page.reload()
     expect(card).to_contain_text("Approve this refund?")
+    expect(card).to_be_in_viewport(ratio=1)  # the page opens at its end: the question in view
     url = page.url
     card.get_by_label("your answer").fill("sorry about the shoes")
     card.get_by_label("your answer").press("Enter")  # Enter in the note decides nothing, reloads nothing

@@ -130,8 +130,10 @@
       highlight(event.node);
     } else if (kind === "chunk") {
       if (page.viewing !== null) return;  // another branch is shown: the head's reply is not part of it
-      if (holds(page.current, runId, event.step, event.node)) return;  // drawn from the state already
-      reply(event.task_id, event.node, runId, event.step).append(typeof event.chunk === "string" ? event.chunk : JSON.stringify(event.chunk));
+      // the engine's run (a continued run keeps its id: an answer, a retry), as the state names it
+      const engineRun = event.run_id || runId;
+      if (holds(page.current, engineRun, event.step, event.node)) return;  // drawn from the state already
+      reply(event.task_id, event.node, engineRun, event.step).append(typeof event.chunk === "string" ? event.chunk : JSON.stringify(event.chunk));
       scrollDown();
     } else if (kind === "node_finished") {
       const finished = page.replies.get(event.task_id);
@@ -230,8 +232,10 @@
   /** Whether the state `data` holds what `node` wrote at `step` of run `runId` (a state can be newer
    * than the events received so far: a reply it holds is not streamed as well). */
   function holds(data, runId, step, node) {
-    return Boolean(data) && data.run_id === runId && data.step !== null && data.step >= step
-      && !(data.next || []).includes(node);
+    if (!data || data.run_id !== runId || data.step === null) return false;
+    // a later step is written after this one; at this very step, a node still to run (a question it
+    // asked, a retry) has not written its reply yet
+    return data.step > step || (data.step === step && !(data.next || []).includes(node));
   }
 
   function settleReplies(data) {
@@ -250,6 +254,7 @@
       $("flows-plain-state").textContent = JSON.stringify(state, null, 2);
     }
     drawQuestions(page.viewing ? [] : data.interrupts || []);
+    scrollDown();  // a question's card, below the messages, comes into view too
     $("flows-state").replaceChildren(tree(state, 1));
   }
 
