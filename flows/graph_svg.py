@@ -4,7 +4,8 @@ The UI and the admin both show it. Nodes are laid out in rows by their
 longest distance from START (edges that run back, as loops do, are left out
 of that count and drawn curving round the side); a row is ordered by where
 its nodes' parents sit. An edge that skips rows passes them through the gap
-beside their boxes, so it never looks as if it led into one. Conditional edges are dashed and carry their key.
+beside their boxes, so it never looks as if it led into one. Conditional
+edges are dashed and carry their key.
 Colours come from CSS custom properties (``--flows-graph-*``), with
 ``currentColor`` underneath, so a light or dark page themes it.
 """

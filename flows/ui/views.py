@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 import typing
 from typing import Any
 from urllib.parse import quote
@@ -30,9 +31,9 @@ def messages_as(engine: Any) -> str | None:
     when the type does not say (``list``): the page then follows the messages already there."""
     field = next(spec for spec in engine.field_specs() if spec.name == MESSAGES_FIELD)
     annotation = field.annotation
-    members = [member for member in typing.get_args(annotation) if member is not type(None)]
-    if annotation is not list and len(members) == 1 and typing.get_origin(members[0]) is list:  # list[str] | None
-        annotation = members[0]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # list[str] | None: the list
+        members = [member for member in typing.get_args(annotation) if member is not type(None)]
+        annotation = members[0] if len(members) == 1 else Any
     items = typing.get_args(annotation)
     if not items or items[0] is Any:
         return None

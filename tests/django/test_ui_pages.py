@@ -61,6 +61,7 @@ def test_the_page_sends_messages_as_the_field_declares_them():
     assert messages_as(engine(Annotated[list, lambda a, b: a + b])) is None  # the page follows the stored ones
     assert messages_as(engine(list[Any])) is None
     assert messages_as(engine(list[str] | None)) == "text"
+    assert messages_as(engine(list[list[str]])) == "dict"  # not strings: whatever the items hold
 
 
 @pytest.mark.parametrize("flow, session_id", [("nope", "s1"), ("seed", "has#hash"), ("seed", "x" * 256)])
