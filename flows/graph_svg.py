@@ -91,7 +91,8 @@ def _rows(names: list[str], edges: list[Edge]) -> dict[str, int]:
     return row
 
 
-def _layout(names: list[str], edges: list[Edge]) -> tuple[dict[str, Box], float]:
+def _layout(names: list[str], edges: list[Edge]) -> tuple[dict[str, Box], dict[int, list[Box]], float]:
+    """Each node's box, the boxes of each row (left to right), and the drawing's width."""
     rows = _rows(names, edges)
     boxes = {name: Box(name, rows[name], width=max(60.0, len(LABELS.get(name, name)) * CHAR_WIDTH + 24))
              for name in names}
@@ -114,7 +115,7 @@ def _layout(names: list[str], edges: list[Edge]) -> tuple[dict[str, Box], float]
         for box in row_boxes:
             box.x = x
             x += box.width + GAP
-    return boxes, width
+    return boxes, by_row, width
 
 
 def _gap_near(x: float, row: list[Box]) -> float:
@@ -166,7 +167,7 @@ def graph_svg(engine: FlowEngine, *, title: str = "") -> SafeString:
     """The graph of ``engine`` as an ``<svg>`` element (safe to put in a template as it is)."""
     edges = engine.edges()
     names = [START, *engine.nodes] + ([END] if any(edge.target == END for edge in edges) else [])
-    boxes, width = _layout(names, edges)
+    boxes, rows, width = _layout(names, edges)
     arrow = f"flows-arrow-{next(_drawings)}"
     height = max(box.y for box in boxes.values()) + BOX_HEIGHT + MARGIN
     width = max(width, max(box.x + box.width for box in boxes.values()) + 48)  # room for loops
@@ -178,9 +179,6 @@ def graph_svg(engine: FlowEngine, *, title: str = "") -> SafeString:
         "</marker></defs>",
         f"<style>{STYLE}</style>",
     ]
-    rows: dict[int, list[Box]] = {}
-    for box in boxes.values():
-        rows.setdefault(box.row, []).append(box)
     for edge in edges:
         parts.append(_edge(edge, boxes[edge.source], boxes[edge.target], width, arrow, rows))
     for box in boxes.values():

@@ -281,6 +281,11 @@ def test_the_page_works_at_390_pixels(browser, ui_server, browsing):
     page.screenshot(path=artifacts() / "conversation-390.png", full_page=True)
 
 
+def api_path(server, url: str) -> str:
+    """The API's path of the session a conversation page's ``url`` shows."""
+    return url.removeprefix(server.url).replace("/flows/", "/api/flows/", 1)
+
+
 def long_session(server, turns: int = 12) -> str:
     """A session of the ``flaky`` (echo) flow with ``turns`` long turns, made through the API."""
     session_id = f"long-{uuid.uuid4().hex[:8]}"
@@ -306,7 +311,7 @@ def test_the_newest_message_stays_in_view_unless_the_reader_scrolled_up(browsing
     page.wait_for_function("window.scrollY === 0")
     with ui_server.client() as http:  # a message from elsewhere arrives live
         said = {"messages": [{"role": "user", "content": "from elsewhere"}]}
-        http.post(url.removeprefix(ui_server.url).replace("/flows/", "/api/flows/", 1) + "invoke/",
+        http.post(api_path(ui_server, url) + "invoke/",
                   json={"input": said}).raise_for_status()
     expect(newest).to_contain_text("echo: from elsewhere")
     assert page.evaluate("window.scrollY") == 0  # left where they were reading
@@ -318,7 +323,7 @@ def test_a_flow_whose_messages_are_strings_gets_a_string(browsing, ui_server):
     say(page, "hello seed")
     expect(page.locator(".flows-message").last).to_contain_text("ack: hello seed")
     with ui_server.client() as http:
-        state = http.get(url.removeprefix(ui_server.url).replace("/flows/", "/api/flows/", 1) + "state/").json()
+        state = http.get(api_path(ui_server, url) + "state/").json()
     assert state["state"]["messages"][:2] == ["hello seed", "ack: hello seed (turn 1)"]
 
 
