@@ -6,8 +6,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flows.engine.checkpointers import delta
+from flows.engine.checkpointers.readcache import READ_ONLY, SCALARS
 from flows.engine.checkpointers.types import EXTEND, SET, Change
 from flows.engine.serde import DEFAULT_SERIALIZER
+from flows.engine.values import ReadOnlyDict
 
 
 def test_diff_detects_growth_only():
@@ -68,6 +70,21 @@ def test_fold_raw_of_escapes_quotes_and_mixed_writes():
     assert delta.fold_raw(lists, DEFAULT_SERIALIZER.loads) == [{"a": 1}, (1, 2), "x"]
     mixed = [_raw(SET, "a"), _raw(EXTEND, "b"), _raw(SET, "c"), _raw(EXTEND, "d")]
     assert delta.fold_raw(mixed, DEFAULT_SERIALIZER.loads) == "cd"
+
+
+def test_read_only_items_folds_a_list_field_into_read_only_items_and_their_kind():
+    messages = [_raw(SET, [{"role": "user", "content": "a"}]), _raw(EXTEND, []), _raw(EXTEND, [{"role": "bot"}])]
+    items, kind = delta.read_only_items(messages)
+    assert items == [{"role": "user", "content": "a"}, {"role": "bot"}] and kind == READ_ONLY
+    assert all(type(item) is ReadOnlyDict for item in items)
+    assert delta.read_only_items([_raw(SET, ["a"]), _raw(EXTEND, [1, None])]) == (["a", 1, None], SCALARS)
+
+
+def test_read_only_items_leaves_what_it_cannot_read_to_fold_raw():
+    assert delta.read_only_items([_raw(SET, "text"), _raw(EXTEND, "more")]) is None
+    assert delta.read_only_items([_raw(SET, [{"a": 1}]), _raw(EXTEND, [{"b": [2]}])]) is None
+    assert delta.read_only_items([_raw(SET, []), _raw(SET, ["x"])]) is None  # the caller folds from the last set
+    assert delta.read_only_items([_raw(EXTEND, ["x"])]) is None  # no set: fold_raw reports it
 
 
 def test_may_cover_is_true_exactly_for_the_seqs_a_chunk_can_hold():

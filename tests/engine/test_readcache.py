@@ -115,6 +115,35 @@ async def test_mutable_items_are_never_shared_with_callers():
     assert (await flow.checkpointer.aget("m")).state["log"] == [{"text": "hi"}]
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"role": "user", "content": "hi", "meta": {"tokens": 2}},  # read by the parser as read-only items
+        {"role": "user", "content": "see [1]", "parts": [{"text": "hi"}]},  # folded, then made read-only
+    ],
+    ids=["flat", "with a list inside"],
+)
+async def test_a_cold_read_shares_read_only_items_and_hands_out_copies(message):
+    class Chat(TypedDict):
+        messages: Annotated[list, operator.add]
+
+    def build(checkpointer):
+        flow = FlowEngine(Chat, checkpointer)
+        return flow.add_node("a", lambda s: {"messages": [message]}).add_edge(START, "a").add_edge("a", END)
+
+    store = InMemoryStore()
+    for _ in range(3):
+        await build(Checkpointer(store)).invoke({"messages": []}, session_id="cold")
+    cold = build(Checkpointer(store))  # a worker that never saw the session
+    state = await cold.get_state("cold")
+    assert state["messages"] == [message] * 3
+    with pytest.raises(ReadOnlyValue):
+        state["messages"][0]["role"] = "changed by the caller"
+    own = (await cold.checkpointer.aget("cold")).state["messages"]
+    own[0]["role"] = "changed by the caller"
+    assert (await cold.get_state("cold"))["messages"] == [message] * 3
+
+
 async def test_items_that_cannot_be_read_only_are_copied_for_every_reader():
     class Log(TypedDict):
         log: Annotated[list, operator.add]

@@ -10,8 +10,9 @@ from decimal import Decimal
 import pydantic
 import pytest
 
-from flows.engine.errors import SerializationError
-from flows.engine.serde import JsonSerializer
+from flows.engine.errors import ReadOnlyValue, SerializationError
+from flows.engine.serde import JsonSerializer, flat_array, loads_items, may_hold_tags
+from flows.engine.values import ReadOnlyDict
 
 
 @dataclasses.dataclass
@@ -86,3 +87,41 @@ def test_loads_decodes_tags_wherever_they_are_and_leaves_lookalike_text_alone():
     assert serializer.loads(serializer.dumps(nested)) == nested
     text = {"note": '{"__flows__": "date", "v": "2026-01-02"}'}  # the tag's text inside a string
     assert serializer.loads(serializer.dumps(text)) == text
+
+
+def test_loads_items_makes_every_object_read_only_as_it_parses():
+    value = [{"role": "user", "content": "hi", "meta": {"tokens": 3}}, "plain", 7, None]
+    data = JsonSerializer().dumps(value)
+    assert flat_array(data)
+    items = loads_items(data)
+    assert items == value
+    assert type(items[0]) is ReadOnlyDict and type(items[0]["meta"]) is ReadOnlyDict
+    with pytest.raises(ReadOnlyValue):
+        items[0]["meta"]["tokens"] = 4
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [{"content": "x", "parts": ["a"]}],  # a list inside: the parser would leave it changeable
+        [{"content": "see [1]"}],  # a bracket in a string counts as one: only memchr looks
+        [{"at": dt.date(2026, 1, 2)}],  # a tag: from_jsonable must decode it
+        {"content": "x"},  # not an array
+    ],
+    ids=["nested list", "bracket in text", "tag", "object"],
+)
+def test_flat_array_refuses_what_loads_items_cannot_read_as_is(value):
+    assert not flat_array(JsonSerializer().dumps(value))
+
+
+def test_loads_items_reads_json_flows_did_not_write_and_refuses_what_is_not_json():
+    items = loads_items(b'[ {"a": 1} ]\n')  # whitespace: through json.loads
+    assert items == [{"a": 1}] and type(items[0]) is ReadOnlyDict
+    with pytest.raises(SerializationError, match="not valid JSON"):
+        loads_items(b'[{"a": 1}')
+
+
+def test_may_hold_tags_finds_a_tag_and_passes_text_without_one():
+    assert may_hold_tags(JsonSerializer().dumps([{"at": dt.date(2026, 1, 2)}]))
+    assert not may_hold_tags(b'[{"content":"no underscore here"}]')
+    assert not may_hold_tags(b'[{"content":"snake_case but no tag"}]')

@@ -532,14 +532,15 @@ class Checkpointer:
                 owned, added = delta.extend_cached(hit[1], news, loads, _adopt, cache.grow)
                 kind = hit[2] if added is None else min(hit[2], added)
             elif name in by_field:
-                value = delta.fold_raw(by_field[name], loads)
+                adopted = delta.read_only_items(by_field[name]) if cache is not None else None
+                value = adopted[0] if adopted else delta.fold_raw(by_field[name], loads)
                 if cache is None or type(value) not in (list, str):
                     state[name] = value
                     continue
                 if type(value) is str:
                     owned, kind = value, SCALARS
                 else:
-                    items, kind = _adopt(value)
+                    items, kind = adopted or _adopt(value)
                     # the cache's list may be the decoded one itself: the reader gets a copy then
                     owned = Items(items, len(items))
             else:

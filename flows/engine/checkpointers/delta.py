@@ -23,8 +23,8 @@ import operator
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..serde import loads_json
-from .readcache import Items
+from ..serde import flat_array, loads_items, loads_json
+from .readcache import READ_ONLY, SCALARS, Items
 from .types import CHUNK, EXTEND, SET, Change
 
 #: seqs per compaction window
@@ -98,6 +98,30 @@ def fold_raw(writes: list[tuple[str, bytes]], loads: Any) -> Any:
     return fold((op, loads(raw)) for op, raw in writes)
 
 
+def read_only_items(writes: list[tuple[str, bytes]]) -> tuple[list[Any], int] | None:
+    """A list field's serialised writes (oldest first, from its last ``set``) as
+    read-only items and their kind (:mod:`.readcache`), for the read cache.
+
+    Each write is parsed on its own, by :func:`~flows.engine.serde.loads_items`:
+    no joined copy of a long conversation's bytes, and no pass over its items
+    after parsing. ``None`` when a write is not a :func:`~flows.engine.serde.flat_array`
+    (the caller folds and adopts the items then).
+    """
+    if writes[0][0] != SET or any(op == SET for op, _ in writes[1:]):
+        return None
+    return _flat_items([raw for _, raw in writes])
+
+
+def _flat_items(arrays: list[bytes]) -> tuple[list[Any], int] | None:
+    if not all(map(flat_array, arrays)):
+        return None
+    items: list[Any] = []
+    for raw in arrays:
+        items.extend(loads_items(raw))
+    # no array inside and no object at all: only scalars
+    return items, READ_ONLY if any(b"{" in raw for raw in arrays) else SCALARS
+
+
 def extend_cached(
     prefix: Items | str,
     writes: list[tuple[str, bytes]],
@@ -118,9 +142,11 @@ def extend_cached(
         return prefix + "".join(loads(raw) for _, raw in writes), None
     assert isinstance(prefix, Items)
     if all(op != SET and raw[:1] == b"[" for op, raw in writes):
-        parts = [raw[1:-1] for _, raw in writes if len(raw) > 2]
-        added, kind = adopt(loads(b"[" + b",".join(parts) + b"]") if parts else [])
-        return grow(prefix, added), kind
+        flat = _flat_items([raw for _, raw in writes])
+        if flat is None:
+            parts = [raw[1:-1] for _, raw in writes if len(raw) > 2]
+            flat = adopt(loads(b"[" + b",".join(parts) + b"]") if parts else [])
+        return grow(prefix, flat[0]), flat[1]
     items, kind = adopt(fold([(SET, prefix.copy())] + [(op, loads(raw)) for op, raw in writes]))
     return Items(items, len(items)), kind
 
